@@ -1,0 +1,78 @@
+"""Carving a traced graph into the two segments of a cut: head (edge) and tail (cloud).
+
+Each segment is an fx GraphModule over the same parameters holding only the nodes on its side, so
+the cloud never re-runs the head. The head returns every value live across the cut, each once; the
+tail takes them as inputs. Values that are tuples or dicts (YOLO's detect output, a backbone's
+feature maps) are flattened to tensors and scalars for the wire and rebuilt on the other side.
+Parameters read through ``get_attr`` are copied into whichever side reads them; they never cross.
+"""
+
+from collections.abc import Iterable
+
+import torch
+from torch import fx, nn
+from torch.utils import _pytree as pytree
+
+
+class Head(nn.Module):
+    """The edge segment: model inputs in, the live values out as a flat tuple of tensors and scalars."""
+
+    def __init__(self, graph_module: fx.GraphModule, flatten: bool):
+        super().__init__()
+        self.graph_module = graph_module
+        self.flatten = flatten
+
+    def forward(self, *inputs):
+        live = self.graph_module(*inputs)
+        return tuple(pytree.tree_leaves(live)) if self.flatten else live
+
+
+class Tail(nn.Module):
+    """The cloud segment: the head's flat tuple in, the model's output out."""
+
+    def __init__(self, graph_module: fx.GraphModule, live_spec: pytree.TreeSpec | None):
+        super().__init__()
+        self.graph_module = graph_module
+        self.live_spec = live_spec
+
+    def forward(self, *leaves):
+        values = pytree.tree_unflatten(list(leaves), self.live_spec) if self.live_spec is not None else leaves
+        return self.graph_module(*values)
+
+
+def carve(
+    source: fx.GraphModule,
+    inputs: Iterable[fx.Node],
+    body: set[fx.Node],
+    outputs,
+    copy_inputs: bool,
+) -> fx.GraphModule:
+    """A graph module computing ``outputs`` from ``inputs`` with the nodes of ``body``.
+
+    ``copy_inputs`` keeps the source placeholders as they are (defaults included); otherwise each
+    input node becomes a fresh placeholder of the same name.
+    """
+    graph = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    for node in inputs:
+        env[node] = graph.node_copy(node) if copy_inputs else graph.placeholder(node.name)
+
+    def lookup(node: fx.Node) -> fx.Node:
+        if node not in env and node.op == "get_attr":
+            env[node] = graph.node_copy(node)
+        return env[node]
+
+    for node in source.graph.nodes:
+        if node in body:
+            env[node] = graph.node_copy(node, lookup)
+    graph.output(fx.map_arg(outputs, lookup))
+    graph.lint()
+    return fx.GraphModule(source, graph, source.__class__.__name__)
+
+
+def live_structure(specs: list[pytree.TreeSpec]) -> pytree.TreeSpec | None:
+    """The structure of the tuple of live values, or None when each value is already one leaf."""
+    if all(spec.is_leaf() for spec in specs):
+        return None
+    placeholders = [pytree.tree_unflatten([torch.empty(0)] * spec.num_leaves, spec) for spec in specs]
+    return pytree.tree_structure(tuple(placeholders))

@@ -1,0 +1,75 @@
+"""Where models come from: a name resolves to an ``nn.Module`` in eval mode plus its example input.
+
+Each source is one module that registers itself here; the first source that claims a name loads it.
+Adding a model family means writing a source, not editing a switch.
+"""
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from torch import nn
+
+from harness.errors import BadInput
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to trace.
+
+    ``blocks_are_leaves`` asks the tracer to keep top-level children opaque: for models whose blocks
+    trace poorly but whose wiring between blocks is what matters (YOLO's layer list).
+    """
+
+    name: str
+    module: nn.Module
+    input_shape: tuple[int, ...]
+    blocks_are_leaves: bool = False
+
+
+class ModelSource(Protocol):
+    """A family of models addressed by name."""
+
+    def claims(self, name: str) -> bool:
+        """Whether this source is responsible for ``name`` (it may still fail to load it)."""
+        ...
+
+    def load(self, name: str, weights: str | None) -> LoadedModel:
+        """Build the model, apply ``weights`` (none, a named set, or a local file), eval mode."""
+        ...
+
+    def known_names(self) -> Iterable[str]:
+        """Names offered as suggestions when a name is not found."""
+        ...
+
+
+_SOURCES: list[ModelSource] = []
+
+
+def register(source: ModelSource) -> ModelSource:
+    """Add a source; earlier registrations are asked first."""
+    _SOURCES.append(source)
+    return source
+
+
+def load_model(name: str, weights: str | None = None) -> LoadedModel:
+    """Resolve ``name`` through the registered sources and build the model in eval mode."""
+    for source in _SOURCES:
+        if source.claims(name):
+            loaded = source.load(name, weights)
+            loaded.module.eval()
+            return loaded
+    known = sorted({known for source in _SOURCES for known in source.known_names()})
+    close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see `harness model list`"
+    raise BadInput(f"unknown model '{name}'{hint}")
+
+
+def model_names() -> list[str]:
+    """Every model name the registered sources can list."""
+    return sorted({known for source in _SOURCES for known in source.known_names()})
+
+
+# Registration order is resolution order: explicit forms before the torchvision catch-all.
+from harness.model.sources import user, ultralytics_yolo, detection, torchvision_zoo  # noqa: E402,F401

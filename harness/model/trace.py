@@ -1,0 +1,79 @@
+"""Turning a model into a graph we can cut: torch.fx first, torch.export where fx fails.
+
+fx keeps library layers as ``call_module`` nodes, which is what per-layer cuts and hooks want.
+torch.export handles Python control flow on shapes that fx cannot, at the price of aten-level nodes
+(layers are then recovered from each node's module stack). If both fail, the error names the line
+of model code each tracer stopped at.
+"""
+
+import os
+import traceback
+from dataclasses import dataclass
+
+import torch
+from torch import fx, nn
+
+from harness.errors import BadInput
+from harness.model.sources import LoadedModel
+
+_TORCH_DIR = os.path.dirname(torch.__file__)
+
+
+@dataclass
+class TracedModel:
+    """A graph module equivalent to the model, and which tracer produced it (``fx`` or ``export``)."""
+
+    graph_module: fx.GraphModule
+    tracer: str
+
+
+class _BlockTracer(fx.Tracer):
+    """An fx tracer that can keep the model's top-level children opaque."""
+
+    def __init__(self, blocks_are_leaves: bool):
+        super().__init__()
+        self.blocks_are_leaves = blocks_are_leaves
+
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        if self.blocks_are_leaves and qualified_name and "." not in qualified_name:
+            return True
+        return super().is_leaf_module(module, qualified_name)
+
+
+def trace(loaded: LoadedModel, example: tuple[torch.Tensor, ...]) -> TracedModel:
+    """Trace ``loaded`` with fx, or with torch.export on ``example`` if fx fails."""
+    try:
+        tracer = _BlockTracer(loaded.blocks_are_leaves)
+        graph = tracer.trace(loaded.module)
+        return TracedModel(fx.GraphModule(tracer.root, graph, loaded.module.__class__.__name__), "fx")
+    except Exception as fx_error:
+        fx_failure = describe_failure(fx_error)
+    try:
+        with torch.no_grad():
+            program = torch.export.export(loaded.module, example, strict=False)
+    except Exception as export_error:
+        raise BadInput(
+            f"cannot trace model '{loaded.name}': torch.fx failed {fx_failure}; "
+            f"torch.export failed {describe_failure(export_error)}"
+        ) from export_error
+    graph_module = program.module()
+    _drop_input_guards(graph_module)
+    return TracedModel(graph_module, "export")
+
+
+def describe_failure(error: BaseException) -> str:
+    """``at FILE:LINE (`code`): first line of the message``, the frame being the model's own code."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if not frame.filename.startswith(_TORCH_DIR)]
+    if not frames:
+        return f"({type(error).__name__}: {message})"
+    frame = frames[-1]
+    return f"at {os.path.relpath(frame.filename)}:{frame.lineno} (`{frame.line}`): {message}"
+
+
+def _drop_input_guards(graph_module: fx.GraphModule) -> None:
+    """Remove export's input-shape guard call: each segment has its own inputs, checked by use."""
+    for node in list(graph_module.graph.nodes):
+        if node.op == "call_module" and str(node.target).startswith("_guards"):
+            graph_module.graph.erase_node(node)
+    graph_module.recompile()
