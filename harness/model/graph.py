@@ -226,5 +226,7 @@ def _crossings(facts: GraphFacts, live: list[fx.Node]) -> tuple[Crossing, ...] |
         leaves = facts.nodes[node.name].leaves
         if leaves is None:
             return None
-        crossings += [Crossing(node.name + leaf.path, leaf.kind, leaf.shape, leaf.dtype, leaf.nbytes) for leaf in leaves]
+        crossings += [
+            Crossing(node.name + leaf.path, leaf.kind, leaf.shape, leaf.dtype, leaf.nbytes) for leaf in leaves
+        ]
     return tuple(crossings)

@@ -177,4 +177,3 @@ def profile(split: SplitGraph, cut: int | None = None, repeats: int = 20, warmup
             )
         )
     return ProfileReport(split.name, str(split.granularity), index, torch.get_num_threads(), repeats, layers)
-

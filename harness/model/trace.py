@@ -6,8 +6,12 @@ torch.export handles Python control flow on shapes that fx cannot, at the price 
 of model code each tracer stopped at.
 """
 
+import contextlib
+import io
+import logging
 import os
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -49,7 +53,7 @@ def trace(loaded: LoadedModel, example: tuple[torch.Tensor, ...]) -> TracedModel
     except Exception as fx_error:
         fx_failure = describe_failure(fx_error)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _quiet_torch_logs():
             program = torch.export.export(loaded.module, example, strict=False)
     except Exception as export_error:
         raise BadInput(
@@ -59,6 +63,21 @@ def trace(loaded: LoadedModel, example: tuple[torch.Tensor, ...]) -> TracedModel
     graph_module = program.module()
     _drop_input_guards(graph_module)
     return TracedModel(graph_module, "export")
+
+
+@contextlib.contextmanager
+def _quiet_torch_logs() -> Iterator[None]:
+    """Keep torch.export's warnings and graph dumps off the terminal; its error says what failed.
+
+    Some of that output is logged and some printed, so both logging and Python's streams are muted.
+    """
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logging.disable(previous)
 
 
 def describe_failure(error: BaseException) -> str:

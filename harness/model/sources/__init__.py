@@ -71,5 +71,5 @@ def model_names() -> list[str]:
     return sorted({known for source in _SOURCES for known in source.known_names()})
 
 
-# Registration order is resolution order: explicit forms before the torchvision catch-all.
-from harness.model.sources import user, ultralytics_yolo, detection, torchvision_zoo  # noqa: E402,F401
+# The sources claim disjoint sets of names, so the order they register in does not matter.
+from harness.model.sources import detection, torchvision_zoo, ultralytics_yolo, user  # noqa: E402,F401

@@ -53,8 +53,7 @@ def build_with_named_weights(torchvision, name: str, weights: str | None, **kwar
         ) from error
     except (URLError, OSError) as error:
         raise BadInput(
-            f"cannot download weights '{weights}' for model '{name}' ({error}); "
-            "pass a local state-dict file instead"
+            f"cannot download weights '{weights}' for model '{name}' ({error}); pass a local state-dict file instead"
         ) from error
 
 

@@ -1,0 +1,1 @@
+"""User extension code: models, datasets, partitioners, referenced from manifests as ``module:function``."""

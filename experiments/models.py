@@ -1,0 +1,33 @@
+"""Example user models, referenced as ``experiments.models:FUNCTION``.
+
+Copy this file to add your own: a function with no arguments that returns an ``nn.Module``; set
+``FUNCTION.input_shape`` to give its default example input.
+"""
+
+import torch
+from torch import nn
+
+
+class SkipNet(nn.Module):
+    """A small residual network: two conv stages, one skip connection, a linear head."""
+
+    def __init__(self, channels: int = 16, classes: int = 10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU())
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1)
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(channels, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x = torch.relu(self.body(x) + x)
+        return self.head(torch.flatten(self.pool(x), 1))
+
+
+def tiny_skipnet() -> nn.Module:
+    return SkipNet()
+
+
+tiny_skipnet.input_shape = (1, 3, 32, 32)

@@ -1,0 +1,193 @@
+"""The ``harness`` command: parse, call the library, print. Nothing else lives here."""
+
+import json
+import sys
+
+import click
+import torch
+
+from harness.console import stderr_console, stdout_console
+from harness.errors import BadInput, ExperimentFailed, HarnessError
+
+
+class _HarnessGroup(click.Group):
+    """Reports ``HarnessError`` as one line on stderr with its exit status, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except HarnessError as error:
+            click.echo(f"harness: error: {error}", err=True)
+            ctx.exit(error.exit_code)
+
+
+def _parse_shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(size <= 0 for size in shape):
+        raise BadInput(f"--input '{text}': expected comma-separated positive integers, like 1,3,224,224")
+    return shape
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        if threads < 1:
+            raise BadInput(f"--threads {threads}: expected a positive number of threads")
+        torch.set_num_threads(threads)
+
+
+def _model_options(function):
+    """Options shared by every command that builds a split graph."""
+    for option in reversed(
+        [
+            click.argument("model"),
+            click.option(
+                "--granularity",
+                "-g",
+                default="module",
+                show_default=True,
+                help="node: every graph node; module: each layer call; block: each top-level child.",
+            ),
+            click.option(
+                "--input", "input_shape", metavar="N,C,H,W", help="Example input shape (default: the model's)."
+            ),
+            click.option("--weights", default=None, help="none, a named weight set (IMAGENET1K_V1), or a local file."),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+def _split(model: str, granularity: str, input_shape: str | None, weights: str | None, single_tensor: bool = False):
+    from harness.model import Granularity, build_split_graph, load_model
+
+    loaded = load_model(model, weights)
+    split = build_split_graph(loaded, Granularity.parse(granularity), _parse_shape(input_shape), single_tensor)
+    return loaded, split
+
+
+@click.group(cls=_HarnessGroup)
+@click.version_option(package_name="split-harness")
+def cli():
+    """Split-computing experiments: cut a network, run its halves on two hosts, measure everything."""
+
+
+@cli.group()
+def model():
+    """Inspect, verify and profile the cuts of a model."""
+
+
+@model.command("list")
+def model_list():
+    """Every model name the harness resolves (besides module:function)."""
+    from harness.model import model_names
+
+    click.echo("\n".join(model_names()))
+
+
+@model.command()
+@_model_options
+@click.option("--single-tensor", is_flag=True, help="Keep only cuts where exactly one tensor crosses.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def inspect(model, granularity, input_shape, weights, single_tensor, as_json):
+    """Every cut point: what crosses, bytes, parameters and FLOPs on each side."""
+    from harness.model.present import cut_table, split_record
+
+    _, split = _split(model, granularity, input_shape, weights, single_tensor)
+    if as_json:
+        click.echo(json.dumps(split_record(split), indent=2))
+    else:
+        stdout_console().print(cut_table(split))
+
+
+@model.command()
+@_model_options
+@click.option(
+    "--tolerance", default=1e-5, show_default=True, help="Allowed difference, relative to the output's scale."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def verify(model, granularity, input_shape, weights, tolerance, as_json):
+    """Check that tail(head(x)) equals the unsplit output at every cut."""
+    from rich.progress import Progress
+
+    from harness.model.present import verify_lines, verify_record
+    from harness.model.verify import verify as verify_cuts
+
+    loaded, split = _split(model, granularity, input_shape, weights)
+    with Progress(console=stderr_console(), transient=True) as progress:
+        task = progress.add_task(f"verifying {model}", total=len(split.cuts))
+        report = verify_cuts(split, loaded.module, tolerance, on_cut=lambda cut, check: progress.advance(task))
+    if as_json:
+        click.echo(json.dumps(verify_record(report), indent=2))
+    else:
+        click.echo("\n".join(verify_lines(report, split)))
+    if report.failures:
+        raise ExperimentFailed(f"{len(report.failures)} of {len(report.checks)} cuts of {model} are not exact")
+
+
+@model.command()
+@_model_options
+@click.option("--repeats", default=20, show_default=True, help="Measured runs.")
+@click.option("--warmup", default=5, show_default=True, help="Unmeasured runs first.")
+@click.option("--threads", type=int, default=None, help="torch threads (default: torch's own choice).")
+@click.option("--cut", type=int, default=None, help="Profile head and tail of this cut (default: whole model).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def profile(model, granularity, input_shape, weights, repeats, warmup, threads, cut, as_json):
+    """Per-layer latency (median, p95) from forward hooks on the executed segments."""
+    from harness.model.present import profile_record, profile_table
+    from harness.model.profile import profile as profile_layers
+
+    if repeats < 1 or warmup < 0:
+        raise BadInput(f"--repeats {repeats} --warmup {warmup}: expected repeats >= 1 and warmup >= 0")
+    _set_threads(threads)
+    _, split = _split(model, granularity, input_shape, weights)
+    report = profile_layers(split, cut, repeats, warmup)
+    if as_json:
+        click.echo(json.dumps(profile_record(report), indent=2))
+    else:
+        stdout_console().print(profile_table(report))
+
+
+@cli.group()
+def bench():
+    """Benchmarks of the harness's own overheads."""
+
+
+@bench.command("split")
+@click.option("--models", default="alexnet,resnet18,mobilenet_v2", show_default=True, help="Comma-separated.")
+@click.option("--repeats", default=50, show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--cuts", "cut_count", default="8", show_default=True, help="Cuts per model, evenly spread, or 'all'.")
+@click.option("--json", "as_json", is_flag=True)
+def bench_split(models, repeats, threads, cut_count, as_json):
+    """Head then tail in one process against the unsplit forward (target: <= 3% more)."""
+    from harness.bench.split import TARGET_OVERHEAD, bench_model
+    from harness.bench.tables import split_cost_table
+
+    _set_threads(threads)
+    if cut_count != "all" and (not cut_count.isdigit() or int(cut_count) < 2):
+        raise BadInput(f"--cuts '{cut_count}': expected 'all' or a number of cuts >= 2")
+    count = None if cut_count == "all" else int(cut_count)
+    rows = [row for name in models.split(",") for row in bench_model(name.strip(), repeats, count)]
+    if as_json:
+        click.echo(json.dumps([{**row.__dict__, "overhead": row.overhead} for row in rows], indent=2))
+    else:
+        stdout_console().print(split_cost_table(rows, repeats, threads))
+    worst = max(rows, key=lambda row: row.overhead)
+    if worst.overhead > TARGET_OVERHEAD:
+        raise ExperimentFailed(
+            f"{worst.model} cut {worst.cut} costs {100 * worst.overhead:.1f}% more than unsplit "
+            f"(target {100 * TARGET_OVERHEAD:.0f}%)"
+        )
+
+
+def main() -> None:
+    cli(prog_name="harness")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

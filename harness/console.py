@@ -1,0 +1,19 @@
+"""Terminal output shared by every command: tables and progress go through one rich console.
+
+When stdout is not a terminal (CI logs, pipes) rich would squeeze tables into 80 columns; a fixed
+wide console keeps rows on one line so logs stay greppable.
+"""
+
+import sys
+
+from rich.console import Console
+
+_PIPED_WIDTH = 160
+
+
+def stdout_console() -> Console:
+    return Console() if sys.stdout.isatty() else Console(width=_PIPED_WIDTH)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True)

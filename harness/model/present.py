@@ -1,0 +1,134 @@
+"""How the split engine's results are shown: rich tables for people, plain dicts for ``--json``."""
+
+from dataclasses import asdict
+
+from rich.table import Table
+
+from harness.model.graph import Cut, SplitGraph
+from harness.model.profile import ProfileReport
+from harness.model.verify import VerifyReport
+
+
+def cut_record(cut: Cut) -> dict:
+    record = asdict(cut)
+    record["live"] = [asdict(crossing) for crossing in cut.live]
+    record["tensors"] = sum(crossing.kind == "tensor" for crossing in cut.live)
+    record["single_tensor"] = cut.single_tensor
+    return record
+
+
+def split_record(split: SplitGraph) -> dict:
+    return {
+        "model": split.name,
+        "granularity": str(split.granularity),
+        "input_shape": list(split.input_shape),
+        "tracer": split.tracer,
+        "cuts": [cut_record(cut) for cut in split.cuts],
+    }
+
+
+def _size(nbytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:,.1f} {unit}"
+    return f"{nbytes} B"
+
+
+def _crossing_text(cut: Cut) -> str:
+    return "\n".join(f"{c.name} {'x'.join(map(str, c.shape)) or 'scalar'} {c.dtype}" for c in cut.live)
+
+
+def cut_table(split: SplitGraph) -> Table:
+    shape = ",".join(map(str, split.input_shape))
+    table = Table(title=f"{split.name}: {len(split.cuts)} cuts at {split.granularity} granularity, input {shape}")
+    for column, justify in [
+        ("cut", "right"),
+        ("after", "left"),
+        ("op", "left"),
+        ("crossing (name shape dtype)", "left"),
+        ("bytes", "right"),
+        ("edge params", "right"),
+        ("cloud params", "right"),
+        ("layer MFLOPs", "right"),
+    ]:
+        table.add_column(column, justify=justify)
+    for cut in split.cuts:
+        table.add_row(
+            str(cut.index),
+            cut.after,
+            cut.op,
+            _crossing_text(cut),
+            f"{cut.bytes:,}",
+            _size(cut.edge_param_bytes),
+            _size(cut.cloud_param_bytes),
+            f"{cut.flops / 1e6:,.1f}",
+        )
+    return table
+
+
+def verify_record(report: VerifyReport) -> dict:
+    return {
+        "model": report.model,
+        "granularity": report.granularity,
+        "checked": len(report.checks),
+        "failed": [asdict(check) for check in report.failures],
+        "max_abs_diff": max((check.max_abs_diff for check in report.checks), default=0.0),
+    }
+
+
+def verify_lines(report: VerifyReport, split: SplitGraph) -> list[str]:
+    checked = len(report.checks)
+    if not report.failures:
+        largest = max((check.max_abs_diff for check in report.checks), default=0.0)
+        return [
+            f"verified {checked} cuts of {report.model} at {report.granularity} granularity: "
+            f"tail(head(x)) matches the unsplit output at every cut (largest difference {largest:.3g})"
+        ]
+    lines = []
+    for check in report.failures:
+        cut = split.cut(check.cut)
+        detail = check.error or f"max |difference| {check.max_abs_diff:.3g} > bound {check.bound:.3g}"
+        lines.append(f"cut {check.cut} (after {cut.after}): {detail}")
+    lines.append(f"{len(report.failures)} of {checked} cuts of {report.model} failed verification")
+    return lines
+
+
+def profile_record(report: ProfileReport) -> dict:
+    return {
+        "model": report.model,
+        "granularity": report.granularity,
+        "cut": report.cut,
+        "threads": report.threads,
+        "repeats": report.repeats,
+        "total_median_ms": report.total_median_ms,
+        "layers": [asdict(layer) for layer in report.layers],
+    }
+
+
+def profile_table(report: ProfileReport) -> Table:
+    total = report.total_median_ms or 1.0
+    table = Table(
+        title=f"{report.model}: per-layer latency, {report.repeats} runs, {report.threads} thread(s), cut {report.cut}",
+        caption=f"sum of layer medians {report.total_median_ms:.2f} ms",
+    )
+    for column, justify in [
+        ("layer", "right"),
+        ("name", "left"),
+        ("op", "left"),
+        ("side", "left"),
+        ("median ms", "right"),
+        ("p95 ms", "right"),
+        ("share", "right"),
+    ]:
+        table.add_column(column, justify=justify)
+    for layer in report.layers:
+        table.add_row(
+            str(layer.index),
+            layer.name,
+            layer.op,
+            layer.side,
+            f"{layer.median_ms:.3f}",
+            f"{layer.p95_ms:.3f}",
+            f"{100 * layer.median_ms / total:.1f}%",
+        )
+    return table

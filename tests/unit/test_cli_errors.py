@@ -1,0 +1,56 @@
+"""Bad input: one clear line on stderr, exit 2, nothing else printed."""
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+
+CASES = [
+    (["model", "inspect", "resnet81"], "unknown model 'resnet81'; did you mean resnet18,"),
+    (
+        ["model", "inspect", "resnet18", "--input", "1,1,224,224"],
+        "input shape 1,1,224,224 does not fit model 'resnet18': Given groups=1, weight of size [64, 3, 7, 7]",
+    ),
+    (["model", "verify", "alexnet", "--input", "1,3,x"], "--input '1,3,x': expected comma-separated positive integers"),
+    (["model", "inspect", "nosuch.module:build"], "model 'nosuch.module:build': cannot import module 'nosuch.module'"),
+    (["model", "inspect", "experiments.models:nothere"], "module 'experiments.models' has no function 'nothere'"),
+    (["model", "inspect", "tests.fixtures.models:not_a_module"], "not_a_module() returned str, expected nn.Module"),
+    (["model", "inspect", "experiments.models:"], "model 'experiments.models:': expected 'package.module:function'"),
+    (
+        ["model", "inspect", "tests.fixtures.models:data_dependent"],
+        "cannot trace model 'tests.fixtures.models:data_dependent': torch.fx failed at tests/fixtures/models.py:15 "
+        "(`if y.sum() > 0:`): symbolically traced variables cannot be used as inputs to control flow; "
+        "torch.export failed at tests/fixtures/models.py:15",
+    ),
+    (["model", "inspect", "fasterrcnn_resnet50_fpn"], "cut its backbone instead: 'fasterrcnn_resnet50_fpn.backbone'"),
+    (["model", "inspect", "alexnet", "-g", "layer"], "granularity 'layer': expected one of node, module, block"),
+    (["model", "inspect", "alexnet", "--weights", "FOO"], "model 'alexnet' has no weight set 'FOO'; expected one of"),
+    (["model", "inspect", "alexnet", "--weights", "missing/w.pt"], "weights file missing/w.pt for model 'alexnet'"),
+    (["model", "profile", "alexnet", "--threads", "0"], "--threads 0: expected a positive number of threads"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), CASES, ids=[" ".join(args[1:3]) for args, _ in CASES])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("harness: error: ")
+    assert message in lines[0]
+
+
+def test_failed_verification_exits_1(monkeypatch):
+    from harness.model import verify as verify_module
+
+    def always_off(split, model, tolerance, seed=0, on_cut=None):
+        report = verify_module.VerifyReport(split.name, str(split.granularity))
+        report.checks.append(verify_module.CutCheck(2, 0.5, 1e-5))
+        return report
+
+    monkeypatch.setattr(verify_module, "verify", always_off)
+    result = CliRunner().invoke(cli, ["model", "verify", "experiments.models:tiny_skipnet"])
+    assert result.exit_code == 1
+    assert "cut 2 (after stem.1): max |difference| 0.5 > bound 1e-05" in result.stdout
+    assert "1 of 1 cuts of experiments.models:tiny_skipnet failed verification" in result.stdout
