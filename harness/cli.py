@@ -2,6 +2,7 @@
 
 import json
 import sys
+from dataclasses import asdict
 
 import click
 import torch
@@ -174,7 +175,7 @@ def bench_split(models, repeats, threads, cut_count, as_json):
     count = None if cut_count == "all" else int(cut_count)
     rows = [row for name in models.split(",") for row in bench_model(name.strip(), repeats, count)]
     if as_json:
-        click.echo(json.dumps([{**row.__dict__, "overhead": row.overhead} for row in rows], indent=2))
+        click.echo(json.dumps([{**asdict(row), "overhead": row.overhead} for row in rows], indent=2))
     else:
         stdout_console().print(split_cost_table(rows, repeats, threads))
     worst = max(rows, key=lambda row: row.overhead)

@@ -22,9 +22,10 @@ SCALAR_BYTES = 8
 
 @dataclass(frozen=True)
 class ValueLeaf:
-    """One tensor or Python scalar inside a node's value (``path`` locates it in a tuple/dict)."""
+    """One tensor or Python scalar inside a value: in a node's facts ``name`` is its path inside the
+    node's tuple or dict (empty for a plain tensor); at a cut it is the node's name plus that path."""
 
-    path: str
+    name: str
     kind: str
     shape: tuple[int, ...]
     dtype: str

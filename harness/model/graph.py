@@ -13,22 +13,14 @@ import torch
 from torch import fx
 
 from harness.errors import BadInput
-from harness.model.analysis import COMPUTE_OPS, GraphFacts, analyse
+from harness.model.analysis import COMPUTE_OPS, GraphFacts, ValueLeaf, analyse
 from harness.model.layers import Granularity, Layer, group_layers
 from harness.model.segments import Head, Tail, carve, live_structure
 from harness.model.sources import LoadedModel
 from harness.model.trace import trace
 
-
-@dataclass(frozen=True)
-class Crossing:
-    """One tensor (or Python scalar) sent from edge to cloud at a cut."""
-
-    name: str
-    kind: str
-    shape: tuple[int, ...]
-    dtype: str
-    nbytes: int
+Crossing = ValueLeaf
+"""One tensor (or Python scalar) sent from edge to cloud at a cut."""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from dataclasses import asdict
 
 from rich.table import Table
 
+from harness.console import make_table
 from harness.model.graph import Cut, SplitGraph
 from harness.model.profile import ProfileReport
 from harness.model.verify import VerifyReport
@@ -40,18 +41,19 @@ def _crossing_text(cut: Cut) -> str:
 
 def cut_table(split: SplitGraph) -> Table:
     shape = ",".join(map(str, split.input_shape))
-    table = Table(title=f"{split.name}: {len(split.cuts)} cuts at {split.granularity} granularity, input {shape}")
-    for column, justify in [
-        ("cut", "right"),
-        ("after", "left"),
-        ("op", "left"),
-        ("crossing (name shape dtype)", "left"),
-        ("bytes", "right"),
-        ("edge params", "right"),
-        ("cloud params", "right"),
-        ("layer MFLOPs", "right"),
-    ]:
-        table.add_column(column, justify=justify)
+    table = make_table(
+        f"{split.name}: {len(split.cuts)} cuts at {split.granularity} granularity, input {shape}",
+        [
+            "cut>",
+            "after",
+            "op",
+            "crossing (name shape dtype)",
+            "bytes>",
+            "edge params>",
+            "cloud params>",
+            "layer MFLOPs>",
+        ],
+    )
     for cut in split.cuts:
         table.add_row(
             str(cut.index),
@@ -107,20 +109,11 @@ def profile_record(report: ProfileReport) -> dict:
 
 def profile_table(report: ProfileReport) -> Table:
     total = report.total_median_ms or 1.0
-    table = Table(
-        title=f"{report.model}: per-layer latency, {report.repeats} runs, {report.threads} thread(s), cut {report.cut}",
-        caption=f"sum of layer medians {report.total_median_ms:.2f} ms",
+    table = make_table(
+        f"{report.model}: per-layer latency, {report.repeats} runs, {report.threads} thread(s), cut {report.cut}",
+        ["layer>", "name", "op", "side", "median ms>", "p95 ms>", "share>"],
+        f"sum of layer medians {report.total_median_ms:.2f} ms",
     )
-    for column, justify in [
-        ("layer", "right"),
-        ("name", "left"),
-        ("op", "left"),
-        ("side", "left"),
-        ("median ms", "right"),
-        ("p95 ms", "right"),
-        ("share", "right"),
-    ]:
-        table.add_column(column, justify=justify)
     for layer in report.layers:
         table.add_row(
             str(layer.index),

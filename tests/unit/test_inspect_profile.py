@@ -47,7 +47,18 @@ def test_profile_times_every_layer_functional_ones_included():
 def test_profile_at_a_cut_times_both_segments():
     result = CliRunner().invoke(
         cli,
-        ["model", "profile", "experiments.models:tiny_skipnet", "--cut", "4", "--repeats", "3", "--threads", "1", "--json"],
+        [
+            "model",
+            "profile",
+            "experiments.models:tiny_skipnet",
+            "--cut",
+            "4",
+            "--repeats",
+            "3",
+            "--threads",
+            "1",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)

@@ -15,7 +15,15 @@ def test_torchvision_imports_and_builds_models():
 
 def test_names_cover_the_zoo_and_backbones():
     names = model_names()
-    for name in ["alexnet", "vgg16", "mobilenet_v3_large", "inception_v3", "convnext_tiny", "regnet_y_400mf", "vit_b_16"]:
+    for name in [
+        "alexnet",
+        "vgg16",
+        "mobilenet_v3_large",
+        "inception_v3",
+        "convnext_tiny",
+        "regnet_y_400mf",
+        "vit_b_16",
+    ]:
         assert name in names
     assert "fasterrcnn_resnet50_fpn.backbone" in names
     assert load_model("inception_v3").input_shape == (1, 3, 299, 299)

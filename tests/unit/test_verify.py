@@ -9,14 +9,23 @@ from harness.model import Granularity, build_split_graph, load_model
 from harness.model.verify import verify
 
 # The list, at a small input so the suite stays short; full-size runs are in the README.
-MODULE_GRANULARITY = ["alexnet", "vgg11", "resnet18", "resnet50", "mobilenet_v2", "googlenet", "densenet121", "efficientnet_b0"]
+MODULE_GRANULARITY = [
+    "alexnet",
+    "vgg11",
+    "resnet18",
+    "resnet50",
+    "mobilenet_v2",
+    "googlenet",
+    "densenet121",
+    "efficientnet_b0",
+]
 
 
 @pytest.mark.parametrize("model", MODULE_GRANULARITY)
 def test_verify_passes_at_module_granularity(model):
     result = CliRunner().invoke(cli, ["model", "verify", model, "--input", "1,3,64,64"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith(f"verified ") and f"cuts of {model} at module granularity" in result.stdout
+    assert result.stdout.startswith("verified ") and f"cuts of {model} at module granularity" in result.stdout
 
 
 def test_verify_resnet18_at_node_granularity():
