@@ -6,7 +6,7 @@ of the chosen granularity (cut 0 sends the input, the last keeps every layer on 
 the same when cuts are filtered, so a manifest's ``cuts: [0, 3, 13]`` always means the same layers.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import torch
@@ -218,7 +218,5 @@ def _crossings(facts: GraphFacts, live: list[fx.Node]) -> tuple[Crossing, ...] |
         leaves = facts.nodes[node.name].leaves
         if leaves is None:
             return None
-        crossings += [
-            Crossing(node.name + leaf.path, leaf.kind, leaf.shape, leaf.dtype, leaf.nbytes) for leaf in leaves
-        ]
+        crossings += [replace(leaf, name=node.name + leaf.name) for leaf in leaves]
     return tuple(crossings)
