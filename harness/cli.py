@@ -166,16 +166,17 @@ def bench():
 @click.option("--json", "as_json", is_flag=True)
 def bench_split(models, repeats, threads, cut_count, as_json):
     """Head then tail in one process against the unsplit forward (target: <= 3% more)."""
-    from harness.bench.split import TARGET_OVERHEAD, bench_model
+    from harness.bench.split import TARGET_OVERHEAD, bench_model, steady_allocator
     from harness.bench.tables import split_cost_table
 
     _set_threads(threads)
+    steady_allocator()
     if cut_count != "all" and (not cut_count.isdigit() or int(cut_count) < 2):
         raise BadInput(f"--cuts '{cut_count}': expected 'all' or a number of cuts >= 2")
     count = None if cut_count == "all" else int(cut_count)
     rows = [row for name in models.split(",") for row in bench_model(name.strip(), repeats, count)]
     if as_json:
-        click.echo(json.dumps([{**asdict(row), "overhead": row.overhead} for row in rows], indent=2))
+        click.echo(json.dumps([asdict(row) for row in rows], indent=2))
     else:
         stdout_console().print(split_cost_table(rows, repeats, threads))
     worst = max(rows, key=lambda row: row.overhead)

@@ -78,7 +78,7 @@ class _ParameterIndex:
             module = graph_module.get_submodule(node.target)
             tensors = [*module.parameters(), *module.buffers()]
         elif node.op == "get_attr":
-            tensors = [_get_attr(graph_module, node.target)]
+            tensors = [attribute(graph_module, node.target)]
         else:
             return frozenset()
         names = set()
@@ -94,9 +94,10 @@ class _ParameterIndex:
         return frozenset(names)
 
 
-def _get_attr(graph_module: fx.GraphModule, target: str):
-    owner, _, attribute = target.rpartition(".")
-    return getattr(graph_module.get_submodule(owner) if owner else graph_module, attribute)
+def attribute(module: torch.nn.Module, target: str):
+    """The object a ``get_attr`` node reads: a parameter, buffer or constant tensor."""
+    owner, _, name = target.rpartition(".")
+    return getattr(module.get_submodule(owner) if owner else module, name)
 
 
 class _Recorder(fx.Interpreter):

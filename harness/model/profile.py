@@ -16,7 +16,7 @@ import torch
 from torch import fx, nn
 from torch.utils import _pytree as pytree
 
-from harness.model.analysis import COMPUTE_OPS
+from harness.model.analysis import COMPUTE_OPS, attribute
 from harness.model.graph import SplitGraph
 
 
@@ -66,14 +66,9 @@ def instrument(segment: fx.GraphModule) -> fx.GraphModule:
             env[node].name = node.name
         else:
             if node.op == "get_attr":
-                owner[node.target] = _attribute(segment, node.target)
+                owner[node.target] = attribute(segment, node.target)
             env[node] = graph.node_copy(node, env.__getitem__)
     return fx.GraphModule(owner, graph, "Instrumented" + segment.__class__.__name__)
-
-
-def _attribute(module: nn.Module, target: str):
-    owner, _, name = target.rpartition(".")
-    return getattr(module.get_submodule(owner) if owner else module, name)
 
 
 class _HookTimer:

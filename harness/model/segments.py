@@ -5,6 +5,10 @@ the cloud never re-runs the head. The head returns every value live across the c
 tail takes them as inputs. Values that are tuples or dicts (YOLO's detect output, a backbone's
 feature maps) are flattened to tensors and scalars for the wire and rebuilt on the other side.
 Parameters read through ``get_attr`` are copied into whichever side reads them; they never cross.
+
+Called layers sit directly on the segment under flat names (``features_1_conv_0_0``): fx's code for
+a nested target walks ``nn.Module.__getattr__`` once per level on every call, which cost
+mobilenet_v2 about 4% of its forward.
 """
 
 from collections.abc import Iterable
@@ -12,6 +16,8 @@ from collections.abc import Iterable
 import torch
 from torch import fx, nn
 from torch.utils import _pytree as pytree
+
+from harness.model.analysis import attribute
 
 
 class Head(nn.Module):
@@ -53,6 +59,7 @@ def carve(
     input node becomes a fresh placeholder of the same name.
     """
     graph = fx.Graph()
+    owner: dict[str, object] = {}
     env: dict[fx.Node, fx.Node] = {}
     for node in inputs:
         env[node] = graph.node_copy(node) if copy_inputs else graph.placeholder(node.name)
@@ -60,14 +67,26 @@ def carve(
     def lookup(node: fx.Node) -> fx.Node:
         if node not in env and node.op == "get_attr":
             env[node] = graph.node_copy(node)
+            owner[node.target] = attribute(source, node.target)
         return env[node]
 
     for node in source.graph.nodes:
         if node in body:
-            env[node] = graph.node_copy(node, lookup)
+            copy = graph.node_copy(node, lookup)
+            if node.op == "call_module":
+                layer = source.get_submodule(node.target)
+                copy.target = _flat_name(str(node.target), layer, owner)
+                owner[copy.target] = layer
+            env[node] = copy
     graph.output(fx.map_arg(outputs, lookup))
     graph.lint()
-    return fx.GraphModule(source, graph, source.__class__.__name__)
+    return fx.GraphModule(owner, graph, source.__class__.__name__)
+
+
+def _flat_name(target: str, layer: nn.Module, taken: dict[str, object]) -> str:
+    """``target`` with dots as underscores; a layer called twice keeps one name."""
+    name = "layer_" + target.replace(".", "_")
+    return name if taken.get(name, layer) is layer else f"{name}_{len(taken)}"
 
 
 def live_structure(specs: list[pytree.TreeSpec]) -> pytree.TreeSpec | None:
