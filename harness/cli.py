@@ -169,11 +169,11 @@ def bench_split(models, repeats, threads, cut_count, as_json):
     from harness.bench.split import TARGET_OVERHEAD, bench_model, steady_allocator
     from harness.bench.tables import split_cost_table
 
-    _set_threads(threads)
-    steady_allocator()
     if cut_count != "all" and (not cut_count.isdigit() or int(cut_count) < 2):
         raise BadInput(f"--cuts '{cut_count}': expected 'all' or a number of cuts >= 2")
     count = None if cut_count == "all" else int(cut_count)
+    _set_threads(threads)
+    steady_allocator()
     rows = [row for name in models.split(",") for row in bench_model(name.strip(), repeats, count)]
     if as_json:
         click.echo(json.dumps([asdict(row) for row in rows], indent=2))

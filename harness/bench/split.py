@@ -26,7 +26,6 @@ import torch
 
 from harness.model import Granularity, build_split_graph, load_model
 
-DEFAULT_MODELS = ("alexnet", "resnet18", "mobilenet_v2")
 TARGET_OVERHEAD = 0.03
 
 

@@ -73,19 +73,24 @@ class SplitGraph:
 
     def head(self, index: int) -> Head:
         """The edge segment of cut ``index``: model inputs to the live values."""
-        boundary = self._boundary(index)
+        boundary, live, structure = self._crossing_plan(index)
         body = {node for node in self._compute if self._position[node] <= boundary}
-        live = self._live_nodes(boundary)
         graph_module = carve(self.graph_module, self._placeholders, body, tuple(live), copy_inputs=True)
-        return Head(graph_module, flatten=live_structure([self.facts.nodes[n.name].spec for n in live]) is not None)
+        return Head(graph_module, flatten=structure is not None)
 
     def tail(self, index: int) -> Tail:
         """The cloud segment of cut ``index``: the live values to the model's output."""
-        boundary = self._boundary(index)
+        boundary, live, structure = self._crossing_plan(index)
         body = {node for node in self._compute if self._position[node] > boundary}
-        live = self._live_nodes(boundary)
         graph_module = carve(self.graph_module, live, body, self._output.args[0], copy_inputs=False)
-        return Tail(graph_module, live_structure([self.facts.nodes[n.name].spec for n in live]))
+        return Tail(graph_module, structure)
+
+    def _crossing_plan(self, index: int):
+        """The last head position of cut ``index``, its live nodes, and their structure on the wire."""
+        self.cut(index)
+        boundary = self._layer_end[index]
+        live = self._live_nodes(boundary)
+        return boundary, live, live_structure([self.facts.nodes[node.name].spec for node in live])
 
     @cached_property
     def _compute(self) -> list[fx.Node]:
@@ -122,10 +127,6 @@ class SplitGraph:
         for index, layer in enumerate(self.layers, start=1):
             ends[index] = self._position[by_name[layer.nodes[-1]]]
         return ends
-
-    def _boundary(self, index: int) -> int:
-        self.cut(index)
-        return self._layer_end[index]
 
     def _live_nodes(self, boundary: int) -> list[fx.Node]:
         return [node for node, position in self._position.items() if position <= boundary < self._last_use[node]]

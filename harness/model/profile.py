@@ -26,15 +26,10 @@ class NodeCall(nn.Module):
     def __init__(self, node_name: str, call: Callable):
         super().__init__()
         self.node_name = node_name
-        if isinstance(call, nn.Module):
-            self.layer = call
-        else:
-            self.function = call
+        self.call = call  # a layer is registered as a child, sharing its parameters
 
     def forward(self, *args, **kwargs):
-        if hasattr(self, "layer"):
-            return self.layer(*args, **kwargs)
-        return self.function(*args, **kwargs)
+        return self.call(*args, **kwargs)
 
 
 def _method_call(name: str) -> Callable:
