@@ -1,8 +1,11 @@
 """The ``harness`` command: parse, call the library, print. Nothing else lives here."""
 
 import json
+import logging
+import os
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import click
 import torch
@@ -185,6 +188,174 @@ def bench_split(models, repeats, threads, cut_count, as_json):
             f"{worst.model} cut {worst.cut} costs {100 * worst.overhead:.1f}% more than unsplit "
             f"(target {100 * TARGET_OVERHEAD:.0f}%)"
         )
+
+
+@cli.group()
+def keys():
+    """CurveZMQ keys for workers and their clients."""
+
+
+@keys.command("gen")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--client", "clients", multiple=True, default=("edge",), show_default=True, help="Client key names.")
+def keys_gen(directory, clients):
+    """Make the worker's key pair, one pair per client, and clients/ (the keys the worker accepts)."""
+    from harness.wire.keys import generate
+
+    for path in generate(directory, tuple(clients)):
+        click.echo(str(path))
+
+
+def _client_keys(directory: Path | None, name: str):
+    from harness.wire import client_keys
+
+    return client_keys(directory, name) if directory else None
+
+
+_KEYS_OPTION = click.option(
+    "--keys", type=click.Path(file_okay=False, path_type=Path), help="Key directory from `harness keys gen`."
+)
+
+
+@cli.group()
+def worker():
+    """The cloud worker daemon and the edge driver that uses it."""
+
+
+@worker.command()
+@click.option("--bind", "endpoint", required=True, help="tcp://HOST:PORT to listen on (PORT * picks a free one).")
+@_KEYS_OPTION
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--threads", type=int, default=None, help="torch threads (default: torch's own choice).")
+@click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), help="Weight files clients may name.")
+@click.option(
+    "--user-package",
+    "user_packages",
+    multiple=True,
+    default=("experiments",),
+    show_default=True,
+    help="Packages whose module:function models clients may name.",
+)
+@click.option("--max-models", default=4, show_default=True, help="Models kept loaded at once.")
+@click.option("--max-message-mb", default=256, show_default=True, help="Largest request accepted.")
+def serve(endpoint, keys, device, threads, weights_dir, user_packages, max_models, max_message_mb):
+    """Serve model tails to edge clients until SIGTERM."""
+    from harness.wire import Limits, worker_keys
+    from harness.worker import ModelPolicy, Worker, WorkerConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _set_threads(threads)
+    config = WorkerConfig(
+        endpoint=endpoint,
+        keys=worker_keys(keys) if keys else None,
+        device=device,
+        limits=Limits(message_bytes=max_message_mb * 1024 * 1024),
+        policy=ModelPolicy(tuple(user_packages), weights_dir),
+        max_models=max_models,
+    )
+    daemon = Worker(config)
+    daemon.stop_on_signals()
+    security = "CurveZMQ, known clients only" if keys else "loopback, no keys"
+    click.echo(f"worker listening on {daemon.endpoint} (pid {os.getpid()}, device {device}, {security})")
+    daemon.serve()
+
+
+@worker.command()
+@click.argument("endpoint")
+@_KEYS_OPTION
+@click.option("--client", "client_name", default="edge", show_default=True, help="Which client key pair to use.")
+@click.option("--timeout", default=5.0, show_default=True, help="Seconds to wait for the answer.")
+@click.option("--json", "as_json", is_flag=True)
+def ping(endpoint, keys, client_name, timeout, as_json):
+    """A worker's state: uptime, requests served, models loaded. Exit 1 if it does not answer."""
+    from harness.worker import WorkerClient
+    from harness.worker.present import state_lines, state_record
+
+    with WorkerClient(endpoint, _client_keys(keys, client_name)) as client:
+        state = client.ping(timeout)
+    click.echo(
+        json.dumps(state_record(endpoint, state), indent=2) if as_json else "\n".join(state_lines(endpoint, state))
+    )
+
+
+@worker.command()
+@_model_options
+@click.option("--connect", "endpoint", required=True, help="The worker's tcp://HOST:PORT.")
+@_KEYS_OPTION
+@click.option("--client", "client_name", default="edge", show_default=True, help="Which client key pair to use.")
+@click.option("--cuts", default="all", show_default=True, help="'all' or comma-separated cut indices.")
+@click.option("--repeats", default=5, show_default=True, help="Recorded passes over the inputs per cut.")
+@click.option("--warmup", default=1, show_default=True, help="Unrecorded inferences per cut first.")
+@click.option("--inputs", "input_count", default=1, show_default=True, help="Synthetic inputs per pass.")
+@click.option("--rate", default=None, help="Emulate a link of this rate (4MB/s, 32mbit); default: unshaped.")
+@click.option("--delay", default="0", show_default=True, help="One-way delay added by the emulated link (20ms).")
+@click.option("--compression", default="none", show_default=True, help="none, lz4, zstd:3, lz4:5:bit ...")
+@click.option("--threads", type=int, default=None, help="torch threads (default: torch's own choice).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write records as JSON lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print records as JSON lines instead of a table.")
+def edge(
+    model,
+    granularity,
+    input_shape,
+    weights,
+    endpoint,
+    keys,
+    client_name,
+    cuts,
+    repeats,
+    warmup,
+    input_count,
+    rate,
+    delay,
+    compression,
+    threads,
+    out,
+    as_json,
+):
+    """Run heads here and tails on a worker, for every chosen cut; one record per inference."""
+    from rich.progress import Progress
+
+    from harness.wire import Compression, EmulatedLink, ModelSpec, parse_delay, parse_rate
+    from harness.worker import EdgeDriver, LinkSettings, WorkerClient, sweep, synthetic_inputs
+    from harness.worker.present import edge_table
+
+    if repeats < 1 or warmup < 0 or input_count < 1:
+        raise BadInput(f"--repeats {repeats} --warmup {warmup} --inputs {input_count}: expected >= 1, >= 0, >= 1")
+    codec = Compression.parse(compression)
+    link = LinkSettings("emulated", EmulatedLink(parse_rate(rate), parse_delay(delay))) if rate else LinkSettings()
+    _set_threads(threads)
+    _, split = _split(model, granularity, input_shape, weights)
+    chosen = [cut.index for cut in split.cuts] if cuts == "all" else [split.cut(i).index for i in _parse_ints(cuts)]
+    spec = ModelSpec(name=model, granularity=granularity, input_shape=split.input_shape, weights=weights or "none")
+    inputs = synthetic_inputs(split.input_shape, input_count)
+    records = []
+    sink = out.open("w") if out else None
+    with (
+        WorkerClient(endpoint, _client_keys(keys, client_name)) as client,
+        Progress(console=stderr_console(), transient=True) as progress,
+    ):
+        task = progress.add_task(f"{model} via {endpoint}", total=len(chosen) * repeats * input_count)
+        driver = EdgeDriver(client, split, spec, codec, link)
+        for record in sweep(driver, chosen, inputs, repeats, warmup):
+            records.append(record)
+            line = json.dumps(record.as_dict())
+            if sink:
+                sink.write(line + "\n")
+                sink.flush()
+            if as_json:
+                click.echo(line)
+            progress.update(task, advance=1, description=f"cut {record.cut}: {record.e2e_ns / 1e6:.1f} ms")
+    if sink:
+        sink.close()
+    if not as_json:
+        stdout_console().print(edge_table(records))
+
+
+def _parse_ints(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise BadInput(f"--cuts '{text}': expected 'all' or comma-separated integers, like 0,3,13") from None
 
 
 def main() -> None:

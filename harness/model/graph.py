@@ -11,12 +11,13 @@ from functools import cached_property
 
 import torch
 from torch import fx
+from torch.utils import _pytree as pytree
 
 from harness.errors import BadInput
 from harness.model.analysis import COMPUTE_OPS, GraphFacts, ValueLeaf, analyse
 from harness.model.layers import Granularity, Layer, group_layers
 from harness.model.segments import Head, Tail, carve, live_structure
-from harness.model.sources import LoadedModel
+from harness.model.sources import LoadedModel, weights_digest
 from harness.model.trace import trace
 
 Crossing = ValueLeaf
@@ -71,6 +72,11 @@ class SplitGraph:
     def live(self, index: int) -> tuple[Crossing, ...]:
         return self.cut(index).live
 
+    @property
+    def output_structure(self) -> pytree.TreeSpec:
+        """How the model's output is built from the flat leaves that a tail's output travels as."""
+        return self.facts.nodes["output"].spec
+
     def head(self, index: int) -> Head:
         """The edge segment of cut ``index``: model inputs to the live values."""
         boundary, live, structure = self._crossing_plan(index)
@@ -91,6 +97,11 @@ class SplitGraph:
         boundary = self._layer_end[index]
         live = self._live_nodes(boundary)
         return boundary, live, live_structure([self.facts.nodes[node.name].spec for node in live])
+
+    @cached_property
+    def weights_digest(self) -> str:
+        """A digest of the weights, for checking that edge and cloud hold the same network."""
+        return weights_digest(self.graph_module)
 
     @cached_property
     def _compute(self) -> list[fx.Node]:

@@ -5,10 +5,12 @@ Adding a model family means writing a source, not editing a switch.
 """
 
 import difflib
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+import torch
 from torch import nn
 
 from harness.errors import BadInput
@@ -53,17 +55,33 @@ def register(source: ModelSource) -> ModelSource:
     return source
 
 
+INIT_SEED = 0
+"""Random initialisation is seeded, so that edge and cloud build the same untrained network."""
+
+
 def load_model(name: str, weights: str | None = None) -> LoadedModel:
     """Resolve ``name`` through the registered sources and build the model in eval mode."""
     for source in _SOURCES:
         if source.claims(name):
-            loaded = source.load(name, weights)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(INIT_SEED)
+                loaded = source.load(name, weights)
             loaded.module.eval()
             return loaded
     known = sorted({known for source in _SOURCES for known in source.known_names()})
     close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else "; see `harness model list`"
     raise BadInput(f"unknown model '{name}'{hint}")
+
+
+def weights_digest(module: nn.Module) -> str:
+    """A short digest of every parameter and buffer, by name: equal on two hosts only if the weights
+    are (a different torch version can initialise the same untrained model differently)."""
+    digest = hashlib.blake2b(digest_size=8)
+    for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def model_names() -> list[str]:

@@ -1,0 +1,39 @@
+"""The record of one inference: every duration as integer nanoseconds, every byte count.
+
+Durations come from the monotonic clock of the host that did the work; ``transfer_ns`` is derived
+on the edge as end-to-end minus the work of both hosts, so no cross-host clock is ever compared.
+``started_at_ns`` is wall-clock time, kept only to order records and match them with logs.
+"""
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class InferenceRecord:
+    model: str
+    granularity: str
+    cut: int
+    layer: str
+    repeat: int
+    input: int
+    request: int
+    edge_ns: int
+    encode_ns: int
+    transfer_ns: int
+    cloud_decode_ns: int
+    cloud_ns: int
+    cloud_encode_ns: int
+    decode_ns: int
+    e2e_ns: int
+    bytes_raw: int
+    bytes_wire: int
+    reply_bytes_raw: int
+    reply_bytes_wire: int
+    compression: str
+    shaping: str
+    rate: float
+    delay_ns: int
+    started_at_ns: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)

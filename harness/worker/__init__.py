@@ -1,0 +1,18 @@
+"""The two ends of a split inference: the cloud worker daemon and the edge driver."""
+
+from harness.worker.client import WorkerClient, WorkerError
+from harness.worker.daemon import Worker, WorkerConfig
+from harness.worker.edge import EdgeDriver, LinkSettings, sweep, synthetic_inputs
+from harness.worker.tails import ModelPolicy
+
+__all__ = [
+    "EdgeDriver",
+    "LinkSettings",
+    "ModelPolicy",
+    "Worker",
+    "WorkerClient",
+    "WorkerConfig",
+    "WorkerError",
+    "sweep",
+    "synthetic_inputs",
+]

@@ -1,0 +1,107 @@
+"""Talking to a worker: one request, one reply, with a deadline and errors that say what happened.
+
+A reply whose id is not the one awaited (left over from a request that timed out) is dropped. When
+a worker never answers, the socket's handshake events tell a refused key from a worker that is not
+there, so the message can say which.
+"""
+
+import itertools
+import time
+from dataclasses import dataclass
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from harness.errors import ExperimentFailed
+from harness.wire.frames import Error, FrameError, Limits, ModelSpec, Ping, Prepare, Ready, State, decode_reply, encode
+from harness.wire.keys import ClientKeys
+from harness.wire.sockets import AUTH_FAILURES, connect_client
+
+
+class WorkerError(ExperimentFailed):
+    """The worker answered with an error reply."""
+
+    def __init__(self, endpoint: str, code: str, message: str):
+        super().__init__(f"worker at {endpoint} refused the request ({code}): {message}")
+        self.code = code
+
+
+@dataclass
+class Exchange:
+    """A reply with its buffers, and when (this host's monotonic clock) the request left and it came."""
+
+    reply: object
+    buffers: list
+    sent_ns: int
+    received_ns: int
+    wire_bytes: int
+
+
+class WorkerClient:
+    def __init__(self, endpoint: str, keys: ClientKeys | None = None, limits: Limits | None = None):
+        self.endpoint = endpoint
+        self.limits = limits or Limits()
+        self.context = zmq.Context()
+        self.socket = connect_client(self.context, endpoint, keys, self.limits)
+        self.monitor = self.socket.get_monitor_socket(AUTH_FAILURES)
+        self._ids = itertools.count(1)
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def exchange(self, frames: list, request_id: int, timeout_s: float = 30.0) -> Exchange:
+        """Send a request's ``frames`` and wait for reply ``request_id``; raise on timeout or error reply."""
+        sent_ns = time.monotonic_ns()
+        self.socket.send_multipart(frames, copy=False)
+        deadline = sent_ns + int(timeout_s * 1e9)
+        while True:
+            remaining_ms = max(0, (deadline - time.monotonic_ns()) // 1_000_000)
+            if not self.socket.poll(remaining_ms):
+                raise self._silence(timeout_s)
+            reply_frames = self.socket.recv_multipart(copy=False)
+            received_ns = time.monotonic_ns()
+            try:
+                reply, reply_buffers = decode_reply(reply_frames, self.limits)
+            except FrameError as error:
+                raise ExperimentFailed(f"worker at {self.endpoint} sent a malformed reply: {error}") from None
+            if reply.id != request_id:
+                continue
+            if isinstance(reply, Error):
+                raise WorkerError(self.endpoint, reply.code, reply.message)
+            wire_bytes = sum(len(frame) for frame in reply_frames)
+            return Exchange(reply, reply_buffers, sent_ns, received_ns, wire_bytes)
+
+    def ping(self, timeout_s: float = 5.0) -> State:
+        request = Ping(id=self.next_id())
+        return self.exchange(encode(request), request.id, timeout_s).reply
+
+    def prepare(self, model: ModelSpec, cut: int, timeout_s: float = 300.0) -> Ready:
+        """Have the worker build the tail of ``cut`` now, so that no measured inference pays for it."""
+        request = Prepare(id=self.next_id(), model=model, cut=cut)
+        return self.exchange(encode(request), request.id, timeout_s).reply
+
+    def close(self) -> None:
+        self.socket.disable_monitor()
+        self.monitor.close(linger=0)
+        self.socket.close(linger=0)
+        self.context.term()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def _silence(self, timeout_s: float) -> ExperimentFailed:
+        events = []
+        while self.monitor.poll(0):
+            events.append(recv_monitor_message(self.monitor)["event"])
+        if any(event & AUTH_FAILURES for event in events):
+            return ExperimentFailed(
+                f"worker at {self.endpoint} rejected this client during the handshake: "
+                "its key is not in the worker's clients/ (or the worker expects keys and none were given)"
+            )
+        return ExperimentFailed(
+            f"worker at {self.endpoint} did not answer within {timeout_s:g} s; is it running? "
+            f"(`harness worker ping {self.endpoint}`)"
+        )

@@ -1,0 +1,198 @@
+"""The cloud worker: a ZeroMQ daemon that runs tails for any number of edge clients.
+
+Requests are served one at a time in arrival order, so one client's inference never shares the
+processor with another's and the compute time it reports is its own. Every request gets exactly one
+reply; a request that cannot be served gets an ``error`` reply and the worker goes on. Clocks are
+monotonic nanoseconds on this host; on a GPU the device is synchronised before each reading, each
+received tensor is moved to the device once and each output back once.
+"""
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+import torch
+import zmq
+from torch.utils import _pytree as pytree
+
+from harness.errors import HarnessError
+from harness.wire.compression import Compression
+from harness.wire.frames import (
+    Error,
+    FrameError,
+    Infer,
+    Limits,
+    Ping,
+    Prepare,
+    Ready,
+    Result,
+    State,
+    Timings,
+    decode_request,
+    encode,
+)
+from harness.wire.keys import WorkerKeys
+from harness.wire.sockets import bind_server
+from harness.wire.tensors import pack, unpack
+from harness.worker.tails import ModelPolicy, TailCache
+
+log = logging.getLogger("harness.worker")
+POLL_MS = 200
+"""How often the loop looks for a stop request while idle."""
+
+
+@dataclass
+class WorkerConfig:
+    endpoint: str
+    keys: WorkerKeys | None = None
+    device: str = "cpu"
+    limits: Limits = field(default_factory=Limits)
+    policy: ModelPolicy = field(default_factory=ModelPolicy)
+    max_models: int = 4
+
+
+class Worker:
+    """Bind, then ``serve()`` until ``stop()`` (or SIGTERM/SIGINT, see ``stop_on_signals``)."""
+
+    def __init__(self, config: WorkerConfig):
+        self.config = config
+        self.device = torch.device(config.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise HarnessError(f"--device {config.device}: torch here has no CUDA device")
+        self.tails = TailCache(self.device, config.policy, config.limits, config.max_models)
+        self.context = zmq.Context()
+        self.server = bind_server(self.context, config.endpoint, config.keys, config.limits)
+        self.endpoint = self.server.endpoint
+        self.started_ns = time.monotonic_ns()
+        self.requests = 0
+        self.errors = 0
+        self._clients: set[bytes] = set()
+        self._stopping = False
+
+    def stop(self, *_signal_args) -> None:
+        self._stopping = True
+
+    def stop_on_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def serve(self) -> None:
+        socket = self.server.socket
+        try:
+            while not self._stopping:
+                if not socket.poll(POLL_MS):
+                    continue
+                frames = socket.recv_multipart(copy=False)
+                received_ns = self._now()
+                identity, body = frames[0], frames[1:]
+                self._clients.add(identity.bytes)
+                socket.send_multipart([identity, *self.handle(body, received_ns)], copy=False)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.server.close()
+        self.context.term()
+        log.info("worker stopped after %d requests (%d errors)", self.requests, self.errors)
+
+    def handle(self, body: list, received_ns: int) -> list:
+        """The reply frames for one request's frames; never raises."""
+        self.requests += 1
+        request_id = 0
+        try:
+            message, buffers = decode_request(body, self.config.limits)
+            request_id = message.id
+            return self._dispatch(message, buffers, received_ns)
+        except FrameError as error:
+            self.errors += 1
+            log.warning("request %d refused (%s): %s", error.request_id, error.code, error)
+            return encode(Error(id=error.request_id, code=error.code, message=str(error)[:4000]))
+        except Exception as error:  # one failing request must not take the worker down for every client
+            self.errors += 1
+            log.exception("request %d failed", request_id)
+            return encode(Error(id=request_id, code="failed", message=f"{type(error).__name__}: {error}"[:4000]))
+
+    def _dispatch(self, message, buffers: list, received_ns: int) -> list:
+        if isinstance(message, Ping):
+            return encode(self.state(message.id))
+        if isinstance(message, Prepare):
+            prepared = self.tails.get(message.model, message.cut, message.id)
+            live = tuple(crossing.name for crossing in prepared.live)
+            return encode(Ready(id=message.id, load_ns=prepared.load_ns, live=live, weights=prepared.weights))
+        return self._infer(message, buffers, received_ns)
+
+    def state(self, request_id: int) -> State:
+        from harness import __version__
+
+        return State(
+            id=request_id,
+            pid=os.getpid(),
+            version=__version__,
+            device=str(self.device),
+            uptime_ns=time.monotonic_ns() - self.started_ns,
+            requests=self.requests,
+            errors=self.errors,
+            clients=len(self._clients),
+            loaded=tuple(self.tails.loaded()),
+        )
+
+    def _infer(self, message: Infer, buffers: list, received_ns: int) -> list:
+        prepared = self.tails.get(message.model, message.cut, message.id)
+        _check_live(message, prepared.live)
+        values = [
+            value.to(self.device) if isinstance(value, torch.Tensor) else value
+            for value in unpack(message.values, buffers, message.id)
+        ]
+        decoded_ns = self._now()
+        with torch.inference_mode():
+            output = prepared.tail(*values)
+        computed_ns = self._now()
+        keyed = pytree.tree_flatten_with_path(output)[0]
+        names = ["output" + pytree.keystr(path) for path, _ in keyed]
+        leaves = [leaf.cpu() if isinstance(leaf, torch.Tensor) else leaf for _, leaf in keyed]
+        reply = message.reply
+        specs, out_buffers, _ = pack(leaves, names, Compression(reply.codec, reply.level, reply.shuffle))
+        encoded_ns = self._now()
+        timings = Timings(
+            decode_ns=decoded_ns - received_ns,
+            compute_ns=computed_ns - decoded_ns,
+            encode_ns=encoded_ns - computed_ns,
+            busy_ns=encoded_ns - received_ns,
+        )
+        return encode(Result(id=message.id, values=specs, timings=timings), out_buffers)
+
+    def _now(self) -> int:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.monotonic_ns()
+
+
+def _check_live(message: Infer, live) -> None:
+    """The request must carry exactly what this worker's own split sends at that cut."""
+    if len(message.values) != len(live):
+        raise FrameError(
+            "mismatch",
+            f"cut {message.cut} receives {len(live)} values, the request holds {len(message.values)}",
+            message.id,
+        )
+    for spec, crossing in zip(message.values, live, strict=True):
+        expected_kind = "tensor" if crossing.kind == "tensor" else "scalar"
+        if spec.name != crossing.name or spec.kind != expected_kind:
+            raise FrameError(
+                "mismatch",
+                f"cut {message.cut}: expected {crossing.kind} '{crossing.name}', got {spec.kind} '{spec.name}'",
+                message.id,
+            )
+        if spec.kind == "tensor" and (spec.dtype != crossing.dtype or tuple(spec.shape) != crossing.shape):
+            raise FrameError(
+                "mismatch",
+                f"cut {message.cut}: '{crossing.name}' must be {crossing.dtype} {list(crossing.shape)}, "
+                f"got {spec.dtype} {list(spec.shape)}",
+                message.id,
+            )
+        if spec.kind == "scalar" and spec.dtype != crossing.kind:
+            raise FrameError(
+                "mismatch", f"cut {message.cut}: scalar '{crossing.name}' must be {crossing.kind}", message.id
+            )

@@ -1,0 +1,70 @@
+"""How the worker commands show results: a worker's state, and the edge run's medians per cut."""
+
+import statistics
+from collections import defaultdict
+
+from rich.table import Table
+
+from harness.console import make_table
+from harness.results import InferenceRecord
+from harness.wire.frames import State
+
+
+def state_record(endpoint: str, state: State) -> dict:
+    record = state.model_dump(exclude={"v", "kind", "id"})
+    return {"endpoint": endpoint, **record}
+
+
+def state_lines(endpoint: str, state: State) -> list[str]:
+    uptime = state.uptime_ns / 1e9
+    lines = [
+        f"worker at {endpoint}: up {uptime:.1f} s, pid {state.pid}, harness {state.version}, device {state.device}",
+        f"requests {state.requests} ({state.errors} refused or failed), clients {state.clients}",
+        f"loaded: {', '.join(state.loaded) if state.loaded else 'nothing yet'}",
+    ]
+    return lines
+
+
+def _ms(values: list[int]) -> str:
+    return f"{statistics.median(values) / 1e6:,.2f}"
+
+
+def edge_table(records: list[InferenceRecord]) -> Table:
+    """Medians per cut, in milliseconds, with the bytes each cut sends."""
+    by_cut: dict[int, list[InferenceRecord]] = defaultdict(list)
+    for record in records:
+        by_cut[record.cut].append(record)
+    first = records[0]
+    link = "unshaped" if first.shaping == "none" else f"{first.shaping} {first.rate / 1e6:g} MB/s"
+    table = make_table(
+        f"{first.model}: {len(records)} inferences, {link}, compression {first.compression}",
+        [
+            "cut>",
+            "after",
+            "n>",
+            "edge ms>",
+            "encode ms>",
+            "transfer ms>",
+            "cloud ms>",
+            "decode ms>",
+            "total ms>",
+            "bytes>",
+            "on the wire>",
+        ],
+        caption="medians per cut; transfer = end-to-end minus both hosts' own work",
+    )
+    for cut, group in sorted(by_cut.items()):
+        table.add_row(
+            str(cut),
+            group[0].layer,
+            str(len(group)),
+            _ms([r.edge_ns for r in group]),
+            _ms([r.encode_ns for r in group]),
+            _ms([r.transfer_ns for r in group]),
+            _ms([r.cloud_decode_ns + r.cloud_ns + r.cloud_encode_ns for r in group]),
+            _ms([r.decode_ns for r in group]),
+            _ms([r.e2e_ns for r in group]),
+            f"{group[0].bytes_raw:,}",
+            f"{statistics.median(r.bytes_wire for r in group):,.0f}",
+        )
+    return table
