@@ -251,10 +251,10 @@ def _check_values(message, buffers: list, limits: Limits) -> None:
 
 
 def _describe(error: ValidationError) -> str:
-    """The first validation problem as 'field.path: message' (at most 200 characters of input)."""
+    """The first validation problem, with the path of the field it is in (pydantic names the kind first)."""
     first = error.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(part) for part in first["loc"]) or "header"
-    return f"header field {where}: {first['msg']}"[:500]
+    where = ".".join(str(part) for part in first["loc"])
+    return (f"header field {where}: " if where else "header: ") + first["msg"][:400]
 
 
 def _request_id_of(header) -> int:

@@ -1,0 +1,56 @@
+"""Workers started as real daemons (``harness worker serve``) on loopback, stopped by their own pid."""
+
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class WorkerProcess:
+    def __init__(self, args: list[str], log: Path):
+        self.log = log
+        command = [sys.executable, "-m", "harness.cli", "worker", "serve", "--threads", "1", *args]
+        self.process = subprocess.Popen(
+            command, cwd=REPO, stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=_child_env()
+        )
+        ready, _, _ = select.select([self.process.stdout], [], [], 60)
+        line = self.process.stdout.readline() if ready else ""
+        if not line.startswith("worker listening on "):
+            self.process.kill()
+            raise AssertionError(f"worker did not start: {line!r}\n{log.read_text()}")
+        self.banner = line.strip()
+        self.endpoint = line.split()[3]
+
+    def stop(self, timeout: float = 10) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+@pytest.fixture
+def start_worker(tmp_path):
+    """Start ``harness worker serve`` with extra arguments; every worker started is stopped afterwards."""
+    started: list[WorkerProcess] = []
+
+    def start(*args: str) -> WorkerProcess:
+        worker = WorkerProcess(["--bind", "tcp://127.0.0.1:*", *args], tmp_path / f"worker{len(started)}.log")
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.process.kill()
+            worker.process.wait()
