@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class InferenceRecord:
+    run: str
     model: str
     granularity: str
     cut: int

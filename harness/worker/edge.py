@@ -50,6 +50,7 @@ class EdgeDriver:
         link: LinkSettings | None = None,
         device: str = "cpu",
         timeout_s: float = 60.0,
+        run: str = "",
     ):
         self.client = client
         self.split = split
@@ -58,6 +59,7 @@ class EdgeDriver:
         self.link = link or LinkSettings()
         self.device = torch.device(device)
         self.timeout_s = timeout_s
+        self.run = run
         self._heads: dict[int, tuple[Head, list[str]]] = {}
         self._reply = CompressionSpec(
             codec=self.compression.codec, level=self.compression.level, shuffle=self.compression.shuffle
@@ -105,6 +107,7 @@ class EdgeDriver:
         done = self._now()
         cut_facts = self.split.cut(cut)
         record = InferenceRecord(
+            run=self.run,
             model=self.split.name,
             granularity=str(self.split.granularity),
             cut=cut,
