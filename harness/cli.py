@@ -190,6 +190,31 @@ def bench_split(models, repeats, threads, cut_count, as_json):
         )
 
 
+@bench.command("wire")
+@click.option("--sizes", default="4k,16k,64k,256k,1m", show_default=True, help="float32 tensor sizes in bytes (k, m).")
+@click.option("--repeats", default=200, show_default=True, help="Timed round trips per method and size.")
+@click.option("--warmup", default=20, show_default=True, help="Untimed round trips first.")
+@click.option("--json", "as_json", is_flag=True)
+def bench_wire(sizes, repeats, warmup, as_json):
+    """Tensor round trip: our codec against raw ZeroMQ bytes and pickle+blosc2 (target: <= 1.3x raw)."""
+    from harness.bench import wire
+    from harness.bench.tables import wire_cost_table
+
+    if repeats < 1 or warmup < 0:
+        raise BadInput(f"--repeats {repeats} --warmup {warmup}: expected repeats >= 1 and warmup >= 0")
+    rows = wire.bench_wire(wire.parse_sizes(sizes), repeats, warmup)
+    if as_json:
+        click.echo(json.dumps([asdict(row) for row in rows], indent=2))
+    else:
+        stdout_console().print(wire_cost_table(rows, repeats, warmup))
+    target = wire.target_row(rows)
+    if target.ratio_to_raw > wire.TARGET_RATIO:
+        raise ExperimentFailed(
+            f"{target.method} at {wire.size_label(target.size)} costs {target.ratio_to_raw:.2f}x the raw-bytes "
+            f"round trip (target {wire.TARGET_RATIO}x)"
+        )
+
+
 @cli.group()
 def keys():
     """CurveZMQ keys for workers and their clients."""
@@ -284,9 +309,11 @@ def ping(endpoint, keys, client_name, timeout, as_json):
 @_KEYS_OPTION
 @click.option("--client", "client_name", default="edge", show_default=True, help="Which client key pair to use.")
 @click.option("--cuts", default="all", show_default=True, help="'all' or comma-separated cut indices.")
-@click.option("--repeats", default=5, show_default=True, help="Recorded passes over the inputs per cut.")
+@click.option("--repeats", default=5, show_default=True, help="Recorded inferences per cut.")
 @click.option("--warmup", default=1, show_default=True, help="Unrecorded inferences per cut first.")
-@click.option("--inputs", "input_count", default=1, show_default=True, help="Synthetic inputs per pass.")
+@click.option(
+    "--inputs", "input_count", default=1, show_default=True, help="Synthetic inputs, taken in turn by the repeats."
+)
 @click.option("--rate", default=None, help="Emulate a link of this rate (4MB/s, 32mbit); default: unshaped.")
 @click.option("--delay", default="0", show_default=True, help="One-way delay added by the emulated link (20ms).")
 @click.option("--compression", default="none", show_default=True, help="none, lz4, zstd:3, lz4:5:bit ...")
@@ -356,6 +383,130 @@ def _parse_ints(text: str) -> list[int]:
         return [int(part) for part in text.split(",")]
     except ValueError:
         raise BadInput(f"--cuts '{text}': expected 'all' or comma-separated integers, like 0,3,13") from None
+
+
+@cli.command("report")
+@click.argument("results_dir", type=click.Path(path_type=Path))
+def report_command(results_dir):
+    """Rebuild summary.csv, the charts and report.html from a results folder's records."""
+    from harness.results import build_report
+    from harness.results.report import summary_table
+
+    for path in build_report(results_dir):
+        click.echo(str(path))
+    stdout_console().print(summary_table(results_dir))
+
+
+_INVENTORY_OPTION = click.option(
+    "-i",
+    "--inventory",
+    type=click.Path(path_type=Path),
+    default=Path("inventory/local"),
+    show_default=True,
+    help="The lab: an Ansible inventory with the manifest's groups.",
+)
+_SET_OPTION = click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="A manifest variable (repeatable)."
+)
+
+
+@cli.command("sweep")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@_INVENTORY_OPTION
+@_SET_OPTION
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), help="Results folder (default results/NAME-TIME)."
+)
+@click.option("--dry-run", is_flag=True, help="Render, validate and list the runs; start nothing.")
+def sweep_command(manifest, inventory, sets, out, dry_run):
+    """Provision, shape, deploy, sweep every run of MANIFEST, collect and tear down, through Ansible."""
+    from harness.sweep.controller import prepare, run_sweep
+    from harness.sweep.present import outcome_lines
+
+    loaded = prepare(manifest, inventory, list(sets))
+    if dry_run:
+        from harness.manifest.present import runs_table
+
+        stdout_console().print(runs_table(loaded.runs))
+        click.echo(f"dry run: {len(loaded.runs)} runs on {inventory}; nothing was started")
+        return
+    outcome = run_sweep(loaded, inventory, out, stderr_console())
+    click.echo("\n".join(outcome_lines(outcome)))
+
+
+def _phase_command(name: str, summary: str):
+    @cli.command(name, help=summary)
+    @_INVENTORY_OPTION
+    @click.option("--manifest", type=click.Path(path_type=Path), help="Take groups and worker settings from it.")
+    @_SET_OPTION
+    @click.option("--purge", is_flag=True, hidden=name != "teardown", help="Also remove the hosts' venvs and files.")
+    def command(inventory, manifest, sets, purge):
+        from harness.manifest import load_manifest
+        from harness.sweep.controller import run_phase
+
+        loaded = load_manifest(manifest, list(sets)) if manifest else None
+        result = run_phase(name, inventory, loaded, {"harness_purge": purge})
+        click.echo(f"{name}: ok on {inventory}, {result.changed()} changed")
+
+    return command
+
+
+_phase_command("provision", "Provision the hosts: the runtime and the experiment code.")
+_phase_command("deploy", "Start the worker daemons and wait until they answer.")
+_phase_command("teardown", "Stop workers and sweeps, remove shaping and temporary files (--purge: everything).")
+
+
+@cli.command("host-info")
+def host_info_command():
+    """What this host runs the harness with, as JSON (versions, accelerators)."""
+    from harness.worker.hostinfo import host_info
+
+    click.echo(json.dumps(host_info()))
+
+
+@worker.command("run-plan")
+@click.argument("plan_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--connect", "endpoint", required=True, help="The worker's tcp://HOST:PORT.")
+@click.option("--observer", required=True, help="Where records are pushed, tcp://HOST:PORT.")
+@_KEYS_OPTION
+@click.option("--shaping", type=click.Choice(["emulated", "tc", "none"]), default="emulated", show_default=True)
+@click.option("--spool", type=click.Path(dir_okay=False, path_type=Path), help="Also append records here.")
+@click.option("--pidfile", type=click.Path(dir_okay=False, path_type=Path), help="Hold this process's id here.")
+@click.option("--host", "host_name", default=None, help="This host's inventory name (default: its hostname).")
+def run_plan_command(plan_path, endpoint, observer, keys, shaping, spool, pidfile, host_name):
+    """The edge host's part of a sweep (run by the sweep playbook)."""
+    import socket
+
+    from harness.sweep.plan import EdgeContext, PidFile, read_plan, run_plan
+
+    plan = read_plan(plan_path)
+    host = host_name or socket.gethostname()
+    context = EdgeContext(endpoint, observer, host, shaping, _client_keys(keys, "edge"), spool)
+    with PidFile(pidfile):
+        count = run_plan(plan, context)
+    click.echo(f"{count} records from {len(plan.runs)} runs")
+
+
+@cli.group()
+def manifest():
+    """Render and check experiment manifests."""
+
+
+@manifest.command("render")
+@click.argument("manifest_path", metavar="MANIFEST", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A manifest variable, read as YAML.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rendered text and the runs as JSON.")
+def manifest_render(manifest_path, sets, as_json):
+    """The YAML a manifest renders to, and the runs it expands to."""
+    from harness.manifest import load_manifest
+    from harness.manifest.present import manifest_record, runs_table
+
+    loaded = load_manifest(manifest_path, list(sets))
+    if as_json:
+        click.echo(json.dumps(manifest_record(loaded), indent=2))
+    else:
+        click.echo(loaded.rendered.text, nl=not loaded.rendered.text.endswith("\n"))
+        stdout_console().print(runs_table(loaded.runs))
 
 
 def main() -> None:

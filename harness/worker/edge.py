@@ -6,7 +6,7 @@ time is what remains of the end-to-end time, so a shaped (or emulated) link show
 """
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +14,7 @@ from torch.utils import _pytree as pytree
 
 from harness.errors import ExperimentFailed
 from harness.model import Head, SplitGraph
+from harness.partition import cyclic
 from harness.results import InferenceRecord
 from harness.wire.compression import Compression
 from harness.wire.frames import CompressionSpec, Infer, ModelSpec, encode
@@ -142,17 +143,19 @@ class EdgeDriver:
 
 
 def sweep(
-    driver: EdgeDriver, cuts: Iterable[int], inputs: Sequence[torch.Tensor], repeats: int, warmup: int = 1
+    driver: EdgeDriver, cuts: Sequence[int], inputs: Sequence[torch.Tensor], repeats: int, warmup: int = 1
 ) -> Iterator[InferenceRecord]:
-    """Each cut in turn: prepare it, ``warmup`` unrecorded inferences, then ``repeats`` passes over
-    ``inputs``, yielding each record as it is made (the seed's cyclic order)."""
-    for cut in cuts:
-        driver.prepare(cut)
-        for _ in range(warmup):
-            driver.infer(cut, inputs[0])
-        for repeat in range(repeats):
-            for index, example in enumerate(inputs):
-                yield driver.infer(cut, example, repeat, index)[1]
+    """The cyclic schedule over ``cuts``: each cut prepared, ``warmup`` unrecorded inferences, then
+    ``repeats`` recorded ones cycling through ``inputs``; each record yielded as soon as it is made."""
+    prepared = None
+    for cut, repeat in cyclic(cuts, repeats):
+        if cut != prepared:
+            driver.prepare(cut)
+            for _ in range(warmup):
+                driver.infer(cut, inputs[0])
+            prepared = cut
+        index = repeat % len(inputs)
+        yield driver.infer(cut, inputs[index], repeat, index)[1]
 
 
 def synthetic_inputs(shape: Sequence[int], count: int, seed: int = 0) -> list[torch.Tensor]:

@@ -1,0 +1,46 @@
+"""What ``harness manifest render`` shows: the runs a manifest expands to, as a table or as JSON."""
+
+from typing import Any
+
+from rich.table import Table
+
+from harness.console import make_table
+from harness.manifest import LoadedManifest, Run
+
+
+def runs_table(runs: list[Run]) -> Table:
+    table = make_table(
+        f"{runs[0].experiment}: {len(runs)} run{'s' if len(runs) != 1 else ''}",
+        ["index>", "id", "model", "granularity", "cuts", "partitioner", "dataset", "link", "compression"],
+    )
+    for run in runs:
+        table.add_row(
+            str(run.index),
+            run.id,
+            run.model.name,
+            run.model.granularity,
+            _cuts(run),
+            f"{run.partitioner.name} x{run.partitioner.repeats}",
+            f"{run.dataset.name} x{run.dataset.count}" + (f" ({run.dataset.path})" if run.dataset.path else ""),
+            _link(run),
+            run.compression,
+        )
+    return table
+
+
+def manifest_record(loaded: LoadedManifest) -> dict[str, Any]:
+    return {
+        "path": str(loaded.rendered.path),
+        "variables": loaded.rendered.variables,
+        "text": loaded.rendered.text,
+        "runs": [run.model_dump(mode="json") for run in loaded.runs],
+    }
+
+
+def _cuts(run: Run) -> str:
+    return run.cuts if isinstance(run.cuts, str) else ",".join(map(str, run.cuts))
+
+
+def _link(run: Run) -> str:
+    delay = f" +{run.link.delay}" if run.link.delay_ns else ""
+    return f"{run.link.rate}{delay} ({run.link.shaping})"

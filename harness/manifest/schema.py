@@ -1,0 +1,234 @@
+"""What a rendered manifest may say, checked before anything starts on any host.
+
+Validation is strict (a quoted ``"10"`` is not a number, unknown fields are refused) so that a typo
+fails here, with its line, rather than half way through a sweep. Fields that form a matrix axis
+(``model``, ``partitioner``, ``dataset``, ``link``, ``compression``) take one value or a list, and
+are always held as lists. Every check is cheap: model names are looked up in the registry's lists,
+not built.
+"""
+
+import difflib
+import functools
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    field_validator,
+)
+
+from harness.errors import BadInput
+from harness.wire.compression import CODECS, SHUFFLES, Compression
+from harness.wire.link import parse_delay, parse_rate
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_GROUP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DEVICE = re.compile(r"^(cpu|cuda(:[0-9]+)?)$")
+
+
+def shown(value: Any) -> str:
+    """A value as the user wrote it, for "(got ...)" in messages."""
+    return f"'{value}'" if isinstance(value, str) else str(value)
+
+
+def _as_list(value: Any) -> Any:
+    return value if isinstance(value, list) else [value]
+
+
+def _number_as_text(value: Any) -> Any:
+    """``rate: 4000000`` means bytes per second; keep every rate and delay as the text a user would write."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value) or set(value) == {"."}:
+        raise ValueError(f"expected letters, digits, '_', '.' or '-': it names a folder (got {shown(value)})")
+    return value
+
+
+def _check_group(value: str) -> str:
+    if not _GROUP.match(value):
+        raise ValueError(f"expected an inventory group name: letters, digits and '_' (got {shown(value)})")
+    return value
+
+
+@functools.cache
+def _registry_names() -> tuple[str, ...]:
+    from harness.model import model_names
+
+    return tuple(model_names())
+
+
+def _check_model(value: str) -> str:
+    """Registry names and ``package.module:function`` are accepted; building the model waits for the run."""
+    if ":" in value:
+        module, _, function = value.partition(":")
+        if not module or not function.isidentifier():
+            raise ValueError(f"expected 'package.module:function' (got {shown(value)})")
+        return value
+    known = _registry_names()
+    if value not in known:
+        close = difflib.get_close_matches(value, known, n=5, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see `harness model list`"
+        raise ValueError(f"unknown model '{value}'{hint}")
+    return value
+
+
+def _check_rate(value: str) -> str:
+    try:
+        parse_rate(value)
+    except BadInput:
+        raise ValueError(f"expected a rate like 4MB/s or 32mbit (got {shown(value)})") from None
+    return value
+
+
+def _check_delay(value: str) -> str:
+    try:
+        parse_delay(value)
+    except BadInput:
+        raise ValueError(f"expected a delay like 20ms or 150us (got {shown(value)})") from None
+    return value
+
+
+def _check_compression(value: str) -> str:
+    try:
+        Compression.parse(value)
+    except BadInput:
+        raise ValueError(
+            f"expected CODEC[:LEVEL[:SHUFFLE]] with CODEC one of {', '.join(CODECS)}, LEVEL 0 to 9 and SHUFFLE "
+            f"one of {', '.join(SHUFFLES)}, like lz4:5:byte (got {shown(value)})"
+        ) from None
+    return value
+
+
+def _check_device(value: str) -> str:
+    if not _DEVICE.match(value):
+        raise ValueError(f"expected cpu, cuda or cuda:N (got {shown(value)})")
+    return value
+
+
+def _check_cuts(value: Any) -> str | list[int]:
+    """``all`` or cut indices; an index past the model's last cut is caught when the model is built."""
+    if value == "all":
+        return value
+    if not isinstance(value, list) or not all(isinstance(cut, int) and not isinstance(cut, bool) for cut in value):
+        raise ValueError(f"expected 'all' or a list of cut indices, like [0, 3, 13] (got {shown(value)})")
+    if not value or any(cut < 0 for cut in value):
+        raise ValueError(f"expected at least one cut index, each >= 0 (got {shown(value)})")
+    repeated = sorted({cut for cut in value if value.count(cut) > 1})
+    if repeated:
+        raise ValueError(f"expected each cut once (got {', '.join(map(str, repeated))} more than once)")
+    return value
+
+
+def _check_dataset(value: str) -> str:
+    from harness.model.datasets import dataset_names
+
+    if ":" in value:
+        module, _, function = value.partition(":")
+        if not module or not function.isidentifier():
+            raise ValueError(f"expected 'package.module:function' (got {shown(value)})")
+        return value
+    known = dataset_names()
+    if value not in known:
+        raise ValueError(f"expected one of {', '.join(known)} or package.module:function (got {shown(value)})")
+    return value
+
+
+Rate = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_check_rate)]
+Delay = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_check_delay)]
+CompressionText = Annotated[str, AfterValidator(_check_compression)]
+Cuts = Annotated[str | list[int], PlainValidator(_check_cuts)]
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class StrictModel(BaseModel):
+    """Typos fail instead of being ignored, nothing is coerced, and nothing changes once validated."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class HostsSpec(StrictModel):
+    """Inventory groups, never host names: the same manifest runs on any lab that has the groups."""
+
+    edge: Annotated[str, AfterValidator(_check_group)] = "edge"
+    cloud: Annotated[str, AfterValidator(_check_group)] = "cloud"
+
+
+class ModelSpec(StrictModel):
+    name: Annotated[str, AfterValidator(_check_model)]
+    granularity: Literal["node", "module", "block"] = "module"
+    weights: str = "none"
+    input_shape: list[PositiveInt] | None = None
+
+
+class PartitionerSpec(StrictModel):
+    """``cyclic``: each allowed cut ``repeats`` times in a row, then the next cut."""
+
+    name: Literal["cyclic"] = "cyclic"
+    repeats: PositiveInt = 10
+
+
+class DatasetSpec(StrictModel):
+    name: Annotated[str, AfterValidator(_check_dataset)] = "synthetic"
+    count: PositiveInt = 1
+    path: str | None = Field(default=None, validate_default=True)
+
+    @field_validator("path")
+    @classmethod
+    def _path_for_images(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """``path`` is a folder on the edge host, read there, so only its presence is checked here."""
+        if info.data.get("name") == "images" and not value:
+            raise ValueError("expected a folder on the edge host for dataset 'images'")
+        return value
+
+
+class LinkSpec(StrictModel):
+    """The link as written (``4MB/s``) is kept for ids and tables; ``rate_bytes`` and ``delay_ns`` for the driver."""
+
+    rate: Rate
+    delay: Delay = "0ms"
+    shaping: Literal["auto", "emulated", "tc"] = "auto"
+
+    @property
+    def rate_bytes(self) -> float:
+        return parse_rate(self.rate)
+
+    @property
+    def delay_ns(self) -> int:
+        return parse_delay(self.delay)
+
+
+class WorkerSpec(StrictModel):
+    port: Annotated[int, Field(ge=1, le=65535)] = 5555
+    device: Annotated[str, AfterValidator(_check_device)] = "cpu"
+
+
+# A matrix axis: one value or a non-empty list of them, held as a list.
+_AXIS = (BeforeValidator(_as_list), Field(min_length=1))
+Models = Annotated[list[ModelSpec], *_AXIS]
+Partitioners = Annotated[list[PartitionerSpec], *_AXIS]
+Datasets = Annotated[list[DatasetSpec], *_AXIS]
+Links = Annotated[list[LinkSpec], *_AXIS]
+Compressions = Annotated[list[CompressionText], *_AXIS]
+
+
+class Manifest(StrictModel):
+    name: Annotated[str, AfterValidator(_check_name)]
+    description: str | None = None
+    hosts: HostsSpec = HostsSpec()
+    model: Models
+    cuts: Cuts = "all"
+    partitioner: Partitioners = Field(default_factory=lambda: [PartitionerSpec()])
+    warmup: Annotated[int, Field(ge=0)] = 1
+    dataset: Datasets = Field(default_factory=lambda: [DatasetSpec()])
+    link: Links
+    compression: Compressions = Field(default_factory=lambda: ["none"])
+    threads: PositiveInt | None = None
+    worker: WorkerSpec = WorkerSpec()

@@ -1,0 +1,164 @@
+"""Rendered YAML to a ``Manifest``, every problem reported as one line: file, line, field, what was expected.
+
+pydantic knows which field is wrong but not where it was written; the YAML node tree knows where.
+An error's location is followed down that tree (a key to its line, a list index to its item's line),
+so a missing field points at the mapping that lacks it.
+"""
+
+import types
+import typing
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from harness.errors import BadInput
+from harness.manifest.render import Rendered
+from harness.manifest.schema import Manifest, shown
+
+_EXPECTED = {
+    "int_type": "expected an integer",
+    "int_from_float": "expected an integer",
+    "string_type": "expected a string",
+    "bool_type": "expected true or false",
+    "list_type": "expected a list",
+    "model_type": "expected a mapping",
+    "dict_type": "expected a mapping",
+    "too_short": "expected at least one item",
+}
+
+
+def parse_manifest(rendered: Rendered) -> Manifest:
+    """Parse and validate the rendered text of a manifest."""
+    root, data = _load_yaml(rendered)
+    if not isinstance(root, MappingNode):
+        what = "nothing" if root is None else type(data).__name__
+        line = root.start_mark.line + 1 if root is not None else 1
+        raise BadInput(f"{rendered.path}:{line}: expected a mapping of manifest fields (got {what})")
+    _refuse_duplicate_keys(rendered, root, ())
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as error:
+        raise BadInput(_first_problem(rendered, root, error.errors())) from None
+
+
+def _load_yaml(rendered: Rendered) -> tuple[Node | None, Any]:
+    loader = yaml.SafeLoader(rendered.text)
+    try:
+        root = loader.get_single_node()
+        return root, loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else "?"
+        detail = error.problem or error.context
+        if error.problem and error.context and error.context_mark:
+            detail += f" ({error.context} at line {error.context_mark.line + 1})"
+        raise BadInput(f"{rendered.path}:{line}: YAML error: {detail}") from None
+    except yaml.YAMLError as error:
+        raise BadInput(f"{rendered.path}: YAML error: {error}") from None
+    finally:
+        loader.dispose()
+
+
+def _refuse_duplicate_keys(rendered: Rendered, node: Node, path: tuple[str, ...]) -> None:
+    """YAML keeps the last of two equal keys; in a manifest the first was then silently ignored."""
+    if isinstance(node, SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(rendered, item, path)
+    if not isinstance(node, MappingNode):
+        return
+    seen: dict[str, int] = {}
+    for key, value in node.value:
+        name = str(key.value) if isinstance(key, ScalarNode) else "?"
+        line = key.start_mark.line + 1
+        if name in seen:
+            field = ".".join((*path, name))
+            raise BadInput(f"{rendered.path}:{line}: field {field}: given twice (first at line {seen[name]})")
+        seen[name] = line
+        _refuse_duplicate_keys(rendered, value, (*path, name))
+
+
+def _first_problem(rendered: Rendered, root: MappingNode, errors: list[ErrorDetails]) -> str:
+    """The earliest problem in the file, and how many others there are.
+
+    Unknown fields come first: a misspelt field also makes the field it was meant to be missing.
+    """
+    located = [
+        (error["type"] != "extra_forbidden", *_locate(root, error["loc"]), index) for index, error in enumerate(errors)
+    ]
+    _, line, field, index = min(located, key=lambda entry: (entry[0], entry[1], entry[3]))
+    message = f"{rendered.path}:{line}: field {field}: {_explain(errors[index])}"
+    others = len(errors) - 1
+    return message + (f" (and {others} more problem{'s' if others > 1 else ''})" if others else "")
+
+
+def _locate(root: MappingNode, loc: tuple[int | str, ...]) -> tuple[int, str]:
+    """The line an error location was written at, and the location as the user wrote it (``model[1].name``).
+
+    An index into a matrix axis given as a single value has no YAML of its own and is skipped.
+    """
+    node: Node | None = root
+    line = root.start_mark.line + 1
+    field = ""
+    for part in loc:
+        if isinstance(part, int):
+            if isinstance(node, SequenceNode) and part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+                field += f"[{part}]"
+            elif node is None:
+                field += f"[{part}]"
+            continue
+        field += f".{part}" if field else str(part)
+        child = _key(node, str(part)) if isinstance(node, MappingNode) else None
+        node = None
+        if child is not None:
+            key, node = child
+            line = key.start_mark.line + 1
+    return line, field or "(top level)"
+
+
+def _key(node: MappingNode, name: str) -> tuple[Node, Node] | None:
+    return next(((key, value) for key, value in node.value if str(key.value) == name), None)
+
+
+def _explain(error: ErrorDetails) -> str:
+    kind = error["type"]
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return f"unknown field (expected one of: {', '.join(_fields_at(error['loc'][:-1]))})"
+    ctx = error.get("ctx", {})
+    if kind == "literal_error":
+        expected = f"expected {ctx['expected']}"
+    elif kind in ("greater_than_equal", "less_than_equal"):
+        bound = ctx.get("ge", ctx.get("le"))
+        expected = f"expected a number {'>=' if kind == 'greater_than_equal' else '<='} {bound}"
+    else:
+        expected = _EXPECTED.get(kind, error["msg"][0].lower() + error["msg"][1:])
+    return f"{expected} (got {shown(error['input'])})"
+
+
+def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The field names of the model found at ``loc``, following annotations down from ``Manifest``."""
+    model: type[BaseModel] = Manifest
+    for part in loc:
+        if isinstance(part, str):
+            model = _model_in(model.model_fields[part].annotation) or model
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model inside ``list[X]``, ``Annotated[...]``, ``X | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Annotated, list, typing.Union, types.UnionType):
+        for argument in typing.get_args(annotation):
+            found = _model_in(argument)
+            if found is not None:
+                return found
+    return None

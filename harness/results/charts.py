@@ -1,0 +1,155 @@
+"""The figures of a run, drawn like the seed papers' "total inference time by split layer".
+
+Figures are drawn on the Agg canvas directly, never through pyplot: no display is needed, no global
+figure registry grows during a long sweep, and drawing is safe from any thread. Colours are the
+Okabe-Ito palette, which stays distinguishable under every common colour-vision deficiency.
+"""
+
+from pathlib import Path
+
+import matplotlib as mpl
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter
+
+from harness.results.summary import RunInfo
+
+WIDTH_PX, HEIGHT_PX, DPI = 1600, 900, 100
+COLOURS = {"edge": "#0072B2", "transfer": "#E69F00", "cloud": "#009E73"}
+BYTES_COLOURS = {"bytes_raw": "#0072B2", "bytes_wire": "#E69F00"}
+HIGHLIGHT = "#D55E00"
+STYLE = {
+    "font.size": 13,
+    "axes.titlesize": 13,
+    "axes.labelsize": 14,
+    "legend.fontsize": 12,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+_PNG_METADATA = {"Software": None}
+
+
+def _figure() -> tuple[Figure, Axes]:
+    figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.grid(axis="y", alpha=0.3)
+    axes.set_axisbelow(True)
+    return figure, axes
+
+
+def _cut_axis(axes: Axes, rows: pd.DataFrame) -> None:
+    """One tick per cut, labelled "index layer"; labels shrink as cuts multiply so none overlap."""
+    count = len(rows)
+    size = 12 if count <= 25 else 9 if count <= 50 else 7 if count <= 80 else 5
+    axes.set_xticks(range(count))
+    axes.set_xticklabels(
+        [f"{cut} {layer}" for cut, layer in zip(rows["cut"], rows["layer"], strict=True)],
+        rotation=55 if count <= 40 else 90,
+        ha="right" if count <= 40 else "center",
+        rotation_mode="anchor" if count <= 40 else "default",
+        fontsize=size,
+    )
+    axes.set_xlim(-0.6, count - 0.4)
+    axes.set_xlabel("split layer (cut index and the last layer run on the edge)")
+
+
+def _subtitle(info: RunInfo, rows: pd.DataFrame) -> str:
+    low, high = int(rows["n"].min()), int(rows["n"].max())
+    counts = f"n = {low}" if low == high else f"n = {low}-{high}"
+    return f"{info.caption()} · medians per cut, {counts} · run {info.run}"
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    figure.savefig(path, dpi=DPI, format="png", metadata=_PNG_METADATA)
+    return path
+
+
+def time_by_cut(rows: pd.DataFrame, info: RunInfo, best_cut: int, path: Path) -> Path:
+    """Stacked median edge, transfer and cloud time per cut; the marker is the median end-to-end time.
+
+    Medians of the parts need not add up to the median total, and encoding and decoding on the edge are
+    in the total only, so the total is drawn as its own marker instead of being implied by the stack.
+    """
+    rows = rows.sort_values("cut").reset_index(drop=True)
+    with mpl.rc_context(STYLE):
+        figure, axes = _figure()
+        positions = range(len(rows))
+        bottom = pd.Series(0.0, index=rows.index)
+        for part, colour in COLOURS.items():
+            heights = rows[f"{part}_ms_median"]
+            axes.bar(positions, heights, 0.72, bottom=bottom, color=colour, label=f"{part}", edgecolor="white")
+            bottom = bottom + heights
+        axes.scatter(
+            positions,
+            rows["total_ms_median"],
+            marker="_",
+            s=260,
+            linewidths=2.5,
+            color="black",
+            zorder=3,
+            label="end-to-end (median)",
+        )
+        best = int(rows.index[rows["cut"] == best_cut][0])
+        best_total = float(rows.loc[best, "total_ms_median"])
+        top = float(max(bottom.max(), rows["total_ms_median"].max()))
+        axes.annotate(
+            f"best: cut {best_cut} ({rows.loc[best, 'layer']})\n{best_total:,.1f} ms",
+            xy=(best, max(best_total, float(bottom[best]))),
+            xytext=(0, 42),
+            textcoords="offset points",
+            ha="center",
+            color=HIGHLIGHT,
+            fontweight="bold",
+            arrowprops={"arrowstyle": "-|>", "color": HIGHLIGHT, "lw": 2},
+            bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": HIGHLIGHT, "alpha": 0.92},
+            zorder=5,
+        )
+        axes.set_ylim(0, top * 1.18)
+        _cut_axis(axes, rows)
+        label = axes.get_xticklabels()[best]
+        label.set_color(HIGHLIGHT)
+        label.set_fontweight("bold")
+        axes.set_ylabel("time (ms)")
+        axes.yaxis.set_major_formatter("{x:,.0f}")
+        axes.set_title(_subtitle(info, rows), loc="left", color="#333333")
+        figure.suptitle("Total inference time by split layer", fontsize=19, fontweight="bold", x=0.01, ha="left")
+        handles, labels = axes.get_legend_handles_labels()
+        order = [labels.index(label) for label in (*COLOURS, "end-to-end (median)")]
+        figure.legend([handles[i] for i in order], [labels[i] for i in order], loc="outside upper right", ncols=4)
+        return _save(figure, path)
+
+
+def bytes_by_cut(rows: pd.DataFrame, info: RunInfo, path: Path) -> Path:
+    """Bytes crossing each cut, payload and on the wire, on a log scale against the raw input's size."""
+    rows = rows.sort_values("cut").reset_index(drop=True)
+    with mpl.rc_context(STYLE):
+        figure, axes = _figure()
+        width = 0.4
+        for offset, (column, label) in zip(
+            (-width / 2, width / 2), (("bytes_raw", "tensor payload"), ("bytes_wire", "on the wire")), strict=True
+        ):
+            positions = [index + offset for index in range(len(rows))]
+            axes.bar(positions, rows[column], width, color=BYTES_COLOURS[column], label=label)
+        axes.set_yscale("log")
+        axes.yaxis.set_major_formatter(EngFormatter(unit="B", places=0))
+        if info.input_bytes:
+            axes.axhline(info.input_bytes, color="black", linestyle="--", linewidth=1.5, zorder=3)
+            axes.set_ylim(top=max(info.input_bytes, float(rows[list(BYTES_COLOURS)].max().max())) * 2)
+            axes.annotate(
+                f"raw input: {info.input_bytes:,} B",
+                xy=(1, info.input_bytes),
+                xycoords=("axes fraction", "data"),
+                xytext=(-4, 5),
+                textcoords="offset points",
+                ha="right",
+            )
+        _cut_axis(axes, rows)
+        axes.set_ylabel("bytes per inference (log scale)")
+        axes.set_title(_subtitle(info, rows), loc="left", color="#333333")
+        figure.suptitle("Bytes crossing the link by split layer", fontsize=19, fontweight="bold", x=0.01, ha="left")
+        figure.legend(loc="outside upper right", ncols=2)
+        return _save(figure, path)

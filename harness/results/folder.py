@@ -1,0 +1,99 @@
+"""Where a sweep's files live: one folder per sweep, every file name decided here and nowhere else.
+
+A new folder must be new or empty, so the results of two sweeps can never be mixed, and nothing a
+finished sweep wrote is ever overwritten by the next one.
+"""
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+from harness.errors import BadInput
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str) -> str:
+    """``text`` usable as part of a file name on every platform (run ids and manifest names are free text)."""
+    return _UNSAFE.sub("_", text).strip("._") or "_"
+
+
+class ResultsFolder:
+    """A sweep's results folder. ``ResultsFolder(path)`` starts a new one; ``ResultsFolder.open`` reads one."""
+
+    def __init__(self, path: Path | str, *, existing: bool = False):
+        self.path = Path(path)
+        if existing:
+            if not self.path.is_dir():
+                raise BadInput(f"results folder {self.path} does not exist; expected a folder written by a sweep")
+            return
+        if self.path.exists() and not self.path.is_dir():
+            raise BadInput(f"results folder {self.path} is a file; expected a new or empty folder")
+        if self.path.is_dir() and any(self.path.iterdir()):
+            raise BadInput(
+                f"results folder {self.path} is not empty; expected a new or empty folder, "
+                "so that results of different sweeps are never mixed or overwritten"
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def open(cls, path: Path | str) -> "ResultsFolder":
+        return cls(path, existing=True)
+
+    @classmethod
+    def timestamped(cls, root: Path | str, name: str, now: datetime | None = None) -> "ResultsFolder":
+        """A new ``<root>/<name>-<YYYYmmdd-HHMMSS>`` folder, the layout every sweep uses."""
+        stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+        return cls(Path(root) / f"{safe_name(name)}-{stamp}")
+
+    def __repr__(self) -> str:
+        return f"ResultsFolder({str(self.path)!r})"
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / "manifest.rendered.yml"
+
+    @property
+    def environment(self) -> Path:
+        return self.path / "environment.json"
+
+    @property
+    def records_csv(self) -> Path:
+        return self.path / "records.csv"
+
+    @property
+    def records_parquet(self) -> Path:
+        return self.path / "records.parquet"
+
+    @property
+    def layers(self) -> Path:
+        return self.path / "layers.parquet"
+
+    @property
+    def summary(self) -> Path:
+        return self.path / "summary.csv"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    def time_chart(self, run: str) -> Path:
+        return self.path / f"time_by_cut_{safe_name(run)}.png"
+
+    def bytes_chart(self, run: str) -> Path:
+        return self.path / f"bytes_by_cut_{safe_name(run)}.png"
+
+    def write_manifest(self, text: str) -> Path:
+        """The manifest exactly as the sweep ran it, after defaults and variables were filled in."""
+        self.manifest.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        return self.manifest
+
+    def write_environment(self, data: dict) -> Path:
+        """Hosts and versions; sorted keys so two sweeps' environments can be diffed line by line."""
+        try:
+            text = json.dumps(data, indent=2, sort_keys=True)
+        except (TypeError, ValueError) as error:
+            raise BadInput(f"{self.environment}: environment is not JSON-serialisable ({error})") from None
+        self.environment.write_text(text + "\n", encoding="utf-8")
+        return self.environment

@@ -1,0 +1,254 @@
+"""A results folder's report: summary.csv, the charts, and one HTML page that can be mailed or archived.
+
+The page is self-contained (charts as data URIs, inline CSS, nothing fetched), so it reads the same
+offline, years later, from any copy of the folder. Everything here is rebuilt from the records
+alone, so a report can be redone after the sweep, or after a crash once the CSV is converted.
+"""
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from rich.table import Table
+
+from harness.console import make_table
+from harness.errors import BadInput
+from harness.results.charts import bytes_by_cut, time_by_cut
+from harness.results.folder import ResultsFolder
+from harness.results.summary import (
+    PARTS,
+    TIME_COLUMNS,
+    RunInfo,
+    best_cuts,
+    read_summary,
+    run_info,
+    summarise,
+    write_summary,
+)
+from harness.results.writer import convert_records
+
+HOST_FACTS = ("arch", "cpu", "cores", "memory", "kernel")
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1700px;
+       padding: 0 1.5rem; color: #1a1a1a; line-height: 1.4; }
+h1 { margin-bottom: 0.2rem; }
+h2 { margin-top: 2.5rem; border-bottom: 2px solid #ddd; padding-bottom: 0.2rem; }
+.meta { color: #555; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.92rem; }
+th, td { padding: 0.25rem 0.7rem; border-bottom: 1px solid #e2e2e2; text-align: left; }
+th { background: #f3f3f3; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.best td { background: #fbe3d6; font-weight: 600; }
+figure { margin: 1.2rem 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e2e2e2; }
+figcaption { color: #555; font-size: 0.9rem; }
+pre { background: #f6f6f6; padding: 0.8rem; overflow-x: auto; }
+"""
+
+
+def _load_records(folder: ResultsFolder) -> tuple[pd.DataFrame, list[Path]]:
+    """The records, and the parquet file when it had to be made from the CSV first."""
+    written = []
+    if not folder.records_parquet.is_file():
+        if not folder.records_csv.is_file():
+            raise BadInput(
+                f"{folder.path} has no records.parquet or records.csv; "
+                "expected the per-inference records a sweep writes"
+            )
+        written.append(convert_records(folder))
+    records = pd.read_parquet(folder.records_parquet)
+    if records.empty:
+        raise BadInput(f"{folder.records_parquet} holds no records; expected at least one inference")
+    return records, written
+
+
+def _manifest_name(folder: ResultsFolder) -> str:
+    if not folder.manifest.is_file():
+        return folder.path.name
+    try:
+        manifest = yaml.safe_load(folder.manifest.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise BadInput(f"{folder.manifest}: not valid YAML ({error}); expected the manifest the sweep ran") from None
+    name = manifest.get("name") if isinstance(manifest, dict) else None
+    return str(name) if name else folder.path.name
+
+
+def _environment(folder: ResultsFolder) -> dict | None:
+    if not folder.environment.is_file():
+        return None
+    try:
+        data = json.loads(folder.environment.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise BadInput(f"{folder.environment}: not valid JSON ({error}); expected a JSON object") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{folder.environment}: holds a {type(data).__name__}; expected a JSON object")
+    return data
+
+
+def _hosts(path: Path, hosts: object) -> list[tuple[str, dict]]:
+    """Hosts as ``{"name": {facts}}`` or ``[{"name": ..., facts}]``: both are what an inventory yields."""
+    if isinstance(hosts, dict) and all(isinstance(facts, dict) for facts in hosts.values()):
+        return [(str(name), facts) for name, facts in hosts.items()]
+    if isinstance(hosts, list) and all(isinstance(facts, dict) for facts in hosts):
+        return [(str(facts.get("name", facts.get("host", index))), facts) for index, facts in enumerate(hosts)]
+    raise BadInput(f"{path}: 'hosts' is a {type(hosts).__name__}; expected a mapping of host name to facts, or a list")
+
+
+def _fact(facts: dict, name: str) -> str:
+    value = facts.get(name, facts.get(f"{name}_bytes"))
+    if value is None:
+        return "-"
+    if name == "memory" and isinstance(value, int | float):
+        return f"{value / 2**30:.1f} GiB"
+    return str(value)
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _table(header: list[str], rows: list[list[str]], numeric: set[int], classes: list[str] | None = None) -> str:
+    """An HTML table; cells are escaped here, so callers pass plain text."""
+
+    def cell(tag: str, index: int, text: str) -> str:
+        return f'<{tag} class="num">{_e(text)}</{tag}>' if index in numeric else f"<{tag}>{_e(text)}</{tag}>"
+
+    head = "".join(cell("th", index, text) for index, text in enumerate(header))
+    body = []
+    for number, row in enumerate(rows):
+        css = f' class="{classes[number]}"' if classes and classes[number] else ""
+        body.append(f"<tr{css}>" + "".join(cell("td", index, text) for index, text in enumerate(row)) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _environment_html(path: Path, data: dict) -> str:
+    parts = ["<h2>Environment</h2>"]
+    if "hosts" in data:
+        hosts = _hosts(path, data["hosts"])
+        rows = [
+            [name, str(facts.get("role", "")), *(_fact(facts, fact) for fact in HOST_FACTS)] for name, facts in hosts
+        ]
+        parts.append(_table(["host", "role", *HOST_FACTS], rows, {4, 5}))
+    facts = [
+        [key, value if isinstance(value, str) else json.dumps(value, sort_keys=True)]
+        for key, value in sorted(data.items())
+        if key != "hosts"
+    ]
+    if facts:
+        parts.append(_table(["fact", "value"], facts, set()))
+    return "\n".join(parts)
+
+
+def _runs_html(infos: list[RunInfo], best: pd.DataFrame) -> str:
+    by_run = best.set_index("run")
+    rows = [
+        [
+            info.run,
+            info.model,
+            info.granularity,
+            info.link,
+            info.compression,
+            str(info.cuts),
+            str(info.inferences),
+            f"{by_run.loc[info.run, 'cut']} {by_run.loc[info.run, 'layer']}",
+            f"{by_run.loc[info.run, 'total_ms_median']:,.2f}",
+        ]
+        for info in infos
+    ]
+    header = ["run", "model", "cuts by", "link", "compression", "cuts", "inferences", "best cut", "best total ms"]
+    return "<h2>Runs</h2>\n" + _table(header, rows, {5, 6, 8})
+
+
+def _summary_html(rows: pd.DataFrame, best_cut: int) -> str:
+    header = ["cut", "layer", "n", *(column.replace("_", " ") for column in TIME_COLUMNS), "bytes", "on the wire"]
+    body = [
+        [
+            str(row["cut"]),
+            str(row["layer"]),
+            str(row["n"]),
+            *(f"{row[column]:,.2f}" for column in TIME_COLUMNS),
+            f"{row['bytes_raw']:,}",
+            f"{row['bytes_wire']:,}",
+        ]
+        for row in rows.to_dict("records")
+    ]
+    classes = ["best" if cut == best_cut else "" for cut in rows["cut"]]
+    return _table(header, body, {0, *range(2, len(header))}, classes)
+
+
+def _figure_html(path: Path, alt: str, caption: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
+
+
+def build_report(path: Path) -> list[Path]:
+    """Rebuild summary.csv, two charts per run and report.html from a results folder; the files written."""
+    folder = ResultsFolder.open(path)
+    name = _manifest_name(folder)
+    environment = _environment(folder)
+    manifest = folder.manifest.read_text(encoding="utf-8") if folder.manifest.is_file() else None
+    records, written = _load_records(folder)
+    summary = summarise(records)
+    written.append(write_summary(summary, folder.summary))
+    best = best_cuts(summary)
+    best_by_run = dict(zip(best["run"], best["cut"], strict=True))
+    infos = run_info(records)
+    sections = []
+    for info in infos:
+        rows = summary[summary["run"] == info.run]
+        time_chart = time_by_cut(rows, info, best_by_run[info.run], folder.time_chart(info.run))
+        bytes_chart = bytes_by_cut(rows, info, folder.bytes_chart(info.run))
+        written += [time_chart, bytes_chart]
+        sections.append(
+            f"<h2>Run {_e(info.run)}</h2>\n<p class='meta'>{_e(info.caption())}</p>\n"
+            + _summary_html(rows, best_by_run[info.run])
+            + _figure_html(time_chart, f"total inference time by split layer, run {info.run}", time_chart.name)
+            + _figure_html(bytes_chart, f"bytes crossing by split layer, run {info.run}", bytes_chart.name)
+        )
+    page = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_e(name)}: split computing results</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{_e(name)}</h1>",
+        f"<p class='meta'>results folder {_e(folder.path.name)} · {len(infos)} run(s) · {len(records):,} inferences · "
+        "times are medians and p95 per cut; cloud = decode + tail + encode on the worker; "
+        "total = end-to-end on the edge</p>",
+        _runs_html(infos, best),
+        _environment_html(folder.environment, environment) if environment is not None else "",
+        *sections,
+        f"<h2>Manifest</h2><pre>{_e(manifest)}</pre>" if manifest is not None else "",
+        "</body></html>",
+    ]
+    folder.report.write_text("\n".join(part for part in page if part) + "\n", encoding="utf-8")
+    written.append(folder.report)
+    return written
+
+
+def summary_table(path: Path) -> Table:
+    """The summary a report wrote, for the terminal: medians per run and cut, the best cut marked."""
+    summary = read_summary(ResultsFolder.open(path).summary)
+    best = set(best_cuts(summary)[["run", "cut"]].itertuples(index=False, name=None))
+    table = make_table(
+        f"{path}: medians per cut (ms)",
+        ["run", "cut>", "after", "n>", "edge>", "transfer>", "cloud>", "total>", "bytes>", "on the wire>", ""],
+        caption="cloud = decode + tail + encode on the worker; total = end-to-end; p95 in summary.csv",
+    )
+    for row in summary.itertuples(index=False):
+        table.add_row(
+            row.run,
+            str(row.cut),
+            row.layer,
+            str(row.n),
+            *(f"{getattr(row, f'{part}_ms_median'):,.2f}" for part in PARTS),
+            f"{row.bytes_raw:,}",
+            f"{row.bytes_wire:,}",
+            "best" if (row.run, row.cut) in best else "",
+        )
+    return table

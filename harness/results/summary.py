@@ -1,0 +1,126 @@
+"""From per-inference records to one row per run and cut: the numbers the paper's figure plots.
+
+Medians, because a few inferences hit by a scheduler hiccup or a GC pause must not move the figure;
+p95 (linear interpolation, as numpy and pandas compute it) beside them, so the spread stays visible.
+``cloud`` is everything the worker did (decode, tail, encode); ``total`` is the end-to-end time.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from harness.errors import BadInput
+
+PARTS: dict[str, tuple[str, ...]] = {
+    "edge": ("edge_ns",),
+    "transfer": ("transfer_ns",),
+    "cloud": ("cloud_decode_ns", "cloud_ns", "cloud_encode_ns"),
+    "total": ("e2e_ns",),
+}
+RECORD_COLUMNS = ("run", "cut", "layer", *(column for columns in PARTS.values() for column in columns))
+REQUIRED = (*RECORD_COLUMNS, "bytes_raw", "bytes_wire")
+TIME_COLUMNS = tuple(f"{part}_ms_{stat}" for part in PARTS for stat in ("median", "p95"))
+SUMMARY_COLUMNS = ("run", "cut", "layer", "n", *TIME_COLUMNS, "bytes_raw", "bytes_wire")
+_NS_PER_MS = 1e6
+
+
+def _require(records: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [column for column in columns if column not in records.columns]
+    if missing:
+        raise BadInput(f"{what} lack columns {', '.join(missing)}; expected the InferenceRecord fields")
+    if records.empty:
+        raise BadInput(f"no {what} to summarise; expected at least one inference")
+
+
+def summarise(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, cut), in run then cut order, with the columns of ``SUMMARY_COLUMNS``.
+
+    Times are milliseconds; bytes are the median per inference (``bytes_raw`` is the same for every
+    inference at a cut, ``bytes_wire`` varies with compression).
+    """
+    _require(records, REQUIRED, "records")
+    parts = records[["run", "cut", "layer", "bytes_raw", "bytes_wire"]].copy()
+    for part, columns in PARTS.items():
+        parts[part] = records[list(columns)].astype("int64").sum(axis=1)
+    grouped = parts.groupby(["run", "cut"], sort=True)
+    summary = grouped.agg(layer=("layer", "first"), n=("total", "size"))
+    for part in PARTS:
+        summary[f"{part}_ms_median"] = grouped[part].median() / _NS_PER_MS
+        summary[f"{part}_ms_p95"] = grouped[part].quantile(0.95, interpolation="linear") / _NS_PER_MS
+    for column in ("bytes_raw", "bytes_wire"):
+        summary[column] = grouped[column].median().round().astype("int64")
+    return summary.reset_index()[list(SUMMARY_COLUMNS)]
+
+
+def best_cuts(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per run, the cut with the lowest median total time; on a tie, the lowest cut index."""
+    _require(summary, ("run", "cut", "layer", "total_ms_median"), "summary rows")
+    ordered = summary.sort_values(["run", "total_ms_median", "cut"], kind="stable")
+    return ordered.groupby("run", sort=True).head(1)[["run", "cut", "layer", "total_ms_median"]].reset_index(drop=True)
+
+
+def write_summary(summary: pd.DataFrame, path: Path) -> Path:
+    """Milliseconds to six decimals: exactly the integer-nanosecond medians, no float noise."""
+    summary.to_csv(path, index=False, float_format="%.6f")
+    return path
+
+
+def read_summary(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise BadInput(f"{path} does not exist; expected the summary.csv that `harness report` writes")
+    summary = pd.read_csv(path, dtype={"run": str, "layer": str}, keep_default_na=False)
+    _require(summary, SUMMARY_COLUMNS, f"summary rows in {path}")
+    return summary
+
+
+def _link_label(shaping: str, rate: float, delay_ns: int) -> str:
+    if shaping == "none":
+        link = "unshaped link"
+    else:
+        link = f"{shaping} link {rate / 1e6:g} MB/s" if rate else f"{shaping} link"
+    return f"{link} + {delay_ns / 1e6:g} ms delay" if delay_ns else link
+
+
+def _distinct(values: pd.Series) -> str:
+    return ", ".join(str(value) for value in values.drop_duplicates())
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run measured, in words for titles and tables (several values when a run mixed settings)."""
+
+    run: str
+    model: str
+    granularity: str
+    link: str
+    compression: str
+    cuts: int
+    inferences: int
+    input_bytes: int | None
+
+    def caption(self) -> str:
+        return f"{self.model} ({self.granularity} cuts) · {self.link} · compression {self.compression}"
+
+
+def run_info(records: pd.DataFrame) -> list[RunInfo]:
+    """One per run, in run order. ``input_bytes`` is what cut 0 sends, when cut 0 was measured."""
+    columns = ("run", "model", "granularity", "cut", "compression", "shaping", "rate", "delay_ns", "bytes_raw")
+    _require(records, columns, "records")
+    infos = []
+    for run, group in records.groupby("run", sort=True):
+        links = group[["shaping", "rate", "delay_ns"]].drop_duplicates().itertuples(index=False)
+        inputs = group.loc[group["cut"] == 0, "bytes_raw"]
+        infos.append(
+            RunInfo(
+                run=str(run),
+                model=_distinct(group["model"]),
+                granularity=_distinct(group["granularity"]),
+                link=", ".join(_link_label(*link) for link in links),
+                compression=_distinct(group["compression"]),
+                cuts=group["cut"].nunique(),
+                inferences=len(group),
+                input_bytes=int(inputs.iloc[0]) if len(inputs) else None,
+            )
+        )
+    return infos

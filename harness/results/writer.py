@@ -1,0 +1,170 @@
+"""Records go to disk as they happen; columnar files are made from them once the sweep is done.
+
+Each record is appended to ``records.csv`` and synced before the next inference starts, so a crashed
+sweep loses at most the inference in flight. Parquet, with a schema fixed by ``InferenceRecord``, is
+what analysis reads; it is written on close, or later from a CSV a crash left behind.
+"""
+
+import csv
+import io
+import logging
+import numbers
+import os
+from dataclasses import fields
+from pathlib import Path
+from types import TracebackType
+from typing import TextIO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from harness.errors import BadInput
+from harness.results.folder import ResultsFolder
+from harness.results.records import InferenceRecord
+
+log = logging.getLogger(__name__)
+
+_ARROW_TYPES = {int: pa.int64(), float: pa.float64(), str: pa.string()}
+RECORD_FIELDS: dict[str, type] = {field.name: field.type for field in fields(InferenceRecord)}
+RECORD_SCHEMA = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in RECORD_FIELDS.items()])
+
+LAYER_SCHEMA = pa.schema(
+    [
+        ("host", pa.string()),
+        ("role", pa.string()),
+        ("run", pa.string()),
+        ("model", pa.string()),
+        ("layer", pa.string()),
+        ("op", pa.string()),
+        ("median_ns", pa.int64()),
+        ("p95_ns", pa.int64()),
+        ("repeats", pa.int64()),
+    ]
+)
+ROLES = ("edge", "cloud")
+
+
+_ACCEPTED = {int: numbers.Integral, float: numbers.Real, str: str}
+
+
+def _check_value(path: Path, name: str, value: object, kind: type) -> None:
+    if isinstance(value, bool) or not isinstance(value, _ACCEPTED[kind]):
+        raise BadInput(f"{path}: record field '{name}' is {type(value).__name__} ({value!r}), expected {kind.__name__}")
+
+
+def _row(path: Path, record: InferenceRecord | dict) -> list:
+    values = record.as_dict() if isinstance(record, InferenceRecord) else record
+    missing = [name for name in RECORD_FIELDS if name not in values]
+    unknown = [name for name in values if name not in RECORD_FIELDS]
+    if missing or unknown:
+        raise BadInput(
+            f"{path}: record lacks {', '.join(missing) or 'nothing'} and has unknown "
+            f"{', '.join(unknown) or 'nothing'}; expected exactly the InferenceRecord fields"
+        )
+    for name, kind in RECORD_FIELDS.items():
+        _check_value(path, name, values[name], kind)
+    return [values[name] for name in RECORD_FIELDS]
+
+
+class RecordWriter:
+    """Appends records to a folder's ``records.csv``; ``close`` makes ``records.parquet`` from it."""
+
+    def __init__(self, folder: ResultsFolder):
+        self.folder = folder
+        self.rows = 0
+        self._file: TextIO | None = None
+        self._closed = False
+        if folder.records_csv.exists():
+            raise BadInput(
+                f"{folder.records_csv} already exists; expected a folder without records "
+                "(convert_records turns a CSV left by a crash into parquet)"
+            )
+
+    def append(self, record: InferenceRecord | dict) -> None:
+        path = self.folder.records_csv
+        if self._closed:
+            raise ValueError(f"{path}: the record writer is closed; expected append before close")
+        row = _row(path, record)
+        if self._file is None:
+            self._file = path.open("x", newline="", encoding="utf-8")
+            csv.writer(self._file, lineterminator="\n").writerow(RECORD_FIELDS)
+        csv.writer(self._file, lineterminator="\n").writerow(row)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.rows += 1
+
+    def close(self) -> Path | None:
+        """The parquet file, or None when nothing was recorded. Closing again does nothing."""
+        if self._closed:
+            return self.folder.records_parquet if self.folder.records_parquet.exists() else None
+        self._closed = True
+        if self._file is None:
+            return None
+        self._file.close()
+        return convert_records(self.folder)
+
+    def __enter__(self) -> "RecordWriter":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _complete_lines(path: Path) -> bytes:
+    """The CSV up to its last full line: a crash while writing leaves a partial row that must not be parsed."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        kept = data[: data.rfind(b"\n") + 1]
+        log.warning("%s: ignoring an unfinished last row (%d bytes), left by a crash", path, len(data) - len(kept))
+        data = kept
+    return data
+
+
+def convert_records(folder: ResultsFolder) -> Path:
+    """Write ``records.parquet`` from ``records.csv``; safe to run on the CSV of a sweep that crashed."""
+    source, target = folder.records_csv, folder.records_parquet
+    if not source.is_file():
+        raise BadInput(f"{source} does not exist; expected the records.csv a sweep writes")
+    data = _complete_lines(source)
+    header = next(csv.reader(io.StringIO(data.decode("utf-8", errors="replace"))), [])
+    if header != list(RECORD_FIELDS):
+        raise BadInput(f"{source}: header is {','.join(header) or 'missing'}; expected {','.join(RECORD_FIELDS)}")
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types=RECORD_SCHEMA, strings_can_be_null=False),
+        )
+    except pa.ArrowException as error:
+        raise BadInput(f"{source}: cannot read records ({error}); expected one InferenceRecord per row") from None
+    partial = target.with_name(target.name + ".partial")
+    pq.write_table(table.select(RECORD_SCHEMA.names), partial)
+    partial.replace(target)
+    return target
+
+
+def write_layers(folder: ResultsFolder, rows: list[dict]) -> Path:
+    """Per-layer timings of every host, in one call: the file is written once and never appended to."""
+    path = folder.layers
+    if path.exists():
+        raise BadInput(f"{path} already exists; expected one write_layers call with the rows of every host")
+    expected = set(LAYER_SCHEMA.names)
+    for index, row in enumerate(rows):
+        if set(row) != expected:
+            missing = sorted(expected - set(row))
+            unknown = sorted(set(row) - expected)
+            raise BadInput(
+                f"{path}: layer row {index} lacks {', '.join(missing) or 'nothing'} and has unknown "
+                f"{', '.join(unknown) or 'nothing'}; expected columns {', '.join(LAYER_SCHEMA.names)}"
+            )
+        if row["role"] not in ROLES:
+            raise BadInput(f"{path}: layer row {index} has role {row['role']!r}; expected one of {', '.join(ROLES)}")
+    try:
+        table = pa.Table.from_pylist(rows, schema=LAYER_SCHEMA)
+    except (pa.ArrowException, TypeError) as error:
+        raise BadInput(f"{path}: layer rows do not fit the expected types ({error}); expected {LAYER_SCHEMA}") from None
+    pq.write_table(table, path)
+    return path

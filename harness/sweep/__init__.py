@@ -1,0 +1,1 @@
+"""Sweeps: the controller's orchestration through Ansible, and the edge host's plan runner."""

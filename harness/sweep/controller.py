@@ -1,0 +1,154 @@
+"""``harness sweep``: from a manifest to a results folder, through Ansible, tearing down always.
+
+The manifest is rendered, validated and expanded, and the inventory checked, before anything
+starts. Then ``playbooks/site.yml`` provisions, shapes, deploys, runs the plan on the edge hosts
+and collects, with its teardown in an ``always`` block; meanwhile records stream in from the edge
+and are written one row at a time. Ctrl-C cancels the playbook and runs the teardown playbook.
+Records the stream missed are recovered from the edge's spool once it is collected.
+"""
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.ansible.inventory import check_groups, inventory_groups
+from harness.ansible.runner import PlaybookResult, run_playbook
+from harness.errors import ExperimentFailed, HarnessError
+from harness.manifest import LoadedManifest, load_manifest
+from harness.results import InferenceRecord, RecordWriter, ResultsFolder, build_report
+from harness.sweep.environment import environment
+from harness.sweep.observer import PlanEnded, RecordReceiver, RunStarted
+from harness.sweep.progress import SweepProgress
+
+RESULTS_ROOT = Path("results")
+
+
+class Interrupted(HarnessError):
+    """Ctrl-C: the hosts were torn down and what was recorded is kept."""
+
+    exit_code = 130
+
+
+@dataclass
+class SweepOutcome:
+    folder: ResultsFolder
+    records: int
+    expected: int
+    reports: list[Path]
+
+
+def prepare(manifest: Path, inventory: Path, sets: list[str]) -> LoadedManifest:
+    """Everything that can be checked without starting anything; raises ``BadInput``."""
+    loaded = load_manifest(manifest, sets)
+    hosts = loaded.manifest.hosts
+    check_groups(inventory, inventory_groups(inventory), {"edge": hosts.edge, "cloud": hosts.cloud})
+    return loaded
+
+
+def playbook_variables(loaded: LoadedManifest, observer: str = "", results: Path | None = None) -> dict:
+    manifest = loaded.manifest
+    return {
+        "harness_edge_group": manifest.hosts.edge,
+        "harness_cloud_group": manifest.hosts.cloud,
+        "harness_worker_port": manifest.worker.port,
+        "harness_worker_device": manifest.worker.device,
+        "harness_worker_threads": manifest.threads or 0,
+        "harness_links": [run.link.model_dump(mode="json") for run in loaded.runs],
+        "harness_plan": {"name": manifest.name, "runs": [run.model_dump(mode="json") for run in loaded.runs]},
+        "harness_observer": observer,
+        "harness_results": str(results.resolve()) if results else "",
+    }
+
+
+def run_sweep(loaded: LoadedManifest, inventory: Path, out: Path | None, console: Console) -> SweepOutcome:
+    folder = ResultsFolder(out) if out else ResultsFolder.timestamped(RESULTS_ROOT, loaded.manifest.name)
+    folder.write_manifest(loaded.rendered.text)
+    receiver = RecordReceiver()
+    variables = playbook_variables(loaded, receiver.endpoint, folder.path)
+    cancel = threading.Event()
+    outcome: dict[str, PlaybookResult] = {}
+    progress = SweepProgress(console)
+    seen: set[tuple[str, int]] = set()
+    expected = 0
+    failures: list[str] = []
+    with RecordWriter(folder) as writer:
+
+        def take(items) -> None:
+            nonlocal expected
+            for item in items:
+                if item.record is not None and (item.record.run, item.record.request) not in seen:
+                    seen.add((item.record.run, item.record.request))
+                    writer.append(item.record)
+                    progress.recorded(item.record)
+                elif isinstance(item.message, RunStarted):
+                    expected += item.message.expected
+                    progress.expect(item.message.expected)
+                elif isinstance(item.message, PlanEnded) and item.message.kind == "failed":
+                    failures.append(f"host {item.message.host}: {item.message.message}")
+                elif item.problem:
+                    progress.note = f"a message from the edge was refused ({item.problem}); its spool will be read"
+
+        site = threading.Thread(
+            target=lambda: outcome.update(
+                site=run_playbook("site", inventory, variables, progress.on_event, cancel.is_set)
+            )
+        )
+        interrupted = False
+        with progress:
+            site.start()
+            try:
+                while site.is_alive():
+                    take(receiver.receive(200))
+            except KeyboardInterrupt:
+                interrupted = True
+                cancel.set()
+                progress.note = "interrupted: stopping the playbook, then tearing down"
+                site.join()
+            take(receiver.receive(0))
+            if interrupted:
+                outcome["teardown"] = run_playbook("teardown", inventory, variables, progress.on_event)
+        receiver.close()
+        for record in _spooled(folder.path):
+            if (record.run, record.request) not in seen:
+                seen.add((record.run, record.request))
+                writer.append(record)
+    folder.write_environment(environment(folder.path, inventory))
+    reports = build_report(folder.path) if seen else []
+    if interrupted:
+        raise Interrupted(f"interrupted: hosts torn down; {len(seen)} records kept in {folder.path}")
+    result = outcome["site"]
+    if not result.ok:
+        reason = failures[0] if failures else (str(result.failures[0]) if result.failures else result.status)
+        raise ExperimentFailed(f"sweep failed ({reason}); {len(seen)} records kept in {folder.path}")
+    if len(seen) != expected:
+        raise ExperimentFailed(f"sweep recorded {len(seen)} of {expected} inferences; see {folder.path}")
+    return SweepOutcome(folder, len(seen), expected, reports)
+
+
+def _spooled(results: Path):
+    """Records the edge hosts spooled locally, as collected into ``hosts/<host>/records.jsonl``."""
+    for spool in sorted(results.glob("hosts/*/records.jsonl")):
+        for line in spool.read_text().splitlines():
+            if line.strip():
+                yield InferenceRecord(**json.loads(line))
+
+
+def run_phase(name: str, inventory: Path, loaded: LoadedManifest | None, extra: dict) -> PlaybookResult:
+    """One playbook on its own (provision, deploy, teardown); raises with the first failure."""
+    groups = inventory_groups(inventory)
+    hosts = loaded.manifest.hosts if loaded else None
+    wanted = {"edge": hosts.edge, "cloud": hosts.cloud} if hosts else {"edge": "edge", "cloud": "cloud"}
+    check_groups(inventory, groups, wanted)
+    variables = (
+        playbook_variables(loaded)
+        if loaded
+        else {"harness_edge_group": wanted["edge"], "harness_cloud_group": wanted["cloud"]}
+    )
+    result = run_playbook(name, inventory, {**variables, **extra})
+    if not result.ok:
+        reason = str(result.failures[0]) if result.failures else f"status {result.status}, rc {result.rc}"
+        raise ExperimentFailed(f"{name} failed: {reason}")
+    return result

@@ -1,0 +1,62 @@
+"""Provenance of a sweep: package versions and git revision here, each host's facts as collected."""
+
+import json
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from harness.ansible.project import ROOT
+
+PACKAGES = (
+    "split-harness",
+    "torch",
+    "torchvision",
+    "numpy",
+    "pyzmq",
+    "blosc2",
+    "pydantic",
+    "ansible-core",
+    "ansible-runner",
+    "pandas",
+    "pyarrow",
+    "matplotlib",
+)
+
+
+def environment(results: Path, inventory: Path) -> dict:
+    return {
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "controller": {"python": platform.python_version(), "platform": platform.platform()},
+        "packages": {name: _version(name) for name in PACKAGES},
+        "git": _git(),
+        "inventory": str(inventory),
+        "hosts": _hosts(results),
+    }
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git() -> dict:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    revision = git("rev-parse", "HEAD")
+    return {"revision": revision or None, "dirty": bool(git("status", "--porcelain")) if revision else None}
+
+
+def _hosts(results: Path) -> dict[str, dict]:
+    hosts = {}
+    for path in sorted(results.glob("hosts/*/host.json")):
+        try:
+            hosts[path.parent.name] = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            hosts[path.parent.name] = {"error": f"{path} is not JSON"}
+    return hosts

@@ -1,0 +1,134 @@
+"""The observer's end of the record stream: edge hosts push, the controller pulls and writes.
+
+Messages are JSON objects (never pickles), each checked before use: ``start`` announces a run and
+how many records it will produce, ``record`` carries one inference, ``done`` and ``failed`` end an
+edge host's plan. A record is validated field by field against ``InferenceRecord``.
+"""
+
+import json
+from dataclasses import dataclass, fields
+from typing import Annotated, Literal
+
+import zmq
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+
+from harness.errors import BadInput
+from harness.results import InferenceRecord
+from harness.wire.sockets import check_endpoint, is_loopback
+
+_RECORD_FIELDS = create_model(
+    "RecordFields",
+    __config__=ConfigDict(strict=True, extra="forbid"),
+    **{field.name: (field.type, ...) for field in fields(InferenceRecord)},
+)
+MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class RunStarted(_Message):
+    kind: Literal["start"] = "start"
+    host: str = Field(max_length=256)
+    run: str = Field(max_length=256)
+    expected: int = Field(ge=0)
+
+
+class RecordMessage(_Message):
+    kind: Literal["record"] = "record"
+    host: str = Field(max_length=256)
+    record: dict
+
+
+class PlanEnded(_Message):
+    kind: Literal["done", "failed"]
+    host: str = Field(max_length=256)
+    message: str = Field(default="", max_length=4096)
+
+
+Message = Annotated[RunStarted | RecordMessage | PlanEnded, Field(discriminator="kind")]
+_MESSAGE = TypeAdapter(Message)
+
+
+@dataclass
+class Received:
+    """One message from an edge host; ``record`` is set for records, ``problem`` for rejects."""
+
+    message: RunStarted | RecordMessage | PlanEnded | None
+    record: InferenceRecord | None = None
+    problem: str = ""
+
+
+def encode(message: _Message) -> bytes:
+    return message.model_dump_json().encode()
+
+
+def encode_record(host: str, record: InferenceRecord) -> bytes:
+    return json.dumps({"kind": "record", "host": host, "record": record.as_dict()}).encode()
+
+
+class RecordReceiver:
+    """A PULL socket the edge hosts' plans push to; bound before the playbook starts."""
+
+    def __init__(self, endpoint: str = "tcp://127.0.0.1:*"):
+        check_endpoint(endpoint, "observer endpoint")
+        if not is_loopback(endpoint):
+            raise BadInput(f"observer endpoint {endpoint}: records are received on loopback only")
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.PULL)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.bind(endpoint)
+        self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    def receive(self, timeout_ms: int) -> list[Received]:
+        """Every message that arrives within ``timeout_ms`` (or is already waiting)."""
+        received = []
+        while self.socket.poll(timeout_ms if not received else 0):
+            received.append(_parse(self.socket.recv()))
+        return received
+
+    def close(self) -> None:
+        self.socket.close(linger=0)
+        self.context.term()
+
+
+def _parse(data: bytes) -> Received:
+    try:
+        message = _MESSAGE.validate_json(data)
+        if isinstance(message, RecordMessage):
+            checked = _RECORD_FIELDS.model_validate(message.record)
+            return Received(message, InferenceRecord(**checked.model_dump()))
+        return Received(message)
+    except ValidationError as error:
+        first = error.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return Received(None, problem=f"field {where}: {first['msg']}")
+
+
+class RecordSender:
+    """The edge's end: a PUSH socket to the observer. Closing waits (bounded) for queued messages."""
+
+    def __init__(self, endpoint: str, host: str, flush_s: float = 30.0):
+        check_endpoint(endpoint, "--observer")
+        self.host = host
+        self.flush_ms = int(flush_s * 1000)
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.PUSH)
+        self.socket.setsockopt(zmq.SNDHWM, 0)
+        self.socket.connect(endpoint)
+
+    def started(self, run: str, expected: int) -> None:
+        self.socket.send(encode(RunStarted(host=self.host, run=run, expected=expected)))
+
+    def record(self, record: InferenceRecord) -> None:
+        self.socket.send(encode_record(self.host, record))
+
+    def ended(self, failure: str = "") -> None:
+        kind = "failed" if failure else "done"
+        self.socket.send(encode(PlanEnded(kind=kind, host=self.host, message=failure[:4096])))
+
+    def close(self) -> None:
+        self.socket.close(linger=self.flush_ms)
+        self.context.term()

@@ -1,0 +1,137 @@
+"""The edge host's part of a sweep: run every run of the plan and stream its records.
+
+The plan is the manifest's runs as JSON, shipped by the sweep playbook. Each record goes three
+ways as soon as it exists: to the observer (the controller), to the local spool (``records.jsonl``,
+collected afterwards, so a lost stream loses nothing) and to the caller.
+"""
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness.errors import BadInput, HarnessError
+from harness.manifest.matrix import Run
+from harness.model import Granularity, SplitGraph, build_split_graph, load_model
+from harness.model.datasets import load_inputs
+from harness.results import InferenceRecord
+from harness.sweep.observer import RecordSender
+from harness.wire import ClientKeys, Compression, EmulatedLink, ModelSpec, parse_delay, parse_rate
+from harness.worker import EdgeDriver, LinkSettings, WorkerClient, sweep
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    runs: list[Run]
+
+
+def read_plan(path: Path) -> Plan:
+    try:
+        return Plan.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise BadInput(f"plan {path} does not exist") from None
+    except ValidationError as error:
+        first = error.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise BadInput(f"plan {path}: field {where}: {first['msg']}") from None
+
+
+@dataclass
+class EdgeContext:
+    """Where this edge host sends tails and records, and how its link is shaped."""
+
+    worker: str
+    observer: str
+    host: str
+    shaping: str = "emulated"
+    keys: ClientKeys | None = None
+    spool: Path | None = None
+
+
+def link_for(run: Run, host_shaping: str) -> LinkSettings:
+    """The link a run asks for, as this host can give it: ``auto`` takes the host's own shaping."""
+    wanted = host_shaping if run.link.shaping == "auto" else run.link.shaping
+    if wanted == "tc" and host_shaping != "tc":
+        raise BadInput(
+            f"run {run.id} asks for tc shaping, but this edge host shapes its link by {host_shaping} "
+            "(the inventory's harness_link_shaping)"
+        )
+    if wanted == "emulated":
+        return LinkSettings("emulated", EmulatedLink(parse_rate(run.link.rate), parse_delay(run.link.delay)))
+    return LinkSettings(wanted)
+
+
+def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRecord], None] = lambda _: None) -> int:
+    """Run every run of ``plan``; returns the number of records made. Failures are reported to the
+    observer before they are raised, so the controller can say which host failed and why."""
+    sender = RecordSender(context.observer, context.host)
+    spool = context.spool.open("a") if context.spool else None
+    graphs: dict[tuple, SplitGraph] = {}
+    count = 0
+    try:
+        with WorkerClient(context.worker, context.keys) as client:
+            for run in plan.runs:
+                if run.threads:
+                    torch.set_num_threads(run.threads)
+                split = _split_graph(run, graphs)
+                cuts = (
+                    [cut.index for cut in split.cuts] if run.cuts == "all" else [split.cut(i).index for i in run.cuts]
+                )
+                inputs = load_inputs(run.dataset, split.input_shape)
+                spec = ModelSpec(
+                    name=run.model.name,
+                    granularity=run.model.granularity,
+                    input_shape=split.input_shape,
+                    weights=run.model.weights,
+                )
+                driver = EdgeDriver(
+                    client, split, spec, Compression.parse(run.compression), link_for(run, context.shaping), run=run.id
+                )
+                sender.started(run.id, len(cuts) * run.partitioner.repeats)
+                for record in sweep(driver, cuts, inputs, run.partitioner.repeats, run.warmup):
+                    if spool:
+                        spool.write(json.dumps(record.as_dict()) + "\n")
+                        spool.flush()
+                    sender.record(record)
+                    on_record(record)
+                    count += 1
+        sender.ended()
+        return count
+    except HarnessError as error:
+        sender.ended(str(error))
+        raise
+    finally:
+        if spool:
+            spool.close()
+        sender.close()
+
+
+def _split_graph(run: Run, graphs: dict[tuple, SplitGraph]) -> SplitGraph:
+    shape = tuple(run.model.input_shape) if run.model.input_shape else None
+    key = (run.model.name, run.model.weights, run.model.granularity, shape)
+    if key not in graphs:
+        loaded = load_model(run.model.name, run.model.weights)
+        graphs[key] = build_split_graph(loaded, Granularity.parse(run.model.granularity), shape)
+    return graphs[key]
+
+
+class PidFile:
+    """This process's id in a file while it runs, so a teardown can stop a sweep left behind."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def __enter__(self):
+        if self.path:
+            self.path.write_text(f"{os.getpid()}\n")
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.path:
+            self.path.unlink(missing_ok=True)

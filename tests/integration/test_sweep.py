@@ -1,0 +1,196 @@
+"""``harness sweep`` through Ansible on inventory/local, as a user runs it: a subprocess per command.
+
+Each test gives the hosts' directories their own TMPDIR, and afterwards checks that no process runs
+from them and that only the provisioned runtime is left there.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.integration.conftest import REPO
+
+RATE = 4e6
+SHORT = ["--set", "repeats=2", "--set", "cuts=[0,3,13]"]
+RESULT_FILES = [
+    "manifest.rendered.yml",
+    "environment.json",
+    "records.csv",
+    "records.parquet",
+    "summary.csv",
+    "time_by_cut_alexnet-module-4MBps-none.png",
+    "bytes_by_cut_alexnet-module-4MBps-none.png",
+    "report.html",
+]
+
+
+@pytest.fixture
+def hosts_dir(tmp_path):
+    """Where inventory/local puts each host's directory (its harness_root follows TMPDIR)."""
+    path = tmp_path / "hosts"
+    path.mkdir()
+    yield path
+    assert _processes_in(path) == [], "a process still runs from the hosts' directories"
+
+
+def _env(hosts_dir: Path) -> dict[str, str]:
+    return {**os.environ, "TMPDIR": str(hosts_dir), "USER": "test"}
+
+
+def harness(hosts_dir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=REPO,
+        env=_env(hosts_dir),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _processes_in(directory: Path) -> list[int]:
+    """Processes whose working directory is under ``directory`` (workers and sweeps run there)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cwd = (entry / "cwd").resolve()
+            except OSError:
+                continue
+            if cwd.is_relative_to(directory.resolve()):
+                found.append(int(entry.name))
+    return found
+
+
+def _left_behind(hosts_dir: Path) -> list[str]:
+    """Files other than the provisioned runtime (experiment code, host facts)."""
+    kept = {"experiments", "host.json"}
+    return sorted(
+        str(path.relative_to(hosts_dir))
+        for root in hosts_dir.glob("split-harness-test/*")
+        for path in root.iterdir()
+        if path.name not in kept
+    )
+
+
+def test_short_sweep_writes_every_result(hosts_dir, tmp_path):
+    out = tmp_path / "results"
+    done = harness(hosts_dir, "sweep", "manifests/alexnet.yml", *SHORT, "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in RESULT_FILES:
+        assert (out / name).is_file(), name
+    records = pd.read_parquet(out / "records.parquet")
+    assert len(records) == 6
+    assert sorted(records["cut"].unique()) == [0, 3, 13]
+    assert (records.groupby("cut").size() == 2).all()
+    assert set(records["shaping"]) == {"emulated"}
+    expected = 1e9 * (records["bytes_wire"] + records["reply_bytes_wire"]) / RATE
+    assert ((records["transfer_ns"] - expected).abs() <= 0.10 * expected).all()
+    assert list(records["bytes_raw"].groupby(records["cut"]).first()) == [602112, 186624, 36864]
+    assert len(pd.read_csv(out / "records.csv")) == 6
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["cut"]) == [0, 3, 13]
+    environment = (out / "environment.json").read_text()
+    assert '"edge-local"' in environment and '"cloud-local"' in environment and '"arch"' in environment
+    assert done.stdout.startswith(f"6 inferences recorded in {out}")
+    assert _left_behind(hosts_dir) == []
+
+
+def test_dry_run_starts_nothing(hosts_dir, tmp_path):
+    done = harness(hosts_dir, "sweep", "manifests/alexnet.yml", *SHORT, "--dry-run", "--out", str(tmp_path / "r"))
+    assert done.returncode == 0, done.stderr
+    assert "dry run: 1 runs on inventory/local; nothing was started" in done.stdout
+    assert "alexnet-module-4MBps-none" in done.stdout
+    assert not (tmp_path / "r").exists()
+    assert not (hosts_dir / "split-harness-test").exists()
+
+
+def test_provision_is_idempotent(hosts_dir):
+    first = harness(hosts_dir, "provision", "-i", "inventory/local")
+    assert first.returncode == 0, first.stderr
+    second = harness(hosts_dir, "provision", "-i", "inventory/local")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "provision: ok on inventory/local, 0 changed"
+    purge = harness(hosts_dir, "teardown", "-i", "inventory/local", "--purge")
+    assert purge.returncode == 0, purge.stderr
+    assert list(hosts_dir.glob("split-harness-test/*")) == []
+
+
+def test_failed_sweep_names_host_and_reason_and_tears_down(hosts_dir, tmp_path):
+    done = harness(hosts_dir, "sweep", "manifests/alexnet.yml", "--set", "cuts=[0,99]", "--out", str(tmp_path / "r"))
+    assert done.returncode == 1, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("harness: error: sweep failed (host edge-local: ")
+    assert "model 'alexnet' has no cut 99 at module granularity" in last
+    assert _left_behind(hosts_dir) == []
+
+
+def test_ctrl_c_tears_down_and_keeps_records(hosts_dir, tmp_path):
+    out = tmp_path / "r"
+    sweep = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "sweep",
+            "manifests/alexnet.yml",
+            "--set",
+            "repeats=50",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env=_env(hosts_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and _rows(out / "records.csv") < 3:
+        time.sleep(0.5)
+    assert _rows(out / "records.csv") >= 3, "no records arrived"
+    sweep.send_signal(signal.SIGINT)
+    _, stderr = sweep.communicate(timeout=300)
+    assert sweep.returncode == 130, stderr[-3000:]
+    assert "harness: error: interrupted: hosts torn down;" in stderr
+    assert len(pd.read_parquet(out / "records.parquet")) >= 3
+    assert _left_behind(hosts_dir) == []
+
+
+def _rows(path: Path) -> int:
+    return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
+
+
+BAD_INPUT = [
+    (["sweep", "manifests/nothere.yml"], "manifest manifests/nothere.yml does not exist"),
+    (
+        ["sweep", "manifests/alexnet.yml", "--set", "repeat=2"],
+        "--set 'repeat': manifests/alexnet.yml has no variable of that name (its variables: bandwidth, compression,",
+    ),
+    (["sweep", "manifests/alexnet.yml", "-i", "inventory/nothere"], "inventory inventory/nothere does not exist"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT, ids=["missing", "unused-set", "no-inventory"])
+def test_bad_input_starts_nothing(hosts_dir, args, message):
+    done = harness(hosts_dir, *args)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("harness: error: ") and message in lines[0], lines
+    assert not (hosts_dir / "split-harness-test").exists()
+
+
+def test_a_group_the_inventory_lacks(hosts_dir, tmp_path):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("all:\n  children:\n    edge:\n      hosts:\n        edge-local:\n")
+    done = harness(hosts_dir, "sweep", "manifests/alexnet.yml", "-i", str(inventory))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"harness: error: inventory {inventory} has no hosts in group 'cloud' (hosts.cloud); it has: edge"
+    )

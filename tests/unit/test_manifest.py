@@ -1,0 +1,179 @@
+"""Manifests: rendering, validation with file and line in every error, the run matrix, the CLI."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.errors import BadInput
+from harness.manifest import Run, load_manifest
+
+ALEXNET = Path("manifests/alexnet.yml")
+
+MINIMAL = """\
+name: tiny
+model:
+  name: alexnet
+link:
+  rate: 4MB/s
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "x.yml"
+    path.write_text(text)
+    return path
+
+
+def error_of(path: Path, sets: list[str] | None = None) -> str:
+    with pytest.raises(BadInput) as caught:
+        load_manifest(path, sets or [])
+    return str(caught.value)
+
+
+def test_missing_manifest():
+    assert error_of(Path("manifests/nothere.yml")) == "manifest manifests/nothere.yml does not exist"
+
+
+def test_jinja_syntax_error_names_its_line(tmp_path):
+    path = write(tmp_path, "name: x\n\n{% if %}\n")
+    assert error_of(path) == f"{path}:3: Jinja syntax error: Expected an expression, got 'end of statement block'"
+
+
+def test_undefined_variable_names_its_line(tmp_path):
+    path = write(
+        tmp_path, "{% set bandwidth = bandwidth | default('4MB/s') %}\nname: x\nlink:\n  rate: {{ bandwith }}\n"
+    )
+    assert error_of(path) == f"{path}:4: undefined variable 'bandwith'"
+
+
+def test_unknown_field_names_its_line_and_the_fields(tmp_path):
+    path = write(tmp_path, MINIMAL.replace("model:", "modle:"))
+    assert error_of(path) == (
+        f"{path}:2: field modle: unknown field (expected one of: name, description, hosts, model, cuts, "
+        "partitioner, warmup, dataset, link, compression, threads, worker) (and 1 more problem)"
+    )
+
+
+def test_wrong_type_names_field_and_line(tmp_path):
+    path = write(tmp_path, MINIMAL + "partitioner:\n  name: cyclic\n  repeats: ten\n")
+    assert error_of(path) == f"{path}:8: field partitioner.repeats: expected an integer (got 'ten')"
+
+
+def test_quoted_number_is_not_a_number(tmp_path):
+    path = write(tmp_path, MINIMAL + 'warmup: "1"\n')
+    assert error_of(path) == f"{path}:6: field warmup: expected an integer (got '1')"
+
+
+def test_unknown_model_gets_the_registry_suggestion(tmp_path):
+    path = write(tmp_path, MINIMAL.replace("name: alexnet", "name: resnet81"))
+    assert error_of(path).startswith(f"{path}:3: field model.name: unknown model 'resnet81'; did you mean resnet18,")
+
+
+def test_bad_rate(tmp_path):
+    path = write(tmp_path, MINIMAL.replace("4MB/s", "fast"))
+    assert error_of(path) == f"{path}:5: field link.rate: expected a rate like 4MB/s or 32mbit (got 'fast')"
+
+
+def test_missing_field_points_at_the_mapping_that_lacks_it(tmp_path):
+    path = write(tmp_path, MINIMAL.replace("rate: 4MB/s", "delay: 5ms"))
+    assert error_of(path) == f"{path}:4: field link.rate: required field is missing"
+
+
+def test_matrix_item_is_named_by_index(tmp_path):
+    path = write(tmp_path, MINIMAL + "compression: [none, lz4, zstd:12]\n")
+    assert error_of(path).startswith(f"{path}:6: field compression[2]: expected CODEC[:LEVEL[:SHUFFLE]]")
+
+
+def test_key_given_twice(tmp_path):
+    path = write(tmp_path, MINIMAL + "link: {rate: 1MB/s}\n")
+    assert error_of(path) == f"{path}:6: field link: given twice (first at line 4)"
+
+
+def test_yaml_error_names_its_line(tmp_path):
+    path = write(tmp_path, MINIMAL + "cuts: [0, 3\nwarmup: 1\n")
+    assert error_of(path) == (
+        f"{path}:7: YAML error: expected ',' or ']', but got ':' (while parsing a flow sequence at line 6)"
+    )
+
+
+def test_unused_set_lists_the_variables(tmp_path):
+    assert error_of(ALEXNET, ["bandwith=1MB/s"]) == (
+        "--set 'bandwith': manifests/alexnet.yml has no variable of that name "
+        "(its variables: bandwidth, compression, cuts, repeats)"
+    )
+
+
+def test_set_without_equals():
+    assert error_of(ALEXNET, ["repeats"]) == "--set 'repeats': expected key=value, like repeats=2"
+
+
+def test_alexnet_with_sets_is_one_run():
+    loaded = load_manifest(ALEXNET, ["repeats=2", "cuts=[0,3,13]"])
+    assert loaded.rendered.variables == {"repeats": 2, "cuts": [0, 3, 13]}
+    [run] = loaded.runs
+    assert run.cuts == [0, 3, 13]
+    assert run.partitioner.repeats == 2
+    assert (run.model.name, run.model.granularity, run.dataset.name) == ("alexnet", "module", "samples")
+    assert (run.link.rate, run.link.rate_bytes, run.compression) == ("4MB/s", 4e6, "none")
+    assert run.id == "alexnet-module-4MBps-none"
+
+
+def test_alexnet_defaults():
+    [run] = load_manifest(ALEXNET).runs
+    assert (run.cuts, run.partitioner.repeats, run.link.rate) == ("all", 10, "4MB/s")
+
+
+def test_matrix_of_two_models_and_two_compressions(tmp_path):
+    models = "model:\n  - name: alexnet\n  - {name: resnet18, granularity: block}\n"
+    path = write(tmp_path, MINIMAL.replace("model:\n  name: alexnet\n", models) + "compression: [none, lz4]\n")
+    runs = load_manifest(path).runs
+    assert [run.index for run in runs] == [0, 1, 2, 3]
+    assert [run.id for run in runs] == [
+        "alexnet-module-4MBps-none",
+        "alexnet-module-4MBps-lz4",
+        "resnet18-block-4MBps-none",
+        "resnet18-block-4MBps-lz4",
+    ]
+
+
+def test_runs_that_differ_only_in_an_unnamed_field_get_their_index(tmp_path):
+    path = write(tmp_path, MINIMAL.replace("  rate: 4MB/s\n", "  - {rate: 4MB/s}\n  - {rate: 4MB/s, delay: 0ns}\n"))
+    assert [run.id for run in load_manifest(path).runs] == [
+        "alexnet-module-4MBps-none-0",
+        "alexnet-module-4MBps-none-1",
+    ]
+
+
+def test_run_survives_json_round_trip():
+    run = load_manifest(ALEXNET, ["cuts=[0,3]", "compression=[none,zstd:3]"]).runs[1]
+    assert Run.model_validate(run.model_dump(mode="json")) == run
+    assert Run.model_validate_json(json.dumps(run.model_dump(mode="json"))) == run
+    assert str(run.codec) == "zstd:3:byte"
+
+
+def test_cli_render_prints_yaml_and_runs():
+    result = CliRunner().invoke(cli, ["manifest", "render", str(ALEXNET), "--set", "compression=[none,lz4]"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    assert 'compression: ["none", "lz4"]\n' in result.stdout
+    assert "alexnet-module-4MBps-none" in result.stdout
+    assert "alexnet-module-4MBps-lz4" in result.stdout
+
+
+def test_cli_render_json():
+    result = CliRunner().invoke(cli, ["manifest", "render", str(ALEXNET), "--json", "--set", "repeats=3"])
+    record = json.loads(result.stdout)
+    assert record["variables"] == {"repeats": 3}
+    assert [run["partitioner"]["repeats"] for run in record["runs"]] == [3]
+
+
+def test_cli_render_error_is_one_line_and_exit_2():
+    result = CliRunner().invoke(cli, ["manifest", "render", str(ALEXNET), "--set", "repeats=0"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "harness: error: manifests/alexnet.yml:40: field partitioner.repeats: expected a number >= 1 (got 0)\n"
+    )

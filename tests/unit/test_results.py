@@ -1,0 +1,229 @@
+"""Results folder: records reach disk row by row, summaries match hand-computed numbers, the report stands alone."""
+
+import json
+import re
+import struct
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.errors import BadInput
+from harness.results import (
+    InferenceRecord,
+    RecordWriter,
+    ResultsFolder,
+    best_cuts,
+    build_report,
+    summarise,
+    write_layers,
+)
+from harness.results.writer import RECORD_SCHEMA, convert_records
+
+MS = 1_000_000
+RUN = "alexnet-4MBs-none"
+# Three cuts, four repeats; repeat r adds r ms to edge, transfer and the tail, so per cut the offsets are
+# 0, 1, 2, 3 ms: median 1.5 ms, p95 (linear) 2 + 0.85 = 2.85 ms; the total carries three offsets.
+LAYERS = ["input", "features.2", "classifier.6"]
+EDGE = [0, 20 * MS, 60 * MS]
+TRANSFER = [150 * MS, 30 * MS, 1 * MS]
+TAIL = [10 * MS, 6 * MS, 0]
+RAW = [602_112, 774_400, 4_000]
+
+
+def record(cut: int, repeat: int, request: int = 0) -> InferenceRecord:
+    edge, transfer, tail = EDGE[cut] + repeat * MS, TRANSFER[cut] + repeat * MS, TAIL[cut] + repeat * MS
+    parts = dict(encode_ns=5_000, cloud_decode_ns=10_000, cloud_encode_ns=20_000, decode_ns=5_000)
+    return InferenceRecord(
+        run=RUN,
+        model="alexnet",
+        granularity="module",
+        cut=cut,
+        layer=LAYERS[cut],
+        repeat=repeat,
+        input=0,
+        request=request,
+        edge_ns=edge,
+        transfer_ns=transfer,
+        cloud_ns=tail,
+        e2e_ns=edge + transfer + tail + sum(parts.values()),
+        bytes_raw=RAW[cut],
+        bytes_wire=RAW[cut] + 100 + 10 * repeat,
+        reply_bytes_raw=4_000,
+        reply_bytes_wire=4_200,
+        compression="none",
+        shaping="emulated",
+        rate=4e6,
+        delay_ns=0,
+        started_at_ns=1_700_000_000_000_000_000 + request,
+        **parts,
+    )
+
+
+def all_records() -> list[InferenceRecord]:
+    return [record(cut, repeat, 3 * repeat + cut) for repeat in range(4) for cut in range(3)]
+
+
+def write_folder(tmp_path, close: bool = True) -> ResultsFolder:
+    folder = ResultsFolder(tmp_path / "sweep")
+    writer = RecordWriter(folder)
+    for item in all_records():
+        writer.append(item)
+    if close:
+        writer.close()
+    return folder
+
+
+def png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_folder_refuses_a_non_empty_folder_and_writes_sorted_environment(tmp_path):
+    folder = ResultsFolder(tmp_path / "new" / "sweep")
+    folder.write_manifest("name: alexnet-4mbs")
+    folder.write_environment({"torch": "2.5", "hosts": {"edge": {"cores": 4}}})
+    assert folder.manifest.read_text() == "name: alexnet-4mbs\n"
+    assert folder.environment.read_text().index('"hosts"') < folder.environment.read_text().index('"torch"')
+    with pytest.raises(BadInput, match=r"sweep is not empty; expected a new or empty folder"):
+        ResultsFolder(folder.path)
+    with pytest.raises(BadInput, match="does not exist"):
+        ResultsFolder.open(tmp_path / "missing")
+
+
+def test_csv_grows_one_line_per_append_before_close(tmp_path):
+    folder = ResultsFolder(tmp_path / "sweep")
+    writer = RecordWriter(folder)
+    for count, item in enumerate(all_records(), start=1):
+        writer.append(item)
+        lines = folder.records_csv.read_text().splitlines()
+        assert len(lines) == 1 + count
+        assert lines[0].split(",") == list(RECORD_SCHEMA.names)
+    assert not folder.records_parquet.exists()
+    writer.close()
+
+
+def test_parquet_equals_csv_with_int64_columns(tmp_path):
+    folder = write_folder(tmp_path)
+    table = pq.read_table(folder.records_parquet)
+    assert table.schema.equals(RECORD_SCHEMA)
+    assert str(table.schema.field("edge_ns").type) == "int64"
+    from_csv = pd.read_csv(folder.records_csv, dtype={"run": str, "layer": str})
+    pd.testing.assert_frame_equal(table.to_pandas(), from_csv, check_dtype=False)
+    assert table.to_pylist()[0] == all_records()[0].as_dict()
+
+
+def test_closing_twice_and_context_manager(tmp_path):
+    folder = ResultsFolder(tmp_path / "sweep")
+    with RecordWriter(folder) as writer:
+        writer.append(record(0, 0).as_dict())
+    assert writer.close() == folder.records_parquet
+    with pytest.raises(ValueError, match="closed"):
+        writer.append(record(0, 1))
+    with pytest.raises(BadInput, match=r"records.csv already exists"):
+        RecordWriter(folder)
+
+
+def test_bad_records_are_refused_naming_the_field(tmp_path):
+    writer = RecordWriter(ResultsFolder(tmp_path / "sweep"))
+    fields = record(0, 0).as_dict()
+    with pytest.raises(BadInput, match=r"records.csv: record lacks cut and has unknown cut_index"):
+        writer.append({**{k: v for k, v in fields.items() if k != "cut"}, "cut_index": 0})
+    with pytest.raises(BadInput, match=r"field 'edge_ns' is str \('5'\), expected int"):
+        writer.append({**fields, "edge_ns": "5"})
+
+
+def test_csv_left_by_a_crash_converts_without_its_partial_row(tmp_path):
+    folder = write_folder(tmp_path, close=False)
+    with folder.records_csv.open("a") as csv_file:
+        csv_file.write(f"{RUN},alexnet,mod")
+    path = convert_records(folder)
+    assert pq.read_table(path).num_rows == 12
+
+
+def test_layers_are_written_with_their_columns_checked(tmp_path):
+    folder = ResultsFolder(tmp_path / "sweep")
+    row = dict(host="pi", role="edge", run=RUN, model="alexnet", layer="features.0", op="Conv2d")
+    rows = [{**row, "median_ns": 1_000, "p95_ns": 1_500, "repeats": 20}]
+    with pytest.raises(BadInput, match=r"layer row 0 lacks p95_ns and has unknown p99_ns"):
+        write_layers(folder, [{**row, "median_ns": 1, "p99_ns": 2, "repeats": 3}])
+    with pytest.raises(BadInput, match=r"role 'gpu'; expected one of edge, cloud"):
+        write_layers(folder, [{**rows[0], "role": "gpu"}])
+    table = pq.read_table(write_layers(folder, rows))
+    assert table.column_names == ["host", "role", "run", "model", "layer", "op", "median_ns", "p95_ns", "repeats"]
+    assert table.to_pylist() == rows
+
+
+def test_summary_medians_and_p95_match_hand_computed_values(tmp_path):
+    summary = summarise(pd.DataFrame([item.as_dict() for item in all_records()]))
+    assert list(summary["cut"]) == [0, 1, 2]
+    assert list(summary["layer"]) == LAYERS
+    assert list(summary["n"]) == [4, 4, 4]
+    expected = {
+        "edge_ms_median": [1.5, 21.5, 61.5],
+        "edge_ms_p95": [2.85, 22.85, 62.85],
+        "transfer_ms_median": [151.5, 31.5, 2.5],
+        "transfer_ms_p95": [152.85, 32.85, 3.85],
+        "cloud_ms_median": [11.53, 7.53, 1.53],
+        "cloud_ms_p95": [12.88, 8.88, 2.88],
+        "total_ms_median": [164.54, 60.54, 65.54],
+        "total_ms_p95": [168.59, 64.59, 69.59],
+    }
+    for column, values in expected.items():
+        assert list(summary[column]) == pytest.approx(values, abs=1e-9), column
+    assert list(summary["bytes_raw"]) == RAW
+    assert list(summary["bytes_wire"]) == [size + 115 for size in RAW]
+    best = best_cuts(summary)
+    assert best.to_dict("records") == [{"run": RUN, "cut": 1, "layer": "features.2", "total_ms_median": 60.54}]
+
+
+def test_report_has_charts_of_the_right_size_and_no_external_references(tmp_path):
+    folder = write_folder(tmp_path)
+    folder.write_manifest("name: alexnet-4mbs\n")
+    folder.write_environment({"hosts": [{"name": "pi", "arch": "aarch64", "cores": 4, "memory": 4 * 2**30}]})
+    written = build_report(folder.path)
+    assert written == [folder.summary, folder.time_chart(RUN), folder.bytes_chart(RUN), folder.report]
+    for chart in (folder.time_chart(RUN), folder.bytes_chart(RUN)):
+        assert png_size(chart) == (1600, 900)
+    page = folder.report.read_text()
+    assert RUN in page and "alexnet-4mbs" in page and "aarch64" in page and "4.0 GiB" in page
+    assert re.search(r'src="data:image/png;base64,[A-Za-z0-9+/]{1000,}', page)
+    assert not re.search(r"https?:", page)
+    assert pd.read_csv(folder.summary).columns[4:6].tolist() == ["edge_ms_median", "edge_ms_p95"]
+
+
+def test_report_command_converts_a_lone_csv(tmp_path):
+    folder = write_folder(tmp_path, close=False)
+    result = CliRunner().invoke(cli, ["report", str(folder.path)])
+    assert result.exit_code == 0, result.output
+    assert str(folder.records_parquet) in result.stdout.splitlines()
+    assert str(folder.report) in result.stdout.splitlines()
+    assert folder.records_parquet.is_file()
+    assert re.search(r"1 \S+ features.2 .* 60.54 .* best", result.stdout)
+
+
+@pytest.mark.parametrize("content", [None, "header only"])
+def test_report_command_on_a_folder_without_records_exits_2(tmp_path, content):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    if content:
+        (folder / "records.csv").write_text(",".join(RECORD_SCHEMA.names) + "\n")
+    result = CliRunner().invoke(cli, ["report", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("harness: error: ")
+    assert str(folder) in lines[0]
+    assert ("no records.parquet or records.csv" if content is None else "holds no records") in lines[0]
+
+
+def test_environment_json_must_be_an_object(tmp_path):
+    folder = write_folder(tmp_path)
+    folder.environment.write_text(json.dumps([1, 2]))
+    with pytest.raises(BadInput, match=r"environment.json: holds a list; expected a JSON object"):
+        build_report(folder.path)
