@@ -3,6 +3,7 @@
 from rich.table import Table
 
 from harness.bench.split import TARGET_OVERHEAD, SplitCost
+from harness.bench.wire import TARGET_METHOD, TARGET_RATIO, WireRow, size_label, target_row
 from harness.console import make_table
 
 
@@ -22,5 +23,31 @@ def split_cost_table(rows: list[SplitCost], repeats: int, threads: int) -> Table
             f"{row.split_ms:.2f}",
             f"{100 * row.overhead:+.2f}%",
             "ok" if row.within_target else "OVER",
+        )
+    return table
+
+
+def wire_cost_table(rows: list[WireRow], repeats: int, warmup: int) -> Table:
+    target = target_row(rows)
+    table = make_table(
+        f"tensor round trip over loopback: median of {repeats} after {warmup} warm-up, 1 torch thread",
+        ["method", "size>", "median us>", "p95 us>", "x raw>", "wire bytes>", ""],
+        "client -> server process -> client on 127.0.0.1; tensor: float32 torch.relu(torch.randn(n)), half zeros "
+        "like activations after a ReLU; x raw: median / raw-bytes median at the same size; wire bytes: one "
+        f"direction, header included; target: {TARGET_METHOD} at the largest size at most {TARGET_RATIO}x raw",
+    )
+    for row, following in zip(rows, [*rows[1:], None], strict=True):
+        verdict = ""
+        if row is target:
+            verdict = "ok" if row.ratio_to_raw <= TARGET_RATIO else "OVER"
+        table.add_row(
+            row.method,
+            size_label(row.size),
+            f"{row.median_us:,.1f}",
+            f"{row.p95_us:,.1f}",
+            f"{row.ratio_to_raw:.2f}x",
+            f"{row.wire_bytes:,}",
+            verdict,
+            end_section=following is not None and following.size != row.size,
         )
     return table

@@ -15,6 +15,11 @@ from harness.wire.compression import Compression, CorruptBuffer, decompress_into
 from harness.wire.frames import ITEMSIZE, FrameError, ScalarSpec, TensorSpec
 
 _SCALAR_TYPES = {bool: "bool", int: "int", float: "float"}
+_NUMPY_NAMES = {
+    name: np.dtype(name)
+    for name in ("float32", "float16", "float64", "uint8", "int8", "int16", "int32", "int64", "bool")
+}
+_NUMPY_DTYPES = {getattr(torch, name) for name in _NUMPY_NAMES}
 
 
 def pack(values: Sequence, names: Sequence[str], compression: Compression) -> tuple[tuple, list, int]:
@@ -58,7 +63,13 @@ def unpack(specs: Sequence, buffers: Sequence, request_id: int = 0) -> list:
 
 
 def _bytes_of(tensor: torch.Tensor) -> np.ndarray:
-    """A flat uint8 view of a tensor's memory (a contiguous copy first if it is not contiguous)."""
+    """A flat uint8 view of a tensor's memory (a contiguous copy first if it is not contiguous).
+
+    numpy does the viewing where it knows the dtype: one torch call instead of four, which matters
+    on the hot path of every message.
+    """
+    if tensor.dtype in _NUMPY_DTYPES and tensor.is_contiguous():
+        return tensor.numpy().reshape(-1).view(np.uint8)
     return tensor.contiguous().reshape(-1).view(torch.uint8).numpy()
 
 
