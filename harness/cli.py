@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import sys
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 
@@ -356,12 +357,11 @@ def edge(
     spec = ModelSpec(name=model, granularity=granularity, input_shape=split.input_shape, weights=weights or "none")
     inputs = synthetic_inputs(split.input_shape, input_count)
     records = []
-    sink = out.open("w") if out else None
-    with (
-        WorkerClient(endpoint, _client_keys(keys, client_name)) as client,
-        Progress(console=stderr_console(), transient=True) as progress,
-    ):
-        task = progress.add_task(f"{model} via {endpoint}", total=len(chosen) * repeats * input_count)
+    with ExitStack() as stack:
+        client = stack.enter_context(WorkerClient(endpoint, _client_keys(keys, client_name)))
+        sink = stack.enter_context(out.open("w")) if out else None
+        progress = stack.enter_context(Progress(console=stderr_console(), transient=True))
+        task = progress.add_task(f"{model} via {endpoint}", total=len(chosen) * repeats)
         driver = EdgeDriver(client, split, spec, codec, link)
         for record in sweep(driver, chosen, inputs, repeats, warmup):
             records.append(record)
@@ -372,8 +372,6 @@ def edge(
             if as_json:
                 click.echo(line)
             progress.update(task, advance=1, description=f"cut {record.cut}: {record.e2e_ns / 1e6:.1f} ms")
-    if sink:
-        sink.close()
     if not as_json:
         stdout_console().print(edge_table(records))
 

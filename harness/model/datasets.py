@@ -7,10 +7,7 @@ request, so runs on different machines measure the same inputs. Images are prepa
 ImageNet models expect them: resized to cover the input, centre-cropped, normalised.
 """
 
-import importlib
 import itertools
-import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +17,7 @@ import torch
 from PIL import Image
 
 from harness.errors import BadInput
+from harness.model.user_code import user_function
 
 SEED = 0
 """``synthetic`` inputs come from this seed, as the worker's own synthetic inputs do."""
@@ -136,18 +134,8 @@ def _prepare(name: str, path: Path, height: int, width: int) -> torch.Tensor:
 
 def _user_dataset(spec: DatasetRequest, shape: tuple[int, ...]) -> list[torch.Tensor]:
     """Call the user's ``function(count, input_shape)``, importable from the current directory, and check it."""
-    module_name, _, function_name = spec.name.partition(":")
-    if not module_name or not function_name.isidentifier():
-        raise BadInput(f"dataset '{spec.name}': expected 'package.module:function'")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise BadInput(f"dataset '{spec.name}': cannot import module '{module_name}' ({error})") from error
-    function = getattr(module, function_name, None)
-    if not callable(function):
-        raise BadInput(f"dataset '{spec.name}': module '{module_name}' has no function '{function_name}'")
+    function = user_function("dataset", spec.name)
+    function_name = function.__name__
     try:
         inputs = list(function(spec.count, shape))
     except Exception as error:

@@ -257,6 +257,14 @@ def _describe(error: ValidationError) -> str:
     return (f"header field {where}: " if where else "header: ") + first["msg"][:400]
 
 
+class _IdOnly(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+    id: RequestId
+
+
+_ID_ONLY = TypeAdapter(_IdOnly)
+
+
 def _request_id_of(header) -> int:
     """The request id of a header that failed validation, when it can be read at all, so the sender
     can match the error to its request; 0 otherwise."""
@@ -264,11 +272,3 @@ def _request_id_of(header) -> int:
         return _ID_ONLY.validate_json(bytes(header)).id
     except ValidationError:
         return 0
-
-
-class _IdOnly(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
-    id: RequestId
-
-
-_ID_ONLY = TypeAdapter(_IdOnly)

@@ -1,13 +1,9 @@
 """A user's model given as ``package.module:function`` (for example from experiments/).
 
-The function takes no arguments and returns an ``nn.Module``; the current directory is importable,
-so ``experiments.models:tiny_skipnet`` works from the repository root. An optional attribute
+The function takes no arguments and returns an ``nn.Module``. An optional attribute
 ``input_shape`` on the function sets the default example input.
 """
 
-import importlib
-import os
-import sys
 from collections.abc import Iterable
 
 from torch import nn
@@ -15,6 +11,7 @@ from torch import nn
 from harness.errors import BadInput
 from harness.model.sources import LoadedModel, register
 from harness.model.sources.weights import is_none, is_weight_file, load_weight_file
+from harness.model.user_code import user_function
 
 _DEFAULT_INPUT = (1, 3, 224, 224)
 
@@ -29,18 +26,8 @@ class UserFunction:
         return ()
 
     def load(self, name: str, weights: str | None) -> LoadedModel:
-        module_name, _, function_name = name.partition(":")
-        if not module_name or not function_name.isidentifier():
-            raise BadInput(f"model '{name}': expected 'package.module:function'")
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        try:
-            python_module = importlib.import_module(module_name)
-        except ImportError as error:
-            raise BadInput(f"model '{name}': cannot import module '{module_name}' ({error})") from error
-        function = getattr(python_module, function_name, None)
-        if not callable(function):
-            raise BadInput(f"model '{name}': module '{module_name}' has no function '{function_name}'")
+        function = user_function("model", name)
+        function_name = function.__name__
         try:
             module = function()
         except Exception as error:
