@@ -343,6 +343,7 @@ def edge(
     """Run heads here and tails on a worker, for every chosen cut; one record per inference."""
     from rich.progress import Progress
 
+    from harness.partition import cyclic
     from harness.wire import Compression, EmulatedLink, ModelSpec, parse_delay, parse_rate
     from harness.worker import EdgeDriver, LinkSettings, WorkerClient, sweep, synthetic_inputs
     from harness.worker.present import edge_table
@@ -363,7 +364,7 @@ def edge(
         progress = stack.enter_context(Progress(console=stderr_console(), transient=True))
         task = progress.add_task(f"{model} via {endpoint}", total=len(chosen) * repeats)
         driver = EdgeDriver(client, split, spec, codec, link)
-        for record in sweep(driver, chosen, inputs, repeats, warmup):
+        for record, _ in sweep(driver, cyclic(chosen, repeats), inputs, warmup):
             records.append(record)
             line = json.dumps(record.as_dict())
             if sink:

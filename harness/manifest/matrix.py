@@ -43,6 +43,7 @@ class Run(StrictModel):
     link: LinkSpec
     compression: CompressionText
     threads: PositiveInt | None
+    task: str | None = None
     worker: WorkerSpec
 
     @property
@@ -72,6 +73,7 @@ def expand(manifest: Manifest) -> list[Run]:
                 link=link,
                 compression=compression,
                 threads=manifest.threads,
+                task=manifest.task,
                 worker=manifest.worker,
             )
         )

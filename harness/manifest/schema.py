@@ -127,14 +127,29 @@ def _check_cuts(value: Any) -> str | list[int]:
     return value
 
 
+def _check_function(value: str) -> str:
+    module, _, function = value.partition(":")
+    if not module or not function.isidentifier():
+        raise ValueError(f"expected 'package.module:function' (got {shown(value)})")
+    return value
+
+
+def _check_partitioner(value: str) -> str:
+    from harness.partition import partitioner_names
+
+    if ":" in value:
+        return _check_function(value)
+    if value not in partitioner_names():
+        known = ", ".join(partitioner_names())
+        raise ValueError(f"expected one of {known} or package.module:function (got {shown(value)})")
+    return value
+
+
 def _check_dataset(value: str) -> str:
     from harness.model.datasets import dataset_names
 
     if ":" in value:
-        module, _, function = value.partition(":")
-        if not module or not function.isidentifier():
-            raise ValueError(f"expected 'package.module:function' (got {shown(value)})")
-        return value
+        return _check_function(value)
     known = dataset_names()
     if value not in known:
         raise ValueError(f"expected one of {', '.join(known)} or package.module:function (got {shown(value)})")
@@ -169,9 +184,10 @@ class ModelSpec(StrictModel):
 
 
 class PartitionerSpec(StrictModel):
-    """``cyclic``: each allowed cut ``repeats`` times in a row, then the next cut."""
+    """``cyclic``: each allowed cut ``repeats`` times in a row, then the next cut; or a user's
+    ``package.module:function(cuts, repeats)`` giving the (cut, repeat) pairs to run, in order."""
 
-    name: Literal["cyclic"] = "cyclic"
+    name: Annotated[str, AfterValidator(_check_partitioner)] = "cyclic"
     repeats: PositiveInt = 10
 
 
@@ -231,4 +247,5 @@ class Manifest(StrictModel):
     link: Links
     compression: Compressions = Field(default_factory=lambda: ["none"])
     threads: PositiveInt | None = None
+    task: Annotated[str, AfterValidator(_check_function)] | None = None
     worker: WorkerSpec = WorkerSpec()

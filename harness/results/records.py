@@ -35,6 +35,8 @@ class InferenceRecord:
     rate: float
     delay_ns: int
     started_at_ns: int
+    task: str = ""
+    """What the manifest's per-input task made of the output (JSON), or empty without one."""
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -8,7 +8,7 @@ collected afterwards, so a lost stream loses nothing) and to the caller.
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -18,6 +18,8 @@ from harness.errors import BadInput, HarnessError
 from harness.manifest.matrix import Run
 from harness.model import Granularity, SplitGraph, build_split_graph, load_model
 from harness.model.datasets import load_inputs
+from harness.model.user_code import user_function
+from harness.partition import schedule
 from harness.results import InferenceRecord
 from harness.sweep.observer import RecordSender
 from harness.wire import ClientKeys, Compression, EmulatedLink, ModelSpec, parse_delay, parse_rate
@@ -93,8 +95,12 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
                 driver = EdgeDriver(
                     client, split, spec, Compression.parse(run.compression), link_for(run, context.shaping), run=run.id
                 )
-                sender.started(run.id, len(cuts) * run.partitioner.repeats)
-                for record in sweep(driver, cuts, inputs, run.partitioner.repeats, run.warmup):
+                pairs = schedule(run.partitioner.name, cuts, run.partitioner.repeats)
+                task = per_input_task(run.task)
+                sender.started(run.id, len(pairs))
+                for record, output in sweep(driver, pairs, inputs, run.warmup):
+                    if task is not None:
+                        record = replace(record, task=task(output, record.input))
                     if spool:
                         spool.write(json.dumps(record.as_dict()) + "\n")
                         spool.flush()
@@ -110,6 +116,24 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
         if spool:
             spool.close()
         sender.close()
+
+
+def per_input_task(name: str | None) -> Callable[[object, int], str] | None:
+    """The manifest's ``task``: ``function(output, input_index) -> dict`` of numbers or text, recorded
+    as JSON beside the timings (top-1 class, a detection count, an accuracy flag)."""
+    if name is None:
+        return None
+    function = user_function("task", name)
+
+    def run(output, input_index: int) -> str:
+        result = function(output, input_index)
+        if not isinstance(result, dict) or not all(
+            isinstance(key, str) and isinstance(value, int | float | str | bool) for key, value in result.items()
+        ):
+            raise BadInput(f"task '{name}' returned {type(result).__name__}; expected a dict of numbers or text")
+        return json.dumps(result, sort_keys=True)
+
+    return run
 
 
 def _split_graph(run: Run, graphs: dict[tuple, SplitGraph]) -> SplitGraph:

@@ -6,7 +6,7 @@ time is what remains of the end-to-end time, so a shaped (or emulated) link show
 """
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -14,7 +14,6 @@ from torch.utils import _pytree as pytree
 
 from harness.errors import ExperimentFailed
 from harness.model import Head, SplitGraph
-from harness.partition import cyclic
 from harness.results import InferenceRecord
 from harness.wire.compression import Compression
 from harness.wire.frames import CompressionSpec, Infer, ModelSpec, encode
@@ -143,19 +142,21 @@ class EdgeDriver:
 
 
 def sweep(
-    driver: EdgeDriver, cuts: Sequence[int], inputs: Sequence[torch.Tensor], repeats: int, warmup: int = 1
-) -> Iterator[InferenceRecord]:
-    """The cyclic schedule over ``cuts``: each cut prepared, ``warmup`` unrecorded inferences, then
-    ``repeats`` recorded ones cycling through ``inputs``; each record yielded as soon as it is made."""
-    prepared = None
-    for cut, repeat in cyclic(cuts, repeats):
-        if cut != prepared:
+    driver: EdgeDriver, pairs: Iterable[tuple[int, int]], inputs: Sequence[torch.Tensor], warmup: int = 1
+) -> Iterator[tuple[InferenceRecord, object]]:
+    """Run a partitioner's ``(cut, repeat)`` pairs in order; the first time a cut comes up, prepare it
+    and run ``warmup`` unrecorded inferences. Repeat ``r`` uses ``inputs[r % len(inputs)]``. Each
+    record is yielded, with the model's output, as soon as it is made."""
+    warmed: set[int] = set()
+    for cut, repeat in pairs:
+        if cut not in warmed:
             driver.prepare(cut)
             for _ in range(warmup):
                 driver.infer(cut, inputs[0])
-            prepared = cut
+            warmed.add(cut)
         index = repeat % len(inputs)
-        yield driver.infer(cut, inputs[index], repeat, index)[1]
+        output, record = driver.infer(cut, inputs[index], repeat, index)
+        yield record, output
 
 
 def synthetic_inputs(shape: Sequence[int], count: int, seed: int = 0) -> list[torch.Tensor]:

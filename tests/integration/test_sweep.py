@@ -4,6 +4,7 @@ Each test gives the hosts' directories their own TMPDIR, and afterwards checks t
 from them and that only the provisioned runtime is left there.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -195,3 +196,16 @@ def test_a_group_the_inventory_lacks(hosts_dir, tmp_path):
     assert done.stderr.strip() == (
         f"harness: error: inventory {inventory} has no hosts in group 'cloud' (hosts.cloud); it has: edge"
     )
+
+
+def test_user_model_partitioner_and_task_are_shipped_and_used(hosts_dir, tmp_path):
+    out = tmp_path / "results"
+    done = harness(hosts_dir, "sweep", "tests/fixtures/manifests/extensions.yml", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = pd.read_csv(out / "records.csv")
+    assert list(zip(records["cut"], records["repeat"], strict=True)) == [(0, 0), (3, 0), (0, 1), (3, 1)]
+    assert list(records["input"]) == [0, 0, 1, 1]
+    tasks = [json.loads(text) for text in records["task"]]
+    assert all(set(task) == {"label", "probability"} and 0 <= task["label"] < 10 for task in tasks)
+    assert tasks[0]["label"] == tasks[1]["label"], "the same input gives the same class at every cut"
+    assert (hosts_dir / "split-harness-test" / "cloud-local" / "experiments" / "tasks.py").is_file()
