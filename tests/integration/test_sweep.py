@@ -7,6 +7,7 @@ from them and that only the provisioned runtime is left there.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -44,7 +45,16 @@ def _env(hosts_dir: Path) -> dict[str, str]:
     return {**os.environ, "TMPDIR": str(hosts_dir), "USER": "test"}
 
 
+def free_port() -> int:
+    """A port nothing listens on now, so that a sweep never meets another run's worker."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def harness(hosts_dir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    if args[0] == "sweep":
+        args = (*args, "--set", f"port={free_port()}")
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", *args],
         cwd=REPO,

@@ -102,7 +102,7 @@ def test_yaml_error_names_its_line(tmp_path):
 def test_unused_set_lists_the_variables(tmp_path):
     assert error_of(ALEXNET, ["bandwith=1MB/s"]) == (
         "--set 'bandwith': manifests/alexnet.yml has no variable of that name "
-        "(its variables: bandwidth, compression, cuts, repeats)"
+        "(its variables: bandwidth, compression, cuts, port, repeats)"
     )
 
 
@@ -175,5 +175,5 @@ def test_cli_render_error_is_one_line_and_exit_2():
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "harness: error: manifests/alexnet.yml:40: field partitioner.repeats: expected a number >= 1 (got 0)\n"
+        "harness: error: manifests/alexnet.yml:41: field partitioner.repeats: expected a number >= 1 (got 0)\n"
     )

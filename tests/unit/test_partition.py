@@ -21,7 +21,7 @@ def test_schedules_are_checked():
         schedule("neurosurgeon", [0], 1)
     with pytest.raises(BadInput, match=r"partitioner 'tests.unit.test_partition:off_the_list' gave \(7, 0\)"):
         schedule("tests.unit.test_partition:off_the_list", [0, 3], 1)
-    with pytest.raises(BadInput, match="partitioner 'experiments.tasks:nothere': module 'experiments.tasks' has no"):
+    with pytest.raises(BadInput, match=r"partitioner 'experiments.tasks:nothere': module 'experiments.tasks' has no"):
         schedule("experiments.tasks:nothere", [0], 1)
 
 
