@@ -18,9 +18,9 @@ from harness.ansible.inventory import check_groups, inventory_groups
 from harness.ansible.runner import PlaybookResult, run_playbook
 from harness.errors import ExperimentFailed, HarnessError
 from harness.manifest import LoadedManifest, load_manifest
-from harness.results import InferenceRecord, RecordWriter, ResultsFolder, build_report
+from harness.results import InferenceRecord, RecordWriter, ResultsFolder, build_report, write_layers
 from harness.sweep.environment import environment
-from harness.sweep.observer import PlanEnded, RecordReceiver, RunStarted
+from harness.sweep.observer import LayersMessage, PlanEnded, RecordReceiver, RunStarted
 from harness.sweep.progress import SweepProgress
 
 RESULTS_ROOT = Path("results")
@@ -74,6 +74,8 @@ def run_sweep(loaded: LoadedManifest, inventory: Path, out: Path | None, console
     seen: set[tuple[str, int]] = set()
     expected = 0
     failures: list[str] = []
+    layer_rows: list[dict] = []
+    cloud_host = inventory_groups(inventory)[loaded.manifest.hosts.cloud][0]
     with RecordWriter(folder) as writer:
 
         def take(items) -> None:
@@ -83,6 +85,8 @@ def run_sweep(loaded: LoadedManifest, inventory: Path, out: Path | None, console
                     seen.add((item.record.run, item.record.request))
                     writer.append(item.record)
                     progress.recorded(item.record)
+                elif isinstance(item.message, LayersMessage):
+                    layer_rows.extend(layer_table_rows(item.message, cloud_host))
                 elif isinstance(item.message, RunStarted):
                     expected += item.message.expected
                     progress.expect(item.message.expected)
@@ -115,6 +119,8 @@ def run_sweep(loaded: LoadedManifest, inventory: Path, out: Path | None, console
             if (record.run, record.request) not in seen:
                 seen.add((record.run, record.request))
                 writer.append(record)
+    if layer_rows:
+        write_layers(folder, layer_rows)
     folder.write_environment(environment(folder.path, inventory))
     reports = build_report(folder.path) if seen else []
     if interrupted:
@@ -126,6 +132,25 @@ def run_sweep(loaded: LoadedManifest, inventory: Path, out: Path | None, console
     if len(seen) != expected:
         raise ExperimentFailed(f"sweep recorded {len(seen)} of {expected} inferences; see {folder.path}")
     return SweepOutcome(folder, len(seen), expected, reports)
+
+
+def layer_table_rows(message: LayersMessage, cloud_host: str) -> list[dict]:
+    """Rows of layers.parquet; cloud figures are named by the inventory's cloud host, not its endpoint."""
+    host = cloud_host if message.role == "cloud" else message.host
+    return [
+        {
+            "host": host,
+            "role": message.role,
+            "run": message.run,
+            "model": message.model,
+            "layer": layer.name,
+            "op": layer.op,
+            "median_ns": layer.median_ns,
+            "p95_ns": layer.p95_ns,
+            "repeats": message.repeats,
+        }
+        for layer in message.layers
+    ]
 
 
 def _spooled(results: Path):

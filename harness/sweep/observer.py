@@ -1,8 +1,9 @@
 """The observer's end of the record stream: edge hosts push, the controller pulls and writes.
 
 Messages are JSON objects (never pickles), each checked before use: ``start`` announces a run and
-how many records it will produce, ``record`` carries one inference, ``done`` and ``failed`` end an
-edge host's plan. A record is validated field by field against ``InferenceRecord``.
+how many records it will produce, ``record`` carries one inference, ``layers`` a host's per-layer
+timings, ``done`` and ``failed`` end an edge host's plan. A record is validated field by field
+against ``InferenceRecord``.
 """
 
 import json
@@ -41,13 +42,32 @@ class RecordMessage(_Message):
     record: dict
 
 
+class LayerRow(_Message):
+    name: str = Field(max_length=256)
+    op: str = Field(max_length=256)
+    median_ns: int = Field(ge=0)
+    p95_ns: int = Field(ge=0)
+
+
+class LayersMessage(_Message):
+    """Per-layer latency of a run's model on one host (``role`` edge or cloud)."""
+
+    kind: Literal["layers"] = "layers"
+    host: str = Field(max_length=256)
+    role: Literal["edge", "cloud"]
+    run: str = Field(max_length=256)
+    model: str = Field(max_length=256)
+    repeats: int = Field(ge=1)
+    layers: list[LayerRow] = Field(max_length=100_000)
+
+
 class PlanEnded(_Message):
     kind: Literal["done", "failed"]
     host: str = Field(max_length=256)
     message: str = Field(default="", max_length=4096)
 
 
-Message = Annotated[RunStarted | RecordMessage | PlanEnded, Field(discriminator="kind")]
+Message = Annotated[RunStarted | RecordMessage | LayersMessage | PlanEnded, Field(discriminator="kind")]
 _MESSAGE = TypeAdapter(Message)
 
 
@@ -55,7 +75,7 @@ _MESSAGE = TypeAdapter(Message)
 class Received:
     """One message from an edge host; ``record`` is set for records, ``problem`` for rejects."""
 
-    message: RunStarted | RecordMessage | PlanEnded | None
+    message: RunStarted | RecordMessage | LayersMessage | PlanEnded | None
     record: InferenceRecord | None = None
     problem: str = ""
 
@@ -124,6 +144,9 @@ class RecordSender:
 
     def record(self, record: InferenceRecord) -> None:
         self.socket.send(encode_record(self.host, record))
+
+    def layers(self, message: "LayersMessage") -> None:
+        self.socket.send(encode(message))
 
     def ended(self, failure: str = "") -> None:
         kind = "failed" if failure else "done"

@@ -18,10 +18,11 @@ from harness.errors import BadInput, HarnessError
 from harness.manifest.matrix import Run
 from harness.model import Granularity, SplitGraph, build_split_graph, load_model
 from harness.model.datasets import load_inputs
+from harness.model.profile import profile
 from harness.model.user_code import user_function
 from harness.partition import schedule
 from harness.results import InferenceRecord
-from harness.sweep.observer import RecordSender
+from harness.sweep.observer import LayerRow, LayersMessage, RecordSender
 from harness.wire import ClientKeys, Compression, EmulatedLink, ModelSpec, parse_delay, parse_rate
 from harness.worker import EdgeDriver, LinkSettings, WorkerClient, sweep
 
@@ -107,6 +108,8 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
                     sender.record(record)
                     on_record(record)
                     count += 1
+                for message in layer_timings(run, split, spec, client, context.host):
+                    sender.layers(message)
         sender.ended()
         return count
     except HarnessError as error:
@@ -116,6 +119,26 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
         if spool:
             spool.close()
         sender.close()
+
+
+PROFILE_REPEATS = 10
+PROFILE_WARMUP = 3
+"""Per-layer timings are a profile of the whole model on each host, after the run's inferences."""
+
+
+def layer_timings(run: Run, split: SplitGraph, spec: ModelSpec, client: WorkerClient, host: str):
+    """The run's model timed layer by layer here (edge) and on the worker (cloud)."""
+    here = profile(split, None, PROFILE_REPEATS, PROFILE_WARMUP).layers
+    edge_rows = [
+        LayerRow(name=layer.name, op=layer.op, median_ns=round(layer.median_ms * 1e6), p95_ns=round(layer.p95_ms * 1e6))
+        for layer in here
+    ]
+    there = client.profile(spec, PROFILE_REPEATS, PROFILE_WARMUP).layers
+    cloud_rows = [LayerRow(**layer.model_dump()) for layer in there]
+    for role, rows, name in (("edge", edge_rows, host), ("cloud", cloud_rows, client.endpoint)):
+        yield LayersMessage(
+            host=name, role=role, run=run.id, model=run.model.name, repeats=PROFILE_REPEATS, layers=rows
+        )
 
 
 def per_input_task(name: str | None) -> Callable[[object, int], str] | None:

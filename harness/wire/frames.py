@@ -115,6 +115,31 @@ class Infer(_Strict):
     reply: CompressionSpec = CompressionSpec()
 
 
+class Profile(_Strict):
+    """Time every layer of ``model`` on the worker's host (the whole model there, with hooks)."""
+
+    v: Literal[PROTOCOL] = PROTOCOL
+    kind: Literal["profile"] = "profile"
+    id: RequestId
+    model: ModelSpec
+    repeats: int = Field(ge=1, le=1000)
+    warmup: int = Field(ge=0, le=1000)
+
+
+class LayerFigures(_Strict):
+    name: str = Field(max_length=256)
+    op: str = Field(max_length=256)
+    median_ns: Count
+    p95_ns: Count
+
+
+class Profiled(_Strict):
+    v: Literal[PROTOCOL] = PROTOCOL
+    kind: Literal["profiled"] = "profiled"
+    id: RequestId
+    layers: tuple[LayerFigures, ...] = Field(max_length=100_000)
+
+
 class State(_Strict):
     """The worker's answer to a ping."""
 
@@ -156,8 +181,8 @@ class Error(_Strict):
     message: str = Field(max_length=4096)
 
 
-Request = Ping | Prepare | Infer
-Reply = State | Ready | Result | Error
+Request = Ping | Prepare | Infer | Profile
+Reply = State | Ready | Result | Profiled | Error
 _REQUEST = TypeAdapter(Annotated[Request, Field(discriminator="kind")])
 _REPLY = TypeAdapter(Annotated[Reply, Field(discriminator="kind")])
 

@@ -13,7 +13,20 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from harness.errors import ExperimentFailed
-from harness.wire.frames import Error, FrameError, Limits, ModelSpec, Ping, Prepare, Ready, State, decode_reply, encode
+from harness.wire.frames import (
+    Error,
+    FrameError,
+    Limits,
+    ModelSpec,
+    Ping,
+    Prepare,
+    Profile,
+    Profiled,
+    Ready,
+    State,
+    decode_reply,
+    encode,
+)
 from harness.wire.keys import ClientKeys
 from harness.wire.sockets import AUTH_FAILURES, connect_client
 
@@ -78,6 +91,11 @@ class WorkerClient:
     def prepare(self, model: ModelSpec, cut: int, timeout_s: float = 300.0) -> Ready:
         """Have the worker build the tail of ``cut`` now, so that no measured inference pays for it."""
         request = Prepare(id=self.next_id(), model=model, cut=cut)
+        return self.exchange(encode(request), request.id, timeout_s).reply
+
+    def profile(self, model: ModelSpec, repeats: int, warmup: int, timeout_s: float = 600.0) -> Profiled:
+        """Per-layer latency of ``model`` measured on the worker's host."""
+        request = Profile(id=self.next_id(), model=model, repeats=repeats, warmup=warmup)
         return self.exchange(encode(request), request.id, timeout_s).reply
 
     def close(self) -> None:

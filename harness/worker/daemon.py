@@ -18,14 +18,18 @@ import zmq
 from torch.utils import _pytree as pytree
 
 from harness.errors import HarnessError
+from harness.model.profile import profile
 from harness.wire.compression import Compression
 from harness.wire.frames import (
     Error,
     FrameError,
     Infer,
+    LayerFigures,
     Limits,
     Ping,
     Prepare,
+    Profile,
+    Profiled,
     Ready,
     Result,
     State,
@@ -117,6 +121,8 @@ class Worker:
     def _dispatch(self, message, buffers: list, received_ns: int) -> list:
         if isinstance(message, Ping):
             return encode(self.state(message.id))
+        if isinstance(message, Profile):
+            return encode(self._profile(message))
         if isinstance(message, Prepare):
             prepared = self.tails.get(message.model, message.cut, message.id)
             live = tuple(crossing.name for crossing in prepared.live)
@@ -137,6 +143,21 @@ class Worker:
             clients=len(self._clients),
             loaded=tuple(self.tails.loaded()),
         )
+
+    def _profile(self, message: Profile) -> Profiled:
+        """Per-layer latency of the whole model on this host. Forward hooks time CPU work; on a GPU
+        worker the figures are those of this host's CPU (the sweep's records carry the GPU's times)."""
+        report = profile(self.tails.graph(message.model, message.id), None, message.repeats, message.warmup)
+        layers = tuple(
+            LayerFigures(
+                name=layer.name,
+                op=layer.op,
+                median_ns=round(layer.median_ms * 1e6),
+                p95_ns=round(layer.p95_ms * 1e6),
+            )
+            for layer in report.layers
+        )
+        return Profiled(id=message.id, layers=layers)
 
     def _infer(self, message: Infer, buffers: list, received_ns: int) -> list:
         prepared = self.tails.get(message.model, message.cut, message.id)

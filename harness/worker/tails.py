@@ -64,7 +64,7 @@ class TailCache:
         key = (spec, cut)
         if key not in self._tails:
             start = time.monotonic_ns()
-            split = self._graph(spec, request_id)
+            split = self.graph(spec, request_id)
             try:
                 tail = split.tail(cut).to(self.device)
             except BadInput as error:
@@ -76,7 +76,8 @@ class TailCache:
     def loaded(self) -> list[str]:
         return [f"{spec.name}@{spec.granularity} cut {cut}" for spec, cut in self._tails]
 
-    def _graph(self, spec: ModelSpec, request_id: int) -> SplitGraph:
+    def graph(self, spec: ModelSpec, request_id: int) -> SplitGraph:
+        """The split graph of ``spec``, built on first use (the policy is checked then)."""
         if spec not in self._graphs:
             self.policy.check(spec, request_id)
             elements = 1

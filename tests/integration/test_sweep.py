@@ -25,6 +25,7 @@ RESULT_FILES = [
     "environment.json",
     "records.csv",
     "records.parquet",
+    "layers.parquet",
     "summary.csv",
     "time_by_cut_alexnet-module-4MBps-none.png",
     "bytes_by_cut_alexnet-module-4MBps-none.png",
@@ -106,6 +107,13 @@ def test_short_sweep_writes_every_result(hosts_dir, tmp_path):
     assert ((per_cut["transfer_ns"] - per_cut["expected_ns"]).abs() <= 0.10 * per_cut["expected_ns"]).all(), per_cut
     assert list(records["bytes_raw"].groupby(records["cut"]).first()) == [602112, 186624, 36864]
     assert len(pd.read_csv(out / "records.csv")) == 6
+    layers = pd.read_parquet(out / "layers.parquet")
+    assert sorted(set(zip(layers["role"], layers["host"], strict=True))) == [
+        ("cloud", "cloud-local"),
+        ("edge", "edge-local"),
+    ]
+    assert (layers.groupby("role").size() == 22).all()
+    assert (layers["median_ns"] > 0).all() and (layers["p95_ns"] >= layers["median_ns"]).all()
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary["cut"]) == [0, 3, 13]
     environment = (out / "environment.json").read_text()

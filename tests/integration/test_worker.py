@@ -171,3 +171,13 @@ def test_edge_command_prints_a_table_and_writes_records(start_worker, tmp_path):
     assert "experiments.models:tiny_skipnet: 4 inferences, unshaped, compression none" in result.output
     bad = CliRunner().invoke(cli, [*args, "--cuts", "0,x"])
     assert bad.exit_code == 2 and "--cuts '0,x': expected 'all' or comma-separated integers" in bad.stderr
+
+
+def test_profile_times_every_layer_on_the_worker(start_worker, skipnet):
+    _, split = skipnet
+    worker = start_worker()
+    spec = ModelSpec(name="experiments.models:tiny_skipnet", granularity="node", input_shape=split.input_shape)
+    with WorkerClient(worker.endpoint) as client:
+        profiled = client.profile(spec, repeats=3, warmup=1)
+    assert [layer.name for layer in profiled.layers] == [layer.name for layer in split.layers]
+    assert all(0 < layer.median_ns <= layer.p95_ns for layer in profiled.layers)
