@@ -20,7 +20,7 @@ from harness.errors import ExperimentFailed, HarnessError
 from harness.manifest import LoadedManifest, load_manifest
 from harness.results import InferenceRecord, RecordWriter, ResultsFolder, build_report, write_layers
 from harness.sweep.environment import environment
-from harness.sweep.observer import LayersMessage, PlanEnded, RecordReceiver, RunStarted
+from harness.sweep.observer import LayersMessage, PlanEnded, Received, RecordReceiver, RunStarted
 from harness.sweep.progress import SweepProgress
 
 RESULTS_ROOT = Path("results")
@@ -63,75 +63,88 @@ def playbook_variables(loaded: LoadedManifest, observer: str = "", results: Path
     }
 
 
+class RecordCollector:
+    """What arrives from the edge hosts: each record written once, the expected count, failures and
+    per-layer timings. A record is known by its run and request id, so the spool can fill gaps."""
+
+    def __init__(self, writer: RecordWriter, progress: SweepProgress, cloud_host: str):
+        self.writer = writer
+        self.progress = progress
+        self.cloud_host = cloud_host
+        self.seen: set[tuple[str, int]] = set()
+        self.expected = 0
+        self.failures: list[str] = []
+        self.layer_rows: list[dict] = []
+
+    def take(self, items: list[Received]) -> None:
+        for item in items:
+            message = item.message
+            if item.record is not None:
+                self.add(item.record)
+            elif isinstance(message, LayersMessage):
+                self.layer_rows.extend(layer_table_rows(message, self.cloud_host))
+            elif isinstance(message, RunStarted):
+                self.expected += message.expected
+                self.progress.expect(message.expected)
+            elif isinstance(message, PlanEnded) and message.kind == "failed":
+                self.failures.append(f"host {message.host}: {message.message}")
+            elif item.problem:
+                self.progress.note = f"a message from the edge was refused ({item.problem}); its spool will be read"
+
+    def add(self, record: InferenceRecord) -> None:
+        if (record.run, record.request) not in self.seen:
+            self.seen.add((record.run, record.request))
+            self.writer.append(record)
+            self.progress.recorded(record)
+
+
 def run_sweep(loaded: LoadedManifest, inventory: Path, out: Path | None, console: Console) -> SweepOutcome:
     folder = ResultsFolder(out) if out else ResultsFolder.timestamped(RESULTS_ROOT, loaded.manifest.name)
     folder.write_manifest(loaded.rendered.text)
+    cloud_host = inventory_groups(inventory)[loaded.manifest.hosts.cloud][0]
     receiver = RecordReceiver()
     variables = playbook_variables(loaded, receiver.endpoint, folder.path)
     cancel = threading.Event()
     outcome: dict[str, PlaybookResult] = {}
     progress = SweepProgress(console)
-    seen: set[tuple[str, int]] = set()
-    expected = 0
-    failures: list[str] = []
-    layer_rows: list[dict] = []
-    cloud_host = inventory_groups(inventory)[loaded.manifest.hosts.cloud][0]
+    interrupted = False
     with RecordWriter(folder) as writer:
+        collector = RecordCollector(writer, progress, cloud_host)
 
-        def take(items) -> None:
-            nonlocal expected
-            for item in items:
-                if item.record is not None and (item.record.run, item.record.request) not in seen:
-                    seen.add((item.record.run, item.record.request))
-                    writer.append(item.record)
-                    progress.recorded(item.record)
-                elif isinstance(item.message, LayersMessage):
-                    layer_rows.extend(layer_table_rows(item.message, cloud_host))
-                elif isinstance(item.message, RunStarted):
-                    expected += item.message.expected
-                    progress.expect(item.message.expected)
-                elif isinstance(item.message, PlanEnded) and item.message.kind == "failed":
-                    failures.append(f"host {item.message.host}: {item.message.message}")
-                elif item.problem:
-                    progress.note = f"a message from the edge was refused ({item.problem}); its spool will be read"
+        def site() -> None:
+            outcome["site"] = run_playbook("site", inventory, variables, progress.on_event, cancel.is_set)
 
-        site = threading.Thread(
-            target=lambda: outcome.update(
-                site=run_playbook("site", inventory, variables, progress.on_event, cancel.is_set)
-            )
-        )
-        interrupted = False
+        playbook = threading.Thread(target=site)
         with progress:
-            site.start()
+            playbook.start()
             try:
-                while site.is_alive():
-                    take(receiver.receive(200))
+                while playbook.is_alive():
+                    collector.take(receiver.receive(200))
             except KeyboardInterrupt:
                 interrupted = True
                 cancel.set()
                 progress.note = "interrupted: stopping the playbook, then tearing down"
-                site.join()
-            take(receiver.receive(0))
+                playbook.join()
+            collector.take(receiver.receive(0))
             if interrupted:
-                outcome["teardown"] = run_playbook("teardown", inventory, variables, progress.on_event)
+                run_playbook("teardown", inventory, variables, progress.on_event)
         receiver.close()
         for record in _spooled(folder.path):
-            if (record.run, record.request) not in seen:
-                seen.add((record.run, record.request))
-                writer.append(record)
-    if layer_rows:
-        write_layers(folder, layer_rows)
+            collector.add(record)
+    if collector.layer_rows:
+        write_layers(folder, collector.layer_rows)
     folder.write_environment(environment(folder.path, inventory))
-    reports = build_report(folder.path) if seen else []
+    count = len(collector.seen)
+    reports = build_report(folder.path) if count else []
     if interrupted:
-        raise Interrupted(f"interrupted: hosts torn down; {len(seen)} records kept in {folder.path}")
+        raise Interrupted(f"interrupted: hosts torn down; {count} records kept in {folder.path}")
     result = outcome["site"]
     if not result.ok:
-        reason = failures[0] if failures else (str(result.failures[0]) if result.failures else result.status)
-        raise ExperimentFailed(f"sweep failed ({reason}); {len(seen)} records kept in {folder.path}")
-    if len(seen) != expected:
-        raise ExperimentFailed(f"sweep recorded {len(seen)} of {expected} inferences; see {folder.path}")
-    return SweepOutcome(folder, len(seen), expected, reports)
+        first = collector.failures or [str(failure) for failure in result.failures] or [result.status]
+        raise ExperimentFailed(f"sweep failed ({first[0]}); {count} records kept in {folder.path}")
+    if count != collector.expected:
+        raise ExperimentFailed(f"sweep recorded {count} of {collector.expected} inferences; see {folder.path}")
+    return SweepOutcome(folder, count, collector.expected, reports)
 
 
 def layer_table_rows(message: LayersMessage, cloud_host: str) -> list[dict]:

@@ -112,7 +112,7 @@ def test_parquet_equals_csv_with_int64_columns(tmp_path):
     table = pq.read_table(folder.records_parquet)
     assert table.schema.equals(RECORD_SCHEMA)
     assert str(table.schema.field("edge_ns").type) == "int64"
-    from_csv = pd.read_csv(folder.records_csv, dtype={"run": str, "layer": str})
+    from_csv = pd.read_csv(folder.records_csv, dtype={"run": str, "layer": str}, keep_default_na=False)
     pd.testing.assert_frame_equal(table.to_pandas(), from_csv, check_dtype=False)
     assert table.to_pylist()[0] == all_records()[0].as_dict()
 
