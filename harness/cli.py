@@ -508,6 +508,95 @@ def manifest_render(manifest_path, sets, as_json):
         stdout_console().print(runs_table(loaded.runs))
 
 
+@cli.command("doctor")
+@_INVENTORY_OPTION
+@click.option("--manifest", type=click.Path(path_type=Path), help="Also say what each host lacks for it.")
+@_SET_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON instead of a table.")
+def doctor_command(inventory, manifest, sets, as_json):
+    """Reach every host and show what it has; exit 1 if something is missing. Changes nothing."""
+    from harness.ansible.doctor import examine
+    from harness.ansible.present import doctor_record, doctor_table, missing_lines, summary
+    from harness.manifest import load_manifest
+
+    if sets and not manifest:
+        raise BadInput("--set needs --manifest: it sets the manifest's variables")
+    loaded = load_manifest(manifest, list(sets)) if manifest else None
+    with stderr_console().status(f"examining the hosts of {inventory}"):
+        report = examine(inventory, loaded)
+    if as_json:
+        click.echo(json.dumps(doctor_record(report), indent=2))
+    else:
+        stdout_console().print(doctor_table(report))
+        click.echo("\n".join(missing_lines(report) or [summary(report)]))
+    if report.missing:
+        raise ExperimentFailed(summary(report))
+
+
+@cli.group()
+def lab():
+    """A virtual lab on this machine (root): namespace hosts with their own sshd, for the SSH and tc path."""
+
+
+_LAB_STATE_OPTION = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the lab records what it made (default /var/lib/split-harness-lab).",
+)
+
+
+@lab.command("up")
+@click.option(
+    "--spec", "spec_path", type=click.Path(dir_okay=False, path_type=Path), help="Lab spec YAML (default: built in)."
+)
+@_LAB_STATE_OPTION
+@click.option(
+    "--inventory-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the lab's inventory is written (default inventory/vlab).",
+)
+def lab_up(spec_path, state_dir, inventory_dir):
+    """Make the lab: namespaces, veth links to a bridge, an sshd per host, CPU quotas, the inventory."""
+    from harness import lab as virtual_lab
+    from harness.lab.present import next_steps, status_table
+
+    state_dir = state_dir or virtual_lab.DEFAULT_STATE_DIR
+    inventory_dir = inventory_dir or virtual_lab.DEFAULT_INVENTORY_DIR
+    virtual_lab.up(virtual_lab.load_spec(spec_path), state_dir, inventory_dir)
+    current = virtual_lab.status(state_dir)
+    stdout_console().print(status_table(current))
+    click.echo("\n".join(next_steps(current, inventory_dir)))
+
+
+@lab.command("status")
+@_LAB_STATE_OPTION
+def lab_status(state_dir):
+    """Each lab host: namespace present, address, sshd alive, CPU quota; and whether the lab is up."""
+    from harness import lab as virtual_lab
+    from harness.lab.present import status_table
+
+    current = virtual_lab.status(state_dir or virtual_lab.DEFAULT_STATE_DIR)
+    if current.recorded:
+        stdout_console().print(status_table(current))
+    else:
+        click.echo(f"no lab recorded in {current.state_dir}: the virtual lab is not up")
+
+
+@lab.command("down")
+@_LAB_STATE_OPTION
+def lab_down(state_dir):
+    """Remove everything the lab made, and nothing else (also what a failed `lab up` left)."""
+    from harness import lab as virtual_lab
+
+    state_dir = state_dir or virtual_lab.DEFAULT_STATE_DIR
+    if virtual_lab.down(state_dir):
+        click.echo(f"lab down: removed the lab recorded in {state_dir}")
+    else:
+        click.echo(f"lab down: no lab recorded in {state_dir}, nothing to remove")
+
+
 def main() -> None:
     cli(prog_name="harness")
 

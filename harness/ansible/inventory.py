@@ -8,10 +8,19 @@ import ansible_runner
 
 from harness.ansible.project import ansible_environment
 from harness.errors import BadInput
+from harness.lab import check_lab_up, lab_state_dir
 
 
 def inventory_groups(inventory: Path) -> dict[str, list[str]]:
-    """Each group of ``inventory`` (children resolved) with its hosts."""
+    """Each group of ``inventory`` (children resolved) with its hosts.
+
+    Every command that reaches hosts reads their groups here first, so this is where an inventory of
+    the virtual lab is refused while the lab is down: its private addresses would otherwise be
+    routed out of the machine by the default route.
+    """
+    state_dir = lab_state_dir(inventory)
+    if state_dir is not None:
+        check_lab_up(state_dir)
     if not inventory.exists():
         raise BadInput(f"inventory {inventory} does not exist")
     with tempfile.TemporaryDirectory(prefix="harness-inventory-") as scratch:

@@ -42,9 +42,10 @@ class SweepOutcome:
 
 def prepare(manifest: Path, inventory: Path, sets: list[str]) -> LoadedManifest:
     """Everything that can be checked without starting anything; raises ``BadInput``."""
+    groups = inventory_groups(inventory)
     loaded = load_manifest(manifest, sets)
     hosts = loaded.manifest.hosts
-    check_groups(inventory, inventory_groups(inventory), {"edge": hosts.edge, "cloud": hosts.cloud})
+    check_groups(inventory, groups, {"edge": hosts.edge, "cloud": hosts.cloud})
     return loaded
 
 

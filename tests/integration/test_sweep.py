@@ -194,10 +194,11 @@ BAD_INPUT = [
         "--set 'repeat': manifests/alexnet.yml has no variable of that name (its variables: bandwidth, compression,",
     ),
     (["sweep", "manifests/alexnet.yml", "-i", "inventory/nothere"], "inventory inventory/nothere does not exist"),
+    (["sweep", "manifests/alexnet.yml", "-i", "inventory/vlab"], "the virtual lab is not up: run `harness lab up`"),
 ]
 
 
-@pytest.mark.parametrize(("args", "message"), BAD_INPUT, ids=["missing", "unused-set", "no-inventory"])
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT, ids=["missing", "unused-set", "no-inventory", "lab-down"])
 def test_bad_input_starts_nothing(hosts_dir, args, message):
     done = harness(hosts_dir, *args)
     assert done.returncode == 2, done.stderr

@@ -1,0 +1,77 @@
+"""Slowing a lab host down like an edge device: a cgroup v1 ``cpu`` group with a CFS quota.
+
+The host's sshd joins the group, so every session, and every process Ansible starts through it,
+inherits the quota. CFS quota makes work wait for the next period, which distorts per-layer
+latency: the quota is recorded in the lab state and the inventory (``lab_cpu_quota``) so results
+say which emulation was used.
+"""
+
+import os
+from pathlib import Path
+
+from harness.errors import BadInput
+from harness.lab.system import LabError
+
+CPU_ROOT = Path("/sys/fs/cgroup/cpu")
+PERIOD_US = 100_000
+
+
+def check_controller() -> None:
+    """Fail before anything is made when the quota cannot be applied here."""
+    quota = CPU_ROOT / "cpu.cfs_quota_us"
+    if not quota.exists() or not os.access(CPU_ROOT, os.W_OK):
+        raise BadInput(
+            f"cpu_quota needs the cgroup v1 cpu controller, writable at {CPU_ROOT} (with cpu.cfs_quota_us), "
+            "which this machine does not have: remove cpu_quota from the lab spec"
+        )
+
+
+def group_path(name: str) -> Path:
+    return CPU_ROOT / name
+
+
+def make_group(name: str) -> Path:
+    path = group_path(name)
+    try:
+        path.mkdir()
+    except OSError as error:
+        raise LabError(f"create cgroup {path}: {error.strerror}") from None
+    return path
+
+
+def quota_us(cpu_quota: float) -> int:
+    """Microseconds of CPU time per period for ``cpu_quota`` of one core."""
+    return round(cpu_quota * PERIOD_US)
+
+
+def set_quota(path: Path, quota: int) -> None:
+    _write(path / "cpu.cfs_period_us", PERIOD_US)
+    _write(path / "cpu.cfs_quota_us", quota)
+
+
+def add_process(path: Path, pid: int) -> None:
+    _write(path / "cgroup.procs", pid)
+
+
+def pids(path: Path) -> list[int]:
+    try:
+        return [int(line) for line in (path / "cgroup.procs").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def remove_group(path: Path) -> None:
+    """Remove an empty group (its processes must have been stopped first)."""
+    try:
+        path.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise LabError(f"remove cgroup {path}: {error.strerror}") from None
+
+
+def _write(path: Path, value: int) -> None:
+    try:
+        path.write_text(f"{value}\n")
+    except OSError as error:
+        raise LabError(f"write {value} to {path}: {error.strerror}") from None

@@ -1,0 +1,196 @@
+"""What a virtual lab is made of, checked before any namespace exists.
+
+A spec names hosts by inventory group, as a real lab's inventory does, so a manifest written for
+the lab (``hosts: {edge: rpi, cloud: gpu}``) runs unchanged on real machines. Addresses come from a
+private subnet in host order and exist only inside the lab's namespaces.
+"""
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
+
+from harness.errors import BadInput
+
+OBSERVER_GROUP = "observer"
+BRIDGE_NAME = "bridge"
+_HOST = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+_GROUP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+_EXPECTED = {
+    "int_type": "expected an integer",
+    "float_type": "expected a number",
+    "string_type": "expected a string",
+    "list_type": "expected a list",
+    "model_type": "expected a mapping",
+    "dict_type": "expected a mapping",
+}
+
+
+def _shown(value: Any) -> str:
+    return f"'{value}'" if isinstance(value, str) else str(value)
+
+
+def _check_host(value: str) -> str:
+    if not _HOST.match(value):
+        raise ValueError(
+            f"expected a host name of lowercase letters, digits and '-', starting with a letter, "
+            f"at most 32 characters (got {_shown(value)})"
+        )
+    if value == BRIDGE_NAME:
+        raise ValueError(f"'{BRIDGE_NAME}' names the lab's bridge namespace: choose another host name")
+    return value
+
+
+def _check_group(value: str) -> str:
+    if not _GROUP.match(value):
+        raise ValueError(f"expected an inventory group name: letters, digits and '_' (got {_shown(value)})")
+    return value
+
+
+def _check_prefix(value: str) -> str:
+    if not _PREFIX.match(value):
+        raise ValueError(
+            f"expected a namespace prefix of lowercase letters, digits and '-', starting with a letter, "
+            f"at most 16 characters (got {_shown(value)})"
+        )
+    return value
+
+
+def _check_subnet(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value)
+    except ValueError as error:
+        raise ValueError(f"expected an IPv4 subnet like 10.231.0.0/24 ({error})") from None
+    if not network.is_private or network.is_loopback or network.is_link_local or network.prefixlen > 30:
+        raise ValueError(
+            f"expected a private IPv4 subnet (10/8, 172.16/12, 192.168/16) with room for hosts (got {_shown(value)})"
+        )
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class HostSpec(_Strict):
+    """One namespace host; ``cpu_quota`` (a fraction of one core) slows it down like an edge device."""
+
+    name: Annotated[str, AfterValidator(_check_host)]
+    group: Annotated[str, AfterValidator(_check_group)]
+    cpu_quota: Annotated[float, Field(ge=0.01, le=64)] | None = None
+
+
+DEFAULT_HOSTS = (
+    HostSpec(name="rpi1", group="rpi", cpu_quota=0.5),
+    HostSpec(name="jetson1", group="jetson"),
+    HostSpec(name="gpu1", group="gpu"),
+    HostSpec(name="observer1", group=OBSERVER_GROUP),
+)
+
+
+def _list_as_tuple(value: Any) -> Any:
+    """YAML gives lists; the spec keeps a tuple so that a validated spec cannot change."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+class LabSpec(_Strict):
+    prefix: Annotated[str, AfterValidator(_check_prefix)] = "hlab-"
+    subnet: Annotated[str, AfterValidator(_check_subnet)] = "10.231.0.0/24"
+    ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
+    hosts: Annotated[tuple[HostSpec, ...], BeforeValidator(_list_as_tuple)] = DEFAULT_HOSTS
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts_fit(cls, hosts: tuple[HostSpec, ...], info: ValidationInfo) -> tuple[HostSpec, ...]:
+        names = [host.name for host in hosts]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"host names must be unique ({', '.join(twice)} given more than once)")
+        clash = sorted(set(names) & {host.group for host in hosts})
+        if clash:
+            raise ValueError(f"host {clash[0]} has the name of a group: Ansible would confuse the two")
+        observers = [host.name for host in hosts if host.group == OBSERVER_GROUP]
+        if len(observers) != 1:
+            raise ValueError(
+                f"expected exactly one host in group '{OBSERVER_GROUP}', where the controller runs "
+                f"(got {len(observers)}{': ' + ', '.join(observers) if observers else ''})"
+            )
+        subnet = info.data.get("subnet")
+        room = ipaddress.IPv4Network(subnet).num_addresses - 2 if subnet else len(hosts)
+        if len(hosts) > room:
+            raise ValueError(f"{len(hosts)} hosts do not fit in subnet {subnet} ({room} addresses)")
+        return hosts
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.subnet)
+
+    def address(self, host: HostSpec) -> str:
+        """Addresses follow host order, so a spec always gives each host the same one."""
+        return str(self.network.network_address + 1 + self.hosts.index(host))
+
+    @property
+    def observer(self) -> HostSpec:
+        return next(host for host in self.hosts if host.group == OBSERVER_GROUP)
+
+
+def load_spec(path: Path | None) -> LabSpec:
+    """The spec in ``path`` (YAML), or the built-in default lab; raises ``BadInput`` with one line."""
+    if path is None:
+        return LabSpec()
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise BadInput(f"lab spec {path}: cannot be read ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise BadInput(f"lab spec {path}{where}: YAML error: {problem}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"lab spec {path}: expected a mapping with fields {', '.join(LabSpec.model_fields)}")
+    try:
+        return LabSpec.model_validate(data)
+    except ValidationError as error:
+        problems = error.errors()
+        others = len(problems) - 1
+        more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
+        raise BadInput(f"lab spec {path}: {_explain(problems[0])}{more}") from None
+
+
+def _explain(error: ErrorDetails) -> str:
+    """One problem as ``field hosts[1].name: what was expected (got what)``."""
+    field = ""
+    for part in error["loc"]:
+        field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    if kind == "value_error":
+        explanation = str(ctx["error"])
+    elif kind == "missing":
+        explanation = "required field is missing"
+    elif kind == "extra_forbidden":
+        model = HostSpec if "hosts" in error["loc"] else LabSpec
+        explanation = f"unknown field (expected one of: {', '.join(model.model_fields)})"
+    elif kind in ("greater_than_equal", "less_than_equal"):
+        bound = ctx.get("ge", ctx.get("le"))
+        explanation = f"expected a number {'>=' if kind == 'greater_than_equal' else '<='} {bound}"
+        explanation += f" (got {_shown(error['input'])})"
+    else:
+        expected = _EXPECTED.get(kind, error["msg"][0].lower() + error["msg"][1:])
+        explanation = f"{expected} (got {_shown(error['input'])})"
+    return f"field {field or '(top level)'}: {explanation}"

@@ -1,0 +1,1 @@
+"""Checks on real link shaping (``tc``): what a shaped link actually carries."""
