@@ -18,7 +18,8 @@ RATE = 4e6
 
 
 def test_every_alexnet_cut_is_exact_and_fully_recorded_under_an_emulated_link(start_worker, alexnet_split):
-    """Three inferences per cut, all exact; the median one's transfer time is checked against bytes/rate."""
+    """Five inferences per cut, all exact; the median one's transfer time is checked against bytes/rate
+    (a single inference can be delayed by whatever else the machine runs)."""
     worker = start_worker()
     spec = ModelSpec(name="alexnet", granularity="module", input_shape=alexnet_split.input_shape)
     example = synthetic_inputs(alexnet_split.input_shape, 1, seed=3)[0]
@@ -30,9 +31,9 @@ def test_every_alexnet_cut_is_exact_and_fully_recorded_under_an_emulated_link(st
         driver = EdgeDriver(client, alexnet_split, spec, Compression(), link)
         for cut in alexnet_split.cuts:
             driver.prepare(cut.index)
-            tries = [driver.infer(cut.index, example) for _ in range(3)]
+            tries = [driver.infer(cut.index, example) for _ in range(5)]
             assert all(torch.equal(output, reference) for output, _ in tries), f"cut {cut.index}"
-            records.append(sorted((record for _, record in tries), key=lambda record: record.transfer_ns)[1])
+            records.append(sorted((record for _, record in tries), key=lambda record: record.transfer_ns)[2])
         state = client.ping()
     assert [record.cut for record in records] == [cut.index for cut in alexnet_split.cuts]
     for record, cut in zip(records, alexnet_split.cuts, strict=True):
@@ -47,7 +48,7 @@ def test_every_alexnet_cut_is_exact_and_fully_recorded_under_an_emulated_link(st
         assert record.shaping == "emulated" and record.rate == RATE and record.compression == "none"
         assert record.layer == cut.after
     assert records[0].cloud_ns > records[-1].cloud_ns
-    assert state.requests == 4 * len(alexnet_split.cuts) + 1
+    assert state.requests == 6 * len(alexnet_split.cuts) + 1
     assert state.errors == 0
     assert len(state.loaded) == len(alexnet_split.cuts)
     assert worker.stop() == 0
