@@ -409,6 +409,16 @@ _SET_OPTION = click.option(
 )
 
 
+def _relay(inventory: Path) -> None:
+    """A lab's hosts are reached only from inside its observer namespace: run this command there."""
+    from harness.lab import lab_state_dir
+    from harness.lab.relay import relay_to_observer
+
+    status = relay_to_observer(lab_state_dir(inventory), sys.argv[1:])
+    if status is not None:
+        sys.exit(status)
+
+
 @cli.command("sweep")
 @click.argument("manifest", type=click.Path(path_type=Path))
 @_INVENTORY_OPTION
@@ -422,6 +432,7 @@ def sweep_command(manifest, inventory, sets, out, dry_run):
     from harness.sweep.controller import prepare, run_sweep
     from harness.sweep.present import outcome_lines
 
+    _relay(inventory)
     loaded = prepare(manifest, inventory, list(sets))
     if dry_run:
         from harness.manifest.present import runs_table
@@ -443,6 +454,7 @@ def _phase_command(name: str, summary: str):
         from harness.manifest import load_manifest
         from harness.sweep.controller import run_phase
 
+        _relay(inventory)
         loaded = load_manifest(manifest, list(sets)) if manifest else None
         result = run_phase(name, inventory, loaded, {"harness_purge": purge})
         click.echo(f"{name}: ok on {inventory}, {result.changed()} changed")
@@ -477,10 +489,14 @@ def run_plan_command(plan_path, endpoint, observer, keys, shaping, spool, pidfil
     import socket
 
     from harness.sweep.plan import EdgeContext, PidFile, read_plan, run_plan
+    from harness.wire import client_keys
+    from harness.wire.keys import OBSERVER
+    from harness.wire.sockets import is_loopback
 
     plan = read_plan(plan_path)
     host = host_name or socket.gethostname()
-    context = EdgeContext(endpoint, observer, host, shaping, _client_keys(keys, "edge"), spool)
+    stream_keys = client_keys(keys, "edge", OBSERVER) if keys and not is_loopback(observer) else None
+    context = EdgeContext(endpoint, observer, host, shaping, _client_keys(keys, "edge"), spool, stream_keys)
     with PidFile(pidfile):
         count = run_plan(plan, context)
     click.echo(f"{count} records from {len(plan.runs)} runs")
@@ -521,6 +537,7 @@ def doctor_command(inventory, manifest, sets, as_json):
 
     if sets and not manifest:
         raise BadInput("--set needs --manifest: it sets the manifest's variables")
+    _relay(inventory)
     loaded = load_manifest(manifest, list(sets)) if manifest else None
     with stderr_console().status(f"examining the hosts of {inventory}"):
         report = examine(inventory, loaded)

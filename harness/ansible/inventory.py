@@ -18,6 +18,31 @@ def inventory_groups(inventory: Path) -> dict[str, list[str]]:
     the virtual lab is refused while the lab is down: its private addresses would otherwise be
     routed out of the machine by the default route.
     """
+    output = _listing(inventory)
+    groups: dict[str, list[str]] = {}
+
+    def hosts_of(group: str) -> list[str]:
+        if group not in groups:
+            entry = output.get(group, {})
+            hosts = list(entry.get("hosts", []))
+            for child in entry.get("children", []):
+                hosts += [host for host in hosts_of(child) if host not in hosts]
+            groups[group] = hosts
+        return groups[group]
+
+    for group in output:
+        if group != "_meta":
+            hosts_of(group)
+    return groups
+
+
+def host_variables(inventory: Path) -> dict[str, dict]:
+    """Each host's variables as the inventory gives them (not templated), by host name."""
+    return _listing(inventory).get("_meta", {}).get("hostvars", {})
+
+
+def _listing(inventory: Path) -> dict:
+    """``ansible-inventory --list`` of ``inventory``, refused for a lab that is down (see above)."""
     state_dir = lab_state_dir(inventory)
     if state_dir is not None:
         check_lab_up(state_dir)
@@ -34,21 +59,7 @@ def inventory_groups(inventory: Path) -> dict[str, list[str]]:
     if not isinstance(output, dict):
         first = (error or str(output) or "no output").strip().splitlines()
         raise BadInput(f"inventory {inventory} cannot be read: {first[-1] if first else 'no output'}")
-    groups: dict[str, list[str]] = {}
-
-    def hosts_of(group: str) -> list[str]:
-        if group not in groups:
-            entry = output.get(group, {})
-            hosts = list(entry.get("hosts", []))
-            for child in entry.get("children", []):
-                hosts += [host for host in hosts_of(child) if host not in hosts]
-            groups[group] = hosts
-        return groups[group]
-
-    for group in output:
-        if group != "_meta":
-            hosts_of(group)
-    return groups
+    return output
 
 
 def check_groups(inventory: Path, groups: dict[str, list[str]], wanted: dict[str, str]) -> None:

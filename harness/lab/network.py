@@ -52,6 +52,17 @@ def attach(namespace: str, bridge_namespace: str, port: str, address: str, prefi
         f"give {namespace}/{HOST_DEVICE} address {address}",
     )
     run(["ip", "-n", namespace, "link", "set", HOST_DEVICE, "up"], f"bring up {namespace}/{HOST_DEVICE}")
+    no_super_packets(namespace)
+
+
+def no_super_packets(namespace: str) -> None:
+    """One segment per packet on the host's device, as a real NIC under tc gets with ethtool's
+    ``gso off tso off`` (not installed everywhere): a token bucket passes a 64 KB GSO packet whole,
+    so the last one of a message would leave at line speed and the message arrive early."""
+    run(
+        ["ip", "-n", namespace, "link", "set", HOST_DEVICE, "gso_max_segs", "1"],
+        f"limit {namespace}/{HOST_DEVICE} to one segment per packet",
+    )
 
 
 def delete_link(namespace: str, device: str) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import BadInput
-from harness.lab import network, sshd
+from harness.lab import cpu, network, sshd
 from harness.lab.lifecycle import bridge_namespace, namespace
 from harness.lab.state import LabState
 
@@ -44,7 +44,12 @@ def status(state_dir: Path) -> LabStatus:
         return LabStatus(state_dir, recorded=False, up=False)
     spec = state.spec()
     processes = {item["host"]: item for item in state.items("processes")}
-    quotas = {item["host"]: item["cpu_quota"] for item in state.items("cgroups") if Path(item["path"]).is_dir()}
+    # `ip netns exec` mounts a fresh /sys without the cgroup hierarchy: inside the observer a quota
+    # cannot be seen, so the record is taken for it there.
+    visible = cpu.CPU_ROOT.is_dir()
+    quotas = {
+        item["host"]: item["cpu_quota"] for item in state.items("cgroups") if not visible or Path(item["path"]).is_dir()
+    }
     hosts = []
     for host in spec.hosts:
         process = processes.get(host.name)

@@ -5,9 +5,15 @@ starts. Then ``playbooks/site.yml`` provisions, shapes, deploys, runs the plan o
 and collects, with its teardown in an ``always`` block; meanwhile records stream in from the edge
 and are written one row at a time. Ctrl-C cancels the playbook and runs the teardown playbook.
 Records the stream missed are recovered from the edge's spool once it is collected.
+
+Off loopback (a lab) each sweep makes its own keys in a temporary directory, which the playbook
+ships to the hosts and tears down again; the record stream then binds the observer host's address
+with the observer's keys, and a ``tc`` link is shaped to the one link the runs ask for.
 """
 
 import json
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +26,11 @@ from harness.errors import ExperimentFailed, HarnessError
 from harness.manifest import LoadedManifest, load_manifest
 from harness.results import InferenceRecord, RecordWriter, ResultsFolder, build_report, write_layers
 from harness.sweep.environment import environment
+from harness.sweep.keys import CLOUD_FILES, EDGE_FILES, sweep_keys
 from harness.sweep.observer import LayersMessage, PlanEnded, Received, RecordReceiver, RunStarted
 from harness.sweep.progress import SweepProgress
+from harness.sweep.topology import Topology, topology
+from harness.wire.keys import OBSERVER, worker_keys
 
 RESULTS_ROOT = Path("results")
 
@@ -42,16 +51,14 @@ class SweepOutcome:
 
 def prepare(manifest: Path, inventory: Path, sets: list[str]) -> LoadedManifest:
     """Everything that can be checked without starting anything; raises ``BadInput``."""
-    groups = inventory_groups(inventory)
     loaded = load_manifest(manifest, sets)
-    hosts = loaded.manifest.hosts
-    check_groups(inventory, groups, {"edge": hosts.edge, "cloud": hosts.cloud})
+    topology(inventory, loaded)
     return loaded
 
 
 def playbook_variables(loaded: LoadedManifest, observer: str = "", results: Path | None = None) -> dict:
     manifest = loaded.manifest
-    return {
+    variables = {
         "harness_edge_group": manifest.hosts.edge,
         "harness_cloud_group": manifest.hosts.cloud,
         "harness_worker_port": manifest.worker.port,
@@ -62,6 +69,22 @@ def playbook_variables(loaded: LoadedManifest, observer: str = "", results: Path
         "harness_observer": observer,
         "harness_results": str(results.resolve()) if results else "",
     }
+    return variables
+
+
+def secure_variables(places: Topology, keys: Path | None) -> dict:
+    """What the playbook needs off loopback: where the keys are here and which files each host gets,
+    and the tc link (rate and delay) when the edge shapes by tc."""
+    variables: dict = {}
+    if keys is not None:
+        variables |= {
+            "harness_keys_source": str(keys),
+            "harness_keys_cloud_files": list(CLOUD_FILES),
+            "harness_keys_edge_files": list(EDGE_FILES),
+        }
+    if places.tc_link is not None:
+        variables |= {"harness_tc_rate": places.tc_link.rate, "harness_tc_delay_ms": places.tc_link.delay_ms}
+    return variables
 
 
 class RecordCollector:
@@ -102,9 +125,26 @@ class RecordCollector:
 def run_sweep(loaded: LoadedManifest, inventory: Path, out: Path | None, console: Console) -> SweepOutcome:
     folder = ResultsFolder(out) if out else ResultsFolder.timestamped(RESULTS_ROOT, loaded.manifest.name)
     folder.write_manifest(loaded.rendered.text)
-    cloud_host = inventory_groups(inventory)[loaded.manifest.hosts.cloud][0]
-    receiver = RecordReceiver()
-    variables = playbook_variables(loaded, receiver.endpoint, folder.path)
+    places = topology(inventory, loaded)
+    keys = sweep_keys(Path(tempfile.mkdtemp(prefix="harness-keys-"))) if places.needs_keys else None
+    try:
+        return _sweep(loaded, inventory, folder, console, places, keys)
+    finally:
+        if keys is not None:
+            shutil.rmtree(keys, ignore_errors=True)
+
+
+def _sweep(
+    loaded: LoadedManifest,
+    inventory: Path,
+    folder: ResultsFolder,
+    console: Console,
+    places: Topology,
+    keys: Path | None,
+) -> SweepOutcome:
+    cloud_host = places.cloud_host
+    receiver = RecordReceiver(places.observer_endpoint, worker_keys(keys, OBSERVER) if keys else None)
+    variables = playbook_variables(loaded, receiver.endpoint, folder.path) | secure_variables(places, keys)
     cancel = threading.Event()
     outcome: dict[str, PlaybookResult] = {}
     progress = SweepProgress(console)

@@ -4,6 +4,10 @@ Messages are JSON objects (never pickles), each checked before use: ``start`` an
 how many records it will produce, ``record`` carries one inference, ``layers`` a host's per-layer
 timings, ``done`` and ``failed`` end an edge host's plan. A record is validated field by field
 against ``InferenceRecord``.
+
+On loopback the stream needs no keys. Off loopback (a lab's observer host) the receiver is a
+CurveZMQ server with the observer's key pair, accepting only the edge keys of the sweep, as the
+worker does: records cross the same network as the tensors.
 """
 
 import json
@@ -12,9 +16,11 @@ from typing import Annotated, Literal
 
 import zmq
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from zmq.auth.thread import ThreadAuthenticator
 
 from harness.errors import BadInput
 from harness.results import InferenceRecord
+from harness.wire.keys import ClientKeys, WorkerKeys
 from harness.wire.sockets import check_endpoint, is_loopback
 
 _RECORD_FIELDS = create_model(
@@ -91,15 +97,27 @@ def encode_record(host: str, record: InferenceRecord) -> bytes:
 class RecordReceiver:
     """A PULL socket the edge hosts' plans push to; bound before the playbook starts."""
 
-    def __init__(self, endpoint: str = "tcp://127.0.0.1:*"):
+    def __init__(self, endpoint: str = "tcp://127.0.0.1:*", keys: WorkerKeys | None = None):
         check_endpoint(endpoint, "observer endpoint")
-        if not is_loopback(endpoint):
-            raise BadInput(f"observer endpoint {endpoint}: records are received on loopback only")
+        if keys is None and not is_loopback(endpoint):
+            raise BadInput(f"observer endpoint {endpoint}: off loopback the record stream needs the observer's keys")
         self.context = zmq.Context()
+        self.authenticator: ThreadAuthenticator | None = None
         self.socket = self.context.socket(zmq.PULL)
         self.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.bind(endpoint)
+        if keys is not None and not is_loopback(endpoint):
+            self.authenticator = ThreadAuthenticator(self.context)
+            self.authenticator.start()
+            self.authenticator.configure_curve(domain="*", location=str(keys.clients))
+            self.socket.curve_secretkey = keys.secret
+            self.socket.curve_publickey = keys.public
+            self.socket.curve_server = True
+        try:
+            self.socket.bind(endpoint)
+        except zmq.ZMQError as error:
+            self.close()
+            raise BadInput(f"cannot bind the record stream to {endpoint}: {error}") from error
         self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
 
     def receive(self, timeout_ms: int) -> list[Received]:
@@ -111,6 +129,8 @@ class RecordReceiver:
 
     def close(self) -> None:
         self.socket.close(linger=0)
+        if self.authenticator is not None:
+            self.authenticator.stop()
         self.context.term()
 
 
@@ -128,15 +148,25 @@ def _parse(data: bytes) -> Received:
 
 
 class RecordSender:
-    """The edge's end: a PUSH socket to the observer. Closing waits (bounded) for queued messages."""
+    """The edge's end: a PUSH socket to the observer. Closing waits (bounded) for queued messages.
+    Off loopback it authenticates with ``keys`` (its own pair, the observer's public key as server)."""
 
-    def __init__(self, endpoint: str, host: str, flush_s: float = 30.0):
+    def __init__(self, endpoint: str, host: str, flush_s: float = 30.0, keys: ClientKeys | None = None):
         check_endpoint(endpoint, "--observer")
+        if keys is None and not is_loopback(endpoint):
+            raise BadInput(
+                f"the observer at {endpoint} is off loopback and only accepts known keys: pass --keys DIR "
+                "(holding edge.key_secret and observer.key)"
+            )
         self.host = host
         self.flush_ms = int(flush_s * 1000)
         self.context = zmq.Context()
         self.socket = self.context.socket(zmq.PUSH)
         self.socket.setsockopt(zmq.SNDHWM, 0)
+        if keys is not None and not is_loopback(endpoint):
+            self.socket.curve_secretkey = keys.secret
+            self.socket.curve_publickey = keys.public
+            self.socket.curve_serverkey = keys.server
         self.socket.connect(endpoint)
 
     def started(self, run: str, expected: int) -> None:

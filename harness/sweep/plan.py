@@ -55,6 +55,7 @@ class EdgeContext:
     shaping: str = "emulated"
     keys: ClientKeys | None = None
     spool: Path | None = None
+    observer_keys: ClientKeys | None = None
 
 
 def link_for(run: Run, host_shaping: str) -> LinkSettings:
@@ -73,7 +74,7 @@ def link_for(run: Run, host_shaping: str) -> LinkSettings:
 def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRecord], None] = lambda _: None) -> int:
     """Run every run of ``plan``; returns the number of records made. Failures are reported to the
     observer before they are raised, so the controller can say which host failed and why."""
-    sender = RecordSender(context.observer, context.host)
+    sender = RecordSender(context.observer, context.host, keys=context.observer_keys)
     spool = context.spool.open("a") if context.spool else None
     graphs: dict[tuple, SplitGraph] = {}
     count = 0

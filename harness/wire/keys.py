@@ -3,7 +3,8 @@
 A key directory made by ``harness keys gen DIR`` holds ``worker.key``/``worker.key_secret``, a pair
 per client (``edge.key``/``edge.key_secret``) and ``clients/`` with the public key of every client
 the worker accepts. A lab deploys the directory (or the parts each host needs); a client is
-revoked by deleting its file from ``clients/``.
+revoked by deleting its file from ``clients/``. A sweep across hosts adds an ``observer`` pair: the
+controller's record stream is a server too, and trusts the same clients.
 """
 
 import os
@@ -15,6 +16,7 @@ import zmq.auth
 from harness.errors import BadInput
 
 WORKER = "worker"
+OBSERVER = "observer"
 CLIENTS = "clients"
 
 
@@ -53,18 +55,18 @@ def generate(directory: Path, clients: tuple[str, ...] = ("edge",)) -> list[Path
     return made
 
 
-def worker_keys(directory: Path) -> WorkerKeys:
-    public, secret = _pair(directory, WORKER)
+def worker_keys(directory: Path, server: str = WORKER) -> WorkerKeys:
+    public, secret = _pair(directory, server)
     clients = directory / CLIENTS
     if not clients.is_dir() or not any(clients.glob("*.key")):
         raise BadInput(f"{clients}: no client public keys (*.key); the worker would accept no one")
     return WorkerKeys(public, secret, clients)
 
 
-def client_keys(directory: Path, name: str = "edge") -> ClientKeys:
+def client_keys(directory: Path, name: str = "edge", server: str = WORKER) -> ClientKeys:
     public, secret = _pair(directory, name)
-    server = _read(directory / f"{WORKER}.key", secret=False)[0]
-    return ClientKeys(public, secret, server)
+    server_key = _read(directory / f"{server}.key", secret=False)[0]
+    return ClientKeys(public, secret, server_key)
 
 
 def _pair(directory: Path, name: str) -> tuple[bytes, bytes]:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+HOSTS_SUBDIR = f"split-harness-{os.environ.get('USER') or 'user'}"
+"""Where inventory/local puts its hosts' directories under TMPDIR (see its group_vars)."""
 
 
 class WorkerProcess:
@@ -54,3 +56,22 @@ def start_worker(tmp_path):
         if worker.process.poll() is None:
             worker.process.kill()
             worker.process.wait()
+
+
+def skip_unless_lab_possible(tools: tuple[tuple[str, str], ...], why: str) -> None:
+    """Skip with a reason unless this is root with ``tools`` (name, package) and namespaces work."""
+    from harness.errors import BadInput
+    from harness.lab import system
+
+    if os.geteuid() != 0:
+        pytest.skip(f"needs root for {why}")
+    for name, package in tools:
+        try:
+            system.tool(name)
+        except BadInput:
+            pytest.skip(f"needs `{name}` ({package})")
+    probe = f"p{os.getpid()}-probe"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"cannot create a network namespace: {made.stderr.strip()}")
+    subprocess.run(["ip", "netns", "del", probe], check=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import REPO
+from tests.integration.conftest import HOSTS_SUBDIR, REPO
 
 MANIFESTS = REPO / "tests" / "fixtures" / "manifests"
 
@@ -23,14 +23,14 @@ def hosts_dir(tmp_path):
     path = tmp_path / "hosts"
     path.mkdir()
     yield path
-    assert not (path / "split-harness-test").exists(), "the doctor made a host directory"
+    assert not (path / HOSTS_SUBDIR).exists(), "the doctor made a host directory"
 
 
 def doctor(hosts_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", "doctor", "-i", "inventory/local", *args],
         cwd=REPO,
-        env={**os.environ, "TMPDIR": str(hosts_dir), "USER": "test"},
+        env={**os.environ, "TMPDIR": str(hosts_dir)},
         capture_output=True,
         text=True,
         timeout=300,

@@ -18,24 +18,16 @@ from harness.lab import cpu, network, sshd, system
 from harness.lab.spec import LabSpec
 from harness.lab.state import LabState
 from harness.lab.system import LabError
-from tests.integration.conftest import REPO
+from tests.integration.conftest import REPO, skip_unless_lab_possible
 
 SUBNET = "10.231.0.0/24"
 
 
 def _skip_unless_possible() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces, veth links and sshd")
-    for name, package in (("ip", "iproute2"), ("sshd", "openssh-server"), ("ssh", "openssh-client")):
-        try:
-            system.tool(name)
-        except BadInput:
-            pytest.skip(f"needs `{name}` ({package})")
-    probe = f"t{os.getpid()}-probe"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, check=False)
-    if made.returncode != 0:
-        pytest.skip(f"cannot create a network namespace: {made.stderr.strip()}")
-    subprocess.run(["ip", "netns", "del", probe], check=True)
+    skip_unless_lab_possible(
+        (("ip", "iproute2"), ("sshd", "openssh-server"), ("ssh", "openssh-client")),
+        "network namespaces, veth links and sshd",
+    )
 
 
 def _spec(prefix: str) -> LabSpec:

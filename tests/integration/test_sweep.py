@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.integration.conftest import REPO
+from tests.integration.conftest import HOSTS_SUBDIR, REPO
 
 RATE = 4e6
 SHORT = ["--set", "repeats=2", "--set", "cuts=[0,3,13]"]
@@ -43,7 +43,7 @@ def hosts_dir(tmp_path):
 
 
 def _env(hosts_dir: Path) -> dict[str, str]:
-    return {**os.environ, "TMPDIR": str(hosts_dir), "USER": "test"}
+    return {**os.environ, "TMPDIR": str(hosts_dir)}
 
 
 def free_port() -> int:
@@ -85,7 +85,7 @@ def _left_behind(hosts_dir: Path) -> list[str]:
     kept = {"experiments", "host.json"}
     return sorted(
         str(path.relative_to(hosts_dir))
-        for root in hosts_dir.glob("split-harness-test/*")
+        for root in hosts_dir.glob(f"{HOSTS_SUBDIR}/*")
         for path in root.iterdir()
         if path.name not in kept
     )
@@ -102,9 +102,12 @@ def test_short_sweep_writes_every_result(hosts_dir, tmp_path):
     assert sorted(records["cut"].unique()) == [0, 3, 13]
     assert (records.groupby("cut").size() == 2).all()
     assert set(records["shaping"]) == {"emulated"}
+    # The emulated link never delivers early; lateness is the machine's other work, so the fastest
+    # inference of each cut is the one compared with bytes/rate.
     records["expected_ns"] = 1e9 * (records["bytes_wire"] + records["reply_bytes_wire"]) / RATE
-    per_cut = records.groupby("cut")[["transfer_ns", "expected_ns"]].median()
-    assert ((per_cut["transfer_ns"] - per_cut["expected_ns"]).abs() <= 0.10 * per_cut["expected_ns"]).all(), per_cut
+    assert (records["transfer_ns"] >= 0.99 * records["expected_ns"]).all()
+    per_cut = records.groupby("cut")[["transfer_ns", "expected_ns"]].min()
+    assert (per_cut["transfer_ns"] <= 1.10 * per_cut["expected_ns"]).all(), per_cut
     assert list(records["bytes_raw"].groupby(records["cut"]).first()) == [602112, 186624, 36864]
     assert len(pd.read_csv(out / "records.csv")) == 6
     layers = pd.read_parquet(out / "layers.parquet")
@@ -128,7 +131,7 @@ def test_dry_run_starts_nothing(hosts_dir, tmp_path):
     assert "dry run: 1 runs on inventory/local; nothing was started" in done.stdout
     assert "alexnet-module-4MBps-none" in done.stdout
     assert not (tmp_path / "r").exists()
-    assert not (hosts_dir / "split-harness-test").exists()
+    assert not (hosts_dir / HOSTS_SUBDIR).exists()
 
 
 def test_provision_is_idempotent(hosts_dir):
@@ -139,7 +142,7 @@ def test_provision_is_idempotent(hosts_dir):
     assert second.stdout.strip() == "provision: ok on inventory/local, 0 changed"
     purge = harness(hosts_dir, "teardown", "-i", "inventory/local", "--purge")
     assert purge.returncode == 0, purge.stderr
-    assert list(hosts_dir.glob("split-harness-test/*")) == []
+    assert list(hosts_dir.glob(f"{HOSTS_SUBDIR}/*")) == []
 
 
 def test_failed_sweep_names_host_and_reason_and_tears_down(hosts_dir, tmp_path):
@@ -204,7 +207,7 @@ def test_bad_input_starts_nothing(hosts_dir, args, message):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("harness: error: ") and message in lines[0], lines
-    assert not (hosts_dir / "split-harness-test").exists()
+    assert not (hosts_dir / HOSTS_SUBDIR).exists()
 
 
 def test_a_group_the_inventory_lacks(hosts_dir, tmp_path):
@@ -227,4 +230,4 @@ def test_user_model_partitioner_and_task_are_shipped_and_used(hosts_dir, tmp_pat
     tasks = [json.loads(text) for text in records["task"]]
     assert all(set(task) == {"label", "probability"} and 0 <= task["label"] < 10 for task in tasks)
     assert tasks[0]["label"] == tasks[1]["label"], "the same input gives the same class at every cut"
-    assert (hosts_dir / "split-harness-test" / "cloud-local" / "experiments" / "tasks.py").is_file()
+    assert (hosts_dir / HOSTS_SUBDIR / "cloud-local" / "experiments" / "tasks.py").is_file()

@@ -65,6 +65,13 @@ options:
     description: Shape incoming traffic too, through an ifb device (needs ifb, ingress, u32, mirred).
     type: bool
     default: false
+  burst:
+    description:
+      - Bytes a token bucket lets leave at line speed (tbf's burst, each htb class's burst and
+        cburst). 0 takes the larger of a timer tick of the rate, a frame and 4000 bytes; a message
+        then arrives early by up to the burst's time at the rate (4 ms at 4 MB/s with 16000).
+    type: int
+    default: 0
   queue_ms:
     description:
       - How long a packet may wait for the rate before the queue is full and drops it; sets tbf's
@@ -166,6 +173,7 @@ class Spec:
     loss_percent: float = 0.0
     peers: tuple[str, ...] = ()
     ingress: bool = False
+    burst: int = 0
     queue_ms: float = 1000.0
     handle: str = DEFAULT_HANDLE
     state: str = "present"
@@ -179,6 +187,8 @@ class Spec:
             return
         if self.rate <= 0:
             raise ShapingError(f"rate {self.rate} on {self.device}: expected bytes per second > 0")
+        if self.burst < 0:
+            raise ShapingError(f"burst {self.burst} on {self.device}: expected bytes >= 0 (0: chosen from the rate)")
         if self.delay_ms < 0 or not 0 <= self.loss_percent <= 100 or self.queue_ms <= 0:
             raise ShapingError(
                 f"delay {self.delay_ms} ms, loss {self.loss_percent}%, queue {self.queue_ms} ms on {self.device}: "
@@ -293,7 +303,7 @@ def plan_tree(spec: Spec, direction: str, mtu: int) -> Tree:
     """The qdiscs, classes and filters that give ``spec`` on one device; ``direction`` is the address
     field peers are matched on: dst leaving the device, src arriving (on the ifb)."""
     frame = frame_bytes(mtu)
-    burst = burst_bytes(spec.rate, frame)
+    burst = spec.burst or burst_bytes(spec.rate, frame)
     queue = math.ceil(spec.rate * spec.queue_ms / 1000) + burst
     root = spec.root
     if not spec.peers:
@@ -709,6 +719,7 @@ def main() -> None:
             "loss_percent": {"type": "float", "default": 0},
             "peers": {"type": "list", "elements": "str", "default": []},
             "ingress": {"type": "bool", "default": False},
+            "burst": {"type": "int", "default": 0},
             "queue_ms": {"type": "float", "default": 1000},
             "handle": {"type": "str", "default": DEFAULT_HANDLE},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
@@ -732,6 +743,7 @@ def main() -> None:
             loss_percent=params["loss_percent"],
             peers=tuple(params["peers"]),
             ingress=params["ingress"],
+            burst=params["burst"],
             queue_ms=params["queue_ms"],
             handle=params["handle"],
             state=params["state"],

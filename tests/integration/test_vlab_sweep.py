@@ -1,0 +1,151 @@
+"""``harness sweep`` over the virtual lab, as a user runs it: SSH, keys, a record stream across
+namespaces and the link shaped by ``tc``, then ``lab down`` leaving nothing behind.
+
+Needs root, ``ip netns`` and OpenSSH's server; skipped elsewhere. The lab gets a namespace prefix
+holding this process's pid and its own state and inventory directories, so a lab someone already
+runs is never touched, and all traffic stays between the lab's own namespaces.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from harness.lab import cpu, network, system
+from tests.integration.conftest import REPO, skip_unless_lab_possible
+from tests.integration.test_sweep import free_port
+
+RATE = 4e6
+CUTS = [0, 1, 3]
+
+
+def _skip_unless_possible() -> None:
+    skip_unless_lab_possible(
+        (("ip", "iproute2"), ("tc", "iproute2"), ("sshd", "openssh-server"), ("ssh", "openssh-client")),
+        "network namespaces, veth links, sshd and tc",
+    )
+
+
+def _harness(env: dict[str, str], *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _root_veths() -> set[str]:
+    output = subprocess.run(["ip", "-o", "link", "show", "type", "veth"], capture_output=True, text=True, check=True)
+    return {line.split(":")[1].strip() for line in output.stdout.splitlines()}
+
+
+def _lab_processes(state_dir: Path) -> list[str]:
+    """Live processes started by the lab: sshds and SSH masters name its state directory on their
+    command line, workers and sweeps run with their working directory inside it."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not (entry.name.isdigit() and system.alive(int(entry.name))):
+            continue
+        try:
+            cwd = (entry / "cwd").resolve()
+        except OSError:
+            cwd = Path("/")
+        line = system.command_line(int(entry.name))
+        if str(state_dir) in line or cwd.is_relative_to(state_dir):
+            found.append(f"{entry.name} {line}")
+    return found
+
+
+@pytest.fixture
+def vlab(tmp_path):
+    """A lab whose groups are the manifest's (edge, cloud), taken down afterwards if a test failed."""
+    _skip_unless_possible()
+    prefix = f"v{os.getpid()}-"
+    quota = 0.5 if cpu.CPU_ROOT.joinpath("cpu.cfs_quota_us").exists() else None
+    spec = {
+        "prefix": prefix,
+        "subnet": "10.232.0.0/24",
+        "hosts": [
+            {"name": "rpi1", "group": "edge", "cpu_quota": quota},
+            {"name": "gpu1", "group": "cloud"},
+            {"name": "observer1", "group": "observer"},
+        ],
+    }
+    spec_path = tmp_path / "lab.yml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    state_dir, inventory_dir, scratch = tmp_path / "state", tmp_path / "inventory", tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    veths = _root_veths()
+    up = _harness(
+        env, "lab", "up", "--spec", str(spec_path), "--state-dir", str(state_dir), "--inventory-dir", str(inventory_dir)
+    )
+    assert up.returncode == 0, up.stderr
+    try:
+        yield prefix, quota, state_dir, inventory_dir, scratch, env, veths
+    finally:
+        _harness(env, "lab", "down", "--state-dir", str(state_dir))
+
+
+def test_sweep_over_the_lab_with_tc(vlab, tmp_path):
+    prefix, quota, state_dir, inventory_dir, scratch, env, veths = vlab
+    doctor = _harness(env, "doctor", "-i", str(inventory_dir))
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+
+    out = tmp_path / "results"
+    sweep = _harness(
+        env,
+        "sweep",
+        "manifests/alexnet.yml",
+        "-i",
+        str(inventory_dir),
+        "--set",
+        "repeats=2",
+        "--set",
+        f"cuts={json.dumps(CUTS)}",
+        "--set",
+        f"port={free_port()}",
+        "--out",
+        str(out),
+    )
+    assert sweep.returncode == 0, sweep.stdout + sweep.stderr[-3000:]
+
+    records = pd.read_parquet(out / "records.parquet")
+    assert len(records) == 2 * len(CUTS)
+    assert set(records["shaping"]) == {"tc"}
+    records["expected_ns"] = 1e9 * (records["bytes_wire"] + records["reply_bytes_wire"]) / RATE
+    large = records[records["bytes_raw"] >= 100_000]
+    per_cut = large.groupby("cut")[["transfer_ns", "expected_ns"]].median()
+    assert sorted(per_cut.index) == CUTS
+    assert ((per_cut["transfer_ns"] - per_cut["expected_ns"]).abs() <= 0.05 * per_cut["expected_ns"]).all(), per_cut
+
+    link = json.loads((out / "hosts" / "rpi1" / "link.json").read_text())
+    assert link["shaping"] == "tc"
+    kinds = {qdisc["kind"] for device in link["applied"].values() for qdisc in device}
+    assert {"htb"} <= kinds, link["applied"]
+    assert len(link["applied"]) == 2, "the edge's device and its ifb (incoming traffic)"
+    environment = json.loads((out / "environment.json").read_text())
+    if quota is not None:
+        assert environment["hosts"]["rpi1"]["cpu_quota"] == quota
+    assert "cpu_quota" not in environment["hosts"]["gpu1"]
+
+    hosts_dir = state_dir / "hosts"
+    assert not list(hosts_dir.glob("*/root/keys")), "teardown leaves no keys on the hosts"
+    assert not list(scratch.glob("harness-keys-*")), "the controller's keys outlive the sweep"
+
+    down = _harness(env, "lab", "down", "--state-dir", str(state_dir))
+    assert down.returncode == 0, down.stderr
+    assert sorted(path.name for path in network.NETNS_DIR.glob(f"{prefix}*")) == []
+    assert _root_veths() == veths
+    assert _lab_processes(state_dir) == []
+    assert not state_dir.exists()
+    assert not list(scratch.rglob("*.key_secret"))
