@@ -10,6 +10,7 @@ not built.
 import difflib
 import functools
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -80,31 +81,26 @@ def _check_model(value: str) -> str:
     return value
 
 
-def _check_rate(value: str) -> str:
-    try:
-        parse_rate(value)
-    except BadInput:
-        raise ValueError(f"expected a rate like 4MB/s or 32mbit (got {shown(value)})") from None
-    return value
+def _accepted_by(parse: Callable[[str], object], expected: str) -> Callable[[str], str]:
+    """A field check that lets the harness's own parser decide, with the manifest's wording of what it expects."""
+
+    def check(value: str) -> str:
+        try:
+            parse(value)
+        except BadInput:
+            raise ValueError(f"expected {expected} (got {shown(value)})") from None
+        return value
+
+    return check
 
 
-def _check_delay(value: str) -> str:
-    try:
-        parse_delay(value)
-    except BadInput:
-        raise ValueError(f"expected a delay like 20ms or 150us (got {shown(value)})") from None
-    return value
-
-
-def _check_compression(value: str) -> str:
-    try:
-        Compression.parse(value)
-    except BadInput:
-        raise ValueError(
-            f"expected CODEC[:LEVEL[:SHUFFLE]] with CODEC one of {', '.join(CODECS)}, LEVEL 0 to 9 and SHUFFLE "
-            f"one of {', '.join(SHUFFLES)}, like lz4:5:byte (got {shown(value)})"
-        ) from None
-    return value
+_check_rate = _accepted_by(parse_rate, "a rate like 4MB/s or 32mbit")
+_check_delay = _accepted_by(parse_delay, "a delay like 20ms or 150us")
+_check_compression = _accepted_by(
+    Compression.parse,
+    f"CODEC[:LEVEL[:SHUFFLE]] with CODEC one of {', '.join(CODECS)}, LEVEL 0 to 9 and SHUFFLE "
+    f"one of {', '.join(SHUFFLES)}, like lz4:5:byte",
+)
 
 
 def _check_device(value: str) -> str:

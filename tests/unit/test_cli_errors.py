@@ -27,6 +27,18 @@ CASES = [
     (["model", "inspect", "alexnet", "--weights", "FOO"], "model 'alexnet' has no weight set 'FOO'; expected one of"),
     (["model", "inspect", "alexnet", "--weights", "missing/w.pt"], "weights file missing/w.pt for model 'alexnet'"),
     (["model", "profile", "alexnet", "--threads", "0"], "--threads 0: expected a positive number of threads"),
+    (["bench", "wire", "--repeats", "0"], "--repeats 0 --warmup 20: expected repeats >= 1 and warmup >= 0"),
+    (["bench", "wire", "--warmup", "-1"], "--repeats 200 --warmup -1: expected repeats >= 1 and warmup >= 0"),
+    (
+        ["bench", "wire", "--sizes", "4k,lots"],
+        "--sizes '4k,lots': expected comma-separated tensor sizes like 4k,16k,1m",
+    ),
+    (
+        ["bench", "wire", "--sizes", "6"],
+        "--sizes '6': expected comma-separated tensor sizes like 4k,16k,1m, each a multiple of 4",
+    ),
+    (["bench", "wire", "--sizes", "1g"], "--sizes '1g': expected"),
+    (["bench", "wire", "--sizes", "128m"], "from 4 to 64m"),
 ]
 
 
