@@ -132,14 +132,51 @@ def _environment_html(path: Path, data: dict) -> str:
             [name, str(facts.get("role", "")), *(_fact(facts, fact) for fact in HOST_FACTS)] for name, facts in hosts
         ]
         parts.append(_table(["host", "role", *HOST_FACTS], rows, {4, 5}))
+    links = data.get("links")
+    if isinstance(links, dict) and links:
+        parts.append(_links_html(links))
     facts = [
         [key, value if isinstance(value, str) else json.dumps(value, sort_keys=True)]
         for key, value in sorted(data.items())
-        if key != "hosts"
+        if key not in ("hosts", "links")
     ]
     if facts:
         parts.append(_table(["fact", "value"], facts, set()))
     return "\n".join(parts)
+
+
+def _links_html(links: dict) -> str:
+    """How each host shaped its link: what tc applied, and the rate a real transfer achieved."""
+    rows = []
+    for host, link in sorted(links.items()):
+        if not isinstance(link, dict):
+            continue
+        tc = link.get("tc") or {}
+        applied = link.get("applied") or {}
+        qdiscs = sorted({qdisc.get("kind", "?") for device in applied.values() for qdisc in device})
+        measured = link.get("measured") or {}
+        rate = _number(tc.get("rate"))
+        achieved = _number(measured.get("rate"))
+        rows.append(
+            [
+                host,
+                str(link.get("shaping", "-")),
+                str(tc.get("device", "-")),
+                ", ".join(qdiscs) or "-",
+                f"{rate / 1e6:.3f}" if rate else "-",
+                f"{achieved / 1e6:.3f}" if achieved else "-",
+                f"{achieved / rate:.3f}" if rate and achieved else "-",
+            ]
+        )
+    header = ["host", "shaping", "device", "qdiscs", "rate MB/s", "measured MB/s", "measured / rate"]
+    return "<h3>Links</h3>" + _table(header, rows, {4, 5, 6})
+
+
+def _number(value: object) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _runs_html(infos: list[RunInfo], best: pd.DataFrame) -> str:

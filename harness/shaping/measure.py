@@ -58,10 +58,23 @@ def receive(listener: socket.socket) -> tuple[int, float]:
     return total, seconds
 
 
-def send(address: str, port: int, nbytes: int, timeout: float = 60) -> Throughput:
+def connect(address: str, port: int, timeout: float, wait: float) -> socket.socket:
+    """A connection to the listener, retried for ``wait`` seconds while it is refused: a listener
+    started at the same moment on another host may not be bound yet."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return socket.create_connection((address, port), timeout=timeout)
+        except ConnectionRefusedError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
+
+
+def send(address: str, port: int, nbytes: int, timeout: float = 60, wait: float = 0) -> Throughput:
     """Send ``nbytes`` and wait for the receiver's count; a short count is an error, not a rate."""
     payload = memoryview(bytes(CHUNK))
-    with socket.create_connection((address, port), timeout=timeout) as connection:
+    with connect(address, port, timeout, wait) as connection:
         start = time.perf_counter()
         remaining = nbytes
         while remaining:
@@ -85,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     sending = commands.add_parser("send", help="send one transfer and print its throughput as JSON")
     sending.add_argument("to", help="ADDRESS:PORT of the listener")
     sending.add_argument("--bytes", type=int, default=4_000_000, help="payload to send (default 4 MB)")
+    sending.add_argument("--wait", type=float, default=0, help="seconds to retry while the listener refuses")
     args = parser.parse_args(argv)
     if args.command == "listen":
         with listen(args.bind, args.port) as listener:
@@ -93,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"bytes": total, "seconds": seconds}), flush=True)
         return 0
     address, _, port = args.to.rpartition(":")
-    result = send(address, int(port), args.bytes)
+    result = send(address, int(port), args.bytes, wait=args.wait)
     print(json.dumps({**asdict(result), "rate": result.rate}), flush=True)
     return 0
 

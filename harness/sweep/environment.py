@@ -1,4 +1,4 @@
-"""Provenance of a sweep: package versions and git revision here, each host's facts as collected."""
+"""Provenance of a sweep: package versions and git revision here, each host's facts and link as collected."""
 
 import json
 import platform
@@ -32,7 +32,8 @@ def environment(results: Path, inventory: Path) -> dict:
         "packages": {name: _version(name) for name in PACKAGES},
         "git": _git(),
         "inventory": str(inventory),
-        "hosts": _hosts(results),
+        "hosts": _by_host(results, "host.json"),
+        "links": _by_host(results, "link.json"),
     }
 
 
@@ -52,11 +53,12 @@ def _git() -> dict:
     return {"revision": revision or None, "dirty": bool(git("status", "--porcelain")) if revision else None}
 
 
-def _hosts(results: Path) -> dict[str, dict]:
-    hosts = {}
-    for path in sorted(results.glob("hosts/*/host.json")):
+def _by_host(results: Path, name: str) -> dict[str, dict]:
+    """Each host's collected JSON file ``name``: facts (host.json), or the link it shaped (link.json)."""
+    found = {}
+    for path in sorted(results.glob(f"hosts/*/{name}")):
         try:
-            hosts[path.parent.name] = json.loads(path.read_text())
+            found[path.parent.name] = json.loads(path.read_text())
         except json.JSONDecodeError:
-            hosts[path.parent.name] = {"error": f"{path} is not JSON"}
-    return hosts
+            found[path.parent.name] = {"error": f"{path} is not JSON"}
+    return found

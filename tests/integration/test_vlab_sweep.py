@@ -133,10 +133,14 @@ def test_sweep_over_the_lab_with_tc(vlab, tmp_path):
     kinds = {qdisc["kind"] for device in link["applied"].values() for qdisc in device}
     assert {"htb"} <= kinds, link["applied"]
     assert len(link["applied"]) == 2, "the edge's device and its ifb (incoming traffic)"
+    measured = link["measured"]
+    assert measured["bytes"] == RATE and abs(measured["rate"] - RATE) <= 0.05 * RATE, measured
     environment = json.loads((out / "environment.json").read_text())
     if quota is not None:
         assert environment["hosts"]["rpi1"]["cpu_quota"] == quota
     assert "cpu_quota" not in environment["hosts"]["gpu1"]
+    assert environment["links"]["rpi1"] == link
+    assert "<h3>Links</h3>" in (out / "report.html").read_text()
 
     hosts_dir = state_dir / "hosts"
     assert not list(hosts_dir.glob("*/root/keys")), "teardown leaves no keys on the hosts"

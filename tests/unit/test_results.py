@@ -196,6 +196,25 @@ def test_report_has_charts_of_the_right_size_and_no_external_references(tmp_path
     assert pd.read_csv(folder.summary).columns[4:6].tolist() == ["edge_ms_median", "edge_ms_p95"]
 
 
+def test_report_shows_each_links_qdiscs_and_measured_rate(tmp_path):
+    folder = write_folder(tmp_path)
+    tc_link = {
+        "shaping": "tc",
+        "tc": {"device": "eth1", "rate": "4000000", "tc_rate": "4182321"},
+        "applied": {"eth1": [{"kind": "htb"}], "ifb5150-eth1": [{"kind": "htb"}, {"kind": "ingress"}]},
+        "measured": {"bytes": 4000000, "seconds": 1.0101, "rate": 3960004.0, "to": "10.0.0.3"},
+    }
+    folder.write_environment({"links": {"rpi1": tc_link, "gpu1": {"shaping": "emulated", "links": []}}})
+    build_report(folder.path)
+    links_table = folder.report.read_text().split("<h3>Links</h3>")[1].split("</table>")[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", links_table.split("<tbody>")[1])
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+    assert cells == [
+        ["gpu1", "emulated", "-", "-", "-", "-", "-"],
+        ["rpi1", "tc", "eth1", "htb, ingress", "4.000", "3.960", "0.990"],
+    ]
+
+
 def test_report_command_converts_a_lone_csv(tmp_path):
     folder = write_folder(tmp_path, close=False)
     result = CliRunner().invoke(cli, ["report", str(folder.path)])
