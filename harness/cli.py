@@ -450,13 +450,19 @@ def _phase_command(name: str, summary: str):
     @click.option("--manifest", type=click.Path(path_type=Path), help="Take groups and worker settings from it.")
     @_SET_OPTION
     @click.option("--purge", is_flag=True, hidden=name != "teardown", help="Also remove the hosts' venvs and files.")
-    def command(inventory, manifest, sets, purge):
+    @click.option(
+        "--keys",
+        type=click.Path(file_okay=False, path_type=Path),
+        hidden=name == "teardown",
+        help="Key directory from `harness keys gen`: shipped by provision, used by deploy (needed off loopback).",
+    )
+    def command(inventory, manifest, sets, purge, keys):
         from harness.manifest import load_manifest
         from harness.sweep.controller import run_phase
 
         _relay(inventory)
         loaded = load_manifest(manifest, list(sets)) if manifest else None
-        result = run_phase(name, inventory, loaded, {"harness_purge": purge})
+        result = run_phase(name, inventory, loaded, {"harness_purge": purge}, keys)
         click.echo(f"{name}: ok on {inventory}, {result.changed()} changed")
 
     return command

@@ -22,14 +22,14 @@ from rich.console import Console
 
 from harness.ansible.inventory import check_groups, inventory_groups
 from harness.ansible.runner import PlaybookResult, run_playbook
-from harness.errors import ExperimentFailed, HarnessError
+from harness.errors import BadInput, ExperimentFailed, HarnessError
 from harness.manifest import LoadedManifest, load_manifest
 from harness.results import InferenceRecord, RecordWriter, ResultsFolder, build_report, write_layers
 from harness.sweep.environment import environment
-from harness.sweep.keys import CLOUD_FILES, EDGE_FILES, sweep_keys
+from harness.sweep.keys import CLOUD_FILES, EDGE_FILES, shipped_keys, sweep_keys
 from harness.sweep.observer import LayersMessage, PlanEnded, Received, RecordReceiver, RunStarted
 from harness.sweep.progress import SweepProgress
-from harness.sweep.topology import Topology, topology
+from harness.sweep.topology import Topology, off_loopback, topology, worker_address
 from harness.wire.keys import OBSERVER, worker_keys
 
 RESULTS_ROOT = Path("results")
@@ -215,8 +215,14 @@ def _spooled(results: Path):
                 yield InferenceRecord(**json.loads(line))
 
 
-def run_phase(name: str, inventory: Path, loaded: LoadedManifest | None, extra: dict) -> PlaybookResult:
-    """One playbook on its own (provision, deploy, teardown); raises with the first failure."""
+def run_phase(
+    name: str, inventory: Path, loaded: LoadedManifest | None, extra: dict, keys: Path | None = None
+) -> PlaybookResult:
+    """One playbook on its own (provision, deploy, teardown); raises with the first failure.
+
+    Keys are the user's here (``harness keys gen``), not made per run as a sweep's are: workers
+    deployed on their own outlive the command, and the user's edge needs the same keys to reach them.
+    """
     groups = inventory_groups(inventory)
     hosts = loaded.manifest.hosts if loaded else None
     wanted = {"edge": hosts.edge, "cloud": hosts.cloud} if hosts else {"edge": "edge", "cloud": "cloud"}
@@ -226,6 +232,13 @@ def run_phase(name: str, inventory: Path, loaded: LoadedManifest | None, extra: 
         if loaded
         else {"harness_edge_group": wanted["edge"], "harness_cloud_group": wanted["cloud"]}
     )
+    if keys is not None:
+        variables |= shipped_keys(keys)
+    elif name == "deploy" and off_loopback(address := worker_address(inventory, wanted["cloud"])):
+        raise BadInput(
+            f"deploy on {inventory}: the worker would listen on {address}, off loopback, where it refuses to "
+            "start without keys; make them with `harness keys gen DIR` and pass --keys DIR to provision and deploy"
+        )
     result = run_playbook(name, inventory, {**variables, **extra})
     if not result.ok:
         reason = str(result.failures[0]) if result.failures else f"status {result.status}, rc {result.rc}"

@@ -7,6 +7,7 @@ client of the worker, so its public key is taken out of ``clients/``.
 
 from pathlib import Path
 
+from harness.errors import BadInput
 from harness.wire.keys import CLIENTS, OBSERVER, generate
 
 EDGE = "edge"
@@ -20,3 +21,18 @@ def sweep_keys(directory: Path) -> Path:
     generate(directory, (EDGE, OBSERVER))
     (directory / CLIENTS / f"{OBSERVER}.key").unlink()
     return directory
+
+
+def shipped_keys(directory: Path) -> dict:
+    """The playbook variables that ship a ``harness keys gen`` directory for a phase run on its own
+    (``harness provision/deploy --keys DIR``): the cloud's files, and the edge's that it holds."""
+    missing = [name for name in CLOUD_FILES if not (directory / name).is_file()]
+    if missing:
+        raise BadInput(
+            f"--keys {directory}: {', '.join(missing)} missing; expected a directory made by `harness keys gen`"
+        )
+    return {
+        "harness_keys_source": str(directory.resolve()),
+        "harness_keys_cloud_files": list(CLOUD_FILES),
+        "harness_keys_edge_files": [name for name in EDGE_FILES if (directory / name).is_file()],
+    }

@@ -58,6 +58,16 @@ def topology(inventory: Path, loaded: LoadedManifest) -> Topology:
     return Topology(cloud_host, _worker_address(cloud_host, variables.get(cloud_host, {})), observer_address, tc_link)
 
 
+def worker_address(inventory: Path, cloud_group: str) -> str:
+    """Where the first host of ``cloud_group`` runs its worker, as the inventory says."""
+    cloud_host = inventory_groups(inventory)[cloud_group][0]
+    return _worker_address(cloud_host, host_variables(inventory).get(cloud_host, {}))
+
+
+def off_loopback(address: str) -> bool:
+    return not _loopback(address)
+
+
 def shaped_link(loaded: LoadedManifest, inventory: Path, tc_hosts: list[str]) -> TcLink | None:
     """The link of every run left to tc (runs asking for ``emulated`` are paced by the edge itself);
     None when no run is."""

@@ -96,6 +96,35 @@ def vlab(tmp_path):
         _harness(env, "lab", "down", "--state-dir", str(state_dir))
 
 
+def _deploy_on_its_own(env: dict[str, str], inventory_dir: Path, keys: Path) -> None:
+    """Workers deployed without a sweep use the user's keys, and answer the user's edge key only."""
+    port = str(free_port())
+    refused = _harness(env, "deploy", "-i", str(inventory_dir), "--set", f"port={port}")
+    assert refused.returncode == 2 and "refuses to start without keys" in refused.stderr, refused.stderr
+    assert _harness(env, "keys", "gen", str(keys)).returncode == 0
+    manifest = ("--manifest", "manifests/alexnet.yml", "--set", f"port={port}", "--keys", str(keys))
+    for phase in ("provision", "deploy"):
+        done = _harness(env, phase, "-i", str(inventory_dir), *manifest)
+        assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    hosts = yaml.safe_load((inventory_dir / "hosts.yml").read_text())["all"]["children"]
+    address = hosts["cloud"]["hosts"]["gpu1"]["ansible_host"]
+    namespace = yaml.safe_load((inventory_dir / "group_vars" / "all.yml").read_text())["harness_lab_observer_namespace"]
+    ping = ["ip", "netns", "exec", namespace, sys.executable, "-m", "harness.cli", "worker", "ping"]
+    answered = subprocess.run(
+        [*ping, f"tcp://{address}:{port}", "--keys", str(keys), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert answered.returncode == 0, answered.stderr
+    assert json.loads(answered.stdout)["requests"] >= 1
+    torn = _harness(
+        env, "teardown", "-i", str(inventory_dir), "--manifest", "manifests/alexnet.yml", "--set", f"port={port}"
+    )
+    assert torn.returncode == 0, torn.stderr
+
+
 def test_sweep_over_the_lab_with_tc(vlab, tmp_path):
     prefix, quota, state_dir, inventory_dir, scratch, env, veths = vlab
     doctor = _harness(env, "doctor", "-i", str(inventory_dir))
@@ -145,6 +174,8 @@ def test_sweep_over_the_lab_with_tc(vlab, tmp_path):
     hosts_dir = state_dir / "hosts"
     assert not list(hosts_dir.glob("*/root/keys")), "teardown leaves no keys on the hosts"
     assert not list(scratch.glob("harness-keys-*")), "the controller's keys outlive the sweep"
+
+    _deploy_on_its_own(env, inventory_dir, tmp_path / "keys")
 
     down = _harness(env, "lab", "down", "--state-dir", str(state_dir))
     assert down.returncode == 0, down.stderr

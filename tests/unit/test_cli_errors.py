@@ -1,6 +1,7 @@
 """Bad input: one clear line on stderr, exit 2, nothing else printed."""
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from harness.cli import cli
@@ -66,3 +67,36 @@ def test_failed_verification_exits_1(monkeypatch):
     assert result.exit_code == 1
     assert "cut 2 (after stem.1): max |difference| 0.5 > bound 1e-05" in result.stdout
     assert "1 of 1 cuts of experiments.models:tiny_skipnet failed verification" in result.stdout
+
+
+def _one_error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_deploy_off_loopback_without_keys_is_refused_before_ansible_runs(tmp_path):
+    inventory = tmp_path / "hosts.yml"
+    hosts = {
+        "edge": {"hosts": {"pi": {"ansible_host": "10.9.0.2"}}},
+        "cloud": {"hosts": {"gpu": {"ansible_host": "10.9.0.3"}}},
+    }
+    inventory.write_text(yaml.safe_dump({"all": {"children": hosts}}))
+    line = _one_error_line(CliRunner().invoke(cli, ["deploy", "-i", str(inventory)]))
+    assert line == (
+        f"harness: error: deploy on {inventory}: the worker would listen on 10.9.0.3, off loopback, where it refuses "
+        "to start without keys; make them with `harness keys gen DIR` and pass --keys DIR to provision and deploy"
+    )
+
+
+def test_keys_for_a_phase_must_be_a_key_directory(tmp_path):
+    keys = tmp_path / "keys"
+    (keys / "clients").mkdir(parents=True)
+    (keys / "worker.key").write_text("public")
+    line = _one_error_line(CliRunner().invoke(cli, ["provision", "--keys", str(keys)]))
+    assert line == (
+        f"harness: error: --keys {keys}: worker.key_secret, clients/edge.key, edge.key, edge.key_secret missing; "
+        "expected a directory made by `harness keys gen`"
+    )
