@@ -1,0 +1,136 @@
+"""Partitioners judged against a sweep: each one's pick, its predictions beside the measured
+latency of every cut, and its regret (the measured latency of its pick over the best measured).
+
+The sweep writes ``decisions.csv`` (one row per run and partitioner) and ``predictions.parquet``
+(one row per run, partitioner and cut) into its results folder, so the report and later analyses
+read them like the records, without the model or the hosts.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from harness.errors import BadInput
+from harness.model import Granularity, SplitGraph, build_split_graph, load_model
+from harness.partition import Situation, decide
+from harness.partition.situation import Link, profiles_from_layers, situation_from_profiles
+from harness.wire import parse_delay, parse_rate
+
+DECISIONS = "decisions.csv"
+PREDICTIONS = "predictions.parquet"
+DECISION_COLUMNS = (
+    "run",
+    "partitioner",
+    "cut",
+    "layer",
+    "argmin",
+    "predicted_ms",
+    "measured_ms",
+    "best_cut",
+    "best_ms",
+    "regret",
+    "decision_us",
+    "note",
+)
+
+
+@dataclass(frozen=True)
+class Judged:
+    run: str
+    situation: Situation
+    rows: list[dict]
+    predictions: list[dict]
+
+
+def judge(run: str, situation: Situation, partitioners: list[dict]) -> Judged:
+    """Every partitioner's decision on ``situation``, with regret where cuts were measured."""
+    measured = situation.measured_ms
+    best_cut = min(measured, key=lambda cut: (measured[cut], cut)) if measured else None
+    names = {cut.index: cut.after for cut in situation.split.cuts}
+    rows, predictions = [], []
+    for spec in partitioners:
+        options = {key: value for key, value in spec.items() if key != "name"}
+        timed = decide(spec["name"], situation, **options)
+        decision = timed.decision
+        label = " ".join([spec["name"], *(f"{key}={value}" for key, value in options.items())])
+        picked_ms = measured.get(decision.cut)
+        rows.append(
+            {
+                "run": run,
+                "partitioner": label,
+                "cut": decision.cut,
+                "layer": names[decision.cut],
+                "argmin": decision.argmin if decision.argmin is not None else decision.cut,
+                "predicted_ms": decision.predicted_ms.get(decision.cut),
+                "measured_ms": picked_ms,
+                "best_cut": best_cut,
+                "best_ms": measured.get(best_cut) if best_cut is not None else None,
+                "regret": picked_ms / measured[best_cut] if picked_ms is not None and best_cut is not None else None,
+                "decision_us": timed.decision_ns / 1e3,
+                "note": decision.note,
+            }
+        )
+        predictions += [
+            {
+                "run": run,
+                "partitioner": label,
+                "cut": cut,
+                "predicted_ms": value,
+                "measured_ms": measured.get(cut),
+                "picked": cut == decision.cut,
+            }
+            for cut, value in sorted(decision.predicted_ms.items())
+        ]
+    return Judged(run, situation, rows, predictions)
+
+
+def split_for(model: dict) -> SplitGraph:
+    """The split graph a run's model spec (as the plan carries it) describes."""
+    shape = tuple(model["input_shape"]) if model.get("input_shape") else None
+    loaded = load_model(model["name"], model.get("weights"))
+    return build_split_graph(loaded, Granularity.parse(model["granularity"]), shape)
+
+
+def sweep_situation(
+    run: dict, split: SplitGraph, layers: pd.DataFrame, summary: pd.DataFrame, source: str
+) -> Situation:
+    """A run of a finished sweep as partitioners see it: its profiles, its link, its measured cuts."""
+    edge_ns, cloud_ns = profiles_from_layers(layers, run["id"], split, source)
+    link = run["link"]
+    measured = summary[summary["run"] == run["id"]].set_index("cut")["total_ms_median"].to_dict()
+    cuts = [cut.index for cut in split.cuts] if run["cuts"] == "all" else list(run["cuts"])
+    return situation_from_profiles(
+        split,
+        edge_ns,
+        cloud_ns,
+        Link(parse_rate(link["rate"]), parse_delay(link["delay"]) / 1e9),
+        cuts,
+        {int(cut): float(ms) for cut, ms in measured.items()},
+    )
+
+
+def write_judgements(folder: Path, judged: list[Judged]) -> list[Path]:
+    if not judged:
+        return []
+    decisions = pd.DataFrame([row for item in judged for row in item.rows], columns=list(DECISION_COLUMNS))
+    predictions = pd.DataFrame([row for item in judged for row in item.predictions])
+    decisions.to_csv(folder / DECISIONS, index=False)
+    predictions.to_parquet(folder / PREDICTIONS, index=False)
+    return [folder / DECISIONS, folder / PREDICTIONS]
+
+
+def read_decisions(folder: Path) -> pd.DataFrame | None:
+    path = folder / DECISIONS
+    if not path.is_file():
+        return None
+    decisions = pd.read_csv(path, keep_default_na=True)
+    missing = [column for column in DECISION_COLUMNS if column not in decisions.columns]
+    if missing:
+        raise BadInput(f"{path}: lacks columns {', '.join(missing)}; expected a sweep's partitioner decisions")
+    return decisions
+
+
+def read_predictions(folder: Path) -> pd.DataFrame | None:
+    path = folder / PREDICTIONS
+    return pd.read_parquet(path) if path.is_file() else None

@@ -1,0 +1,114 @@
+"""Deciders on hand-made profiles: the seed's regression and inequality, DADS's min cut, the oracle."""
+
+import networkx as nx
+import pytest
+
+from harness.errors import BadInput
+from harness.model import Granularity, build_split_graph, load_model
+from harness.partition import decide
+from harness.partition.dads import edge_units, flow_graph
+from harness.partition.neurosurgeon import Line, first_cut, fit, regressions
+from harness.partition.situation import Link, situation_from_profiles
+
+RATE = 4e6
+MS = 1e6
+
+
+@pytest.fixture(scope="module")
+def skipnet():
+    """tiny_skipnet at node granularity: 11 layers, a skip connection live across cuts 4 to 6."""
+    return build_split_graph(load_model("experiments.models:tiny_skipnet"), Granularity.NODE)
+
+
+def test_regression_reproduces_a_known_line():
+    line = fit([0, 1000, 5000, 20000], [7 + 3 * x for x in (0, 1000, 5000, 20000)])
+    assert line.slope == pytest.approx(3) and line.intercept == pytest.approx(7)
+    assert fit([0, 0, 0], [2.0, 4.0, 9.0]) == Line(0.0, 5.0)
+
+
+def test_regression_is_per_layer_type_on_parameter_bytes(skipnet):
+    edge = [float(value) for value in range(1, 12)]
+    situation = situation_from_profiles(skipnet, edge, [1.0] * 11, Link(RATE))
+    sizes = {layer.name: layer.param_bytes for layer in situation.layers}
+    assert sizes["stem.0"] == (16 * 3 * 9 + 16) * 4
+    assert sizes["stem.1"] == 4 * 16 * 4 + 8, "weight, bias, mean, var, and the int64 batch count"
+    assert sizes["relu"] == sizes["add"] == 0
+    lines = regressions(situation.layers, "edge")
+    assert set(lines) == {"Conv2d", "BatchNorm2d", "ReLU", "add", "relu", "AdaptiveAvgPool2d", "flatten", "Linear"}
+    assert lines["ReLU"] == Line(0.0, (3 + 5) / 2), "both ReLU modules hold no parameters: their mean"
+    convs = [(sizes[name], edge[index]) for index, name in ((0, "stem.0"), (3, "body.0"), (5, "body.2"))]
+    assert lines["Conv2d"](convs[0][0]) == pytest.approx(fit(*zip(*convs, strict=True))(convs[0][0]))
+
+
+def test_inequality_picks_the_first_cut_where_offloading_wins(skipnet):
+    """Edge 10 ms a layer, cloud 1 ms: offloading at cut k saves 9 ms for each later layer but
+    costs the transfer of what is live at k. At 4 MB/s the input (12,288 B) takes 3.1 ms."""
+    situation = situation_from_profiles(skipnet, [10 * MS] * 11, [1 * MS] * 11, Link(RATE))
+    edge_ns, cloud_ns = situation.edge_ns, situation.cloud_ns
+    assert first_cut(situation, edge_ns, cloud_ns) == 0
+    slow = situation_from_profiles(skipnet, [10 * MS] * 11, [1 * MS] * 11, Link(1e5))
+    # 12,288 + 40 B at 100 kB/s is 123 ms, more than the edge's 110 ms; the first cut whose transfer
+    # plus the cloud's rest is under the edge's rest is 9 (pool: 64 B, 2 layers left).
+    assert first_cut(slow, slow.edge_ns, slow.cloud_ns) == 9
+    decision = decide("neurosurgeon", slow).decision
+    assert decision.cut == 9 and decision.argmin == 9
+    assert decision.predicted_ms[11] == pytest.approx(110 + 1e3 * (40 + 40) / 1e5)
+
+
+def test_dads_never_runs_a_layer_on_the_edge_after_its_input_went_to_the_cloud(skipnet):
+    """The convolutions are slow on the edge and everything else is slow in the cloud: without the
+    infinite reverse edges the cheapest cut sends the convolutions to the cloud and their outputs back
+    uncharged. The valid minimum is a prefix, and it equals the best cut priced one by one."""
+    slow_convs = {"stem.0", "body.0", "body.2"}
+    edge = [1000 * MS if layer.name in slow_convs else 1 * MS for layer in skipnet.layers]
+    cloud = [1 * MS if layer.name in slow_convs else 1000 * MS for layer in skipnet.layers]
+    situation = situation_from_profiles(skipnet, edge, cloud, Link(1e9))
+    graph = flow_graph(situation)
+    units = edge_units(situation)
+    values = [vertex for vertex in graph if isinstance(vertex, tuple)]
+    assert len(values) == 12, "the input and every layer feed a later layer (the last feeds the output)"
+    for value in values:
+        (producer,) = graph.predecessors(value)
+        for consumer in graph.successors(value):
+            if consumer in units:
+                assert producer in units | {"input"}, f"layer {consumer} runs on the edge after {producer} left it"
+    decision = decide("dads", situation).decision
+    best = min(situation.profiled_ms, key=situation.profiled_ms.get)
+    assert decision.cut == best == 11 and decision.note == ""
+    value, _ = nx.minimum_cut(flow_graph(situation, prefix_only=True), "edge", "cloud")
+    assert value / MS + situation.transfer_ms(0) - 1e3 * situation.cut_bytes[0] / 1e9 == pytest.approx(
+        situation.profiled_ms[best], rel=1e-6
+    )
+
+
+def test_dads_charges_a_tensor_read_by_two_cloud_layers_once(skipnet):
+    """At cut 4 the stem's output is read by body.0 and by the add: the min cut's value for the
+    prefix ending there counts its 65,536 bytes once, as the cut table does."""
+    edge = [1 * MS] * 4 + [1000 * MS] * 7
+    cloud = [1000 * MS] * 4 + [1 * MS] * 7
+    situation = situation_from_profiles(skipnet, edge, cloud, Link(RATE))
+    decision = decide("dads", situation).decision
+    assert decision.cut == 4
+    value, _ = nx.minimum_cut(flow_graph(situation, prefix_only=True), "edge", "cloud")
+    assert value / MS == pytest.approx(4 + 7 + 1e3 * situation.cut_bytes[4] / RATE, rel=1e-6)
+    assert situation.cut_bytes[4] == 131072
+
+
+def test_oracle_and_fixed(skipnet):
+    situation = situation_from_profiles(
+        skipnet, [1.0] * 11, [1.0] * 11, Link(RATE), cuts=[0, 3, 9], measured_ms={0: 5.0, 3: 2.5, 9: 2.5}
+    )
+    assert decide("oracle", situation).decision.cut == 3
+    assert decide("fixed", situation, cut=9).decision.cut == 9
+    with pytest.raises(BadInput, match=r"partitioner 'fixed' needs a cut among the allowed ones .* \(got 4\)"):
+        decide("fixed", situation, cut=4)
+    unmeasured = situation_from_profiles(skipnet, [1.0] * 11, [1.0] * 11, Link(RATE))
+    with pytest.raises(BadInput, match="partitioner 'oracle' needs measured records"):
+        decide("oracle", unmeasured)
+    with pytest.raises(BadInput, match="partitioner 'magic': expected one of dads, fixed, neurosurgeon, oracle"):
+        decide("magic", unmeasured)
+
+
+def test_profiles_must_match_the_model(skipnet):
+    with pytest.raises(BadInput, match=r"profiles of model .* have 3 edge and 11 cloud layers; expected 11 at node"):
+        situation_from_profiles(skipnet, [1.0] * 3, [1.0] * 11, Link(RATE))
