@@ -141,6 +141,21 @@ def _check_partitioner(value: str) -> str:
     return value
 
 
+def _check_decider(value: str) -> str:
+    from harness.partition import decider_names
+
+    if ":" in value:
+        return _check_function(value)
+    if value not in decider_names():
+        known = ", ".join(decider_names())
+        raise ValueError(f"expected one of {known} or package.module:function (got {shown(value)})")
+    return value
+
+
+def _name_as_mapping(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
 def _check_dataset(value: str) -> str:
     from harness.model.datasets import dataset_names
 
@@ -185,6 +200,14 @@ class PartitionerSpec(StrictModel):
 
     name: Annotated[str, AfterValidator(_check_partitioner)] = "cyclic"
     repeats: PositiveInt = 10
+
+
+class EvaluateSpec(StrictModel):
+    """A partitioner judged against the sweep's measurements: ``neurosurgeon``, ``dads``, ``oracle``,
+    ``{name: fixed, cut: N}``, or a user's ``package.module:function(situation, **options)``."""
+
+    name: Annotated[str, AfterValidator(_check_decider)]
+    cut: Annotated[int, Field(ge=0)] | None = None
 
 
 class DatasetSpec(StrictModel):
@@ -245,3 +268,4 @@ class Manifest(StrictModel):
     threads: PositiveInt | None = None
     task: Annotated[str, AfterValidator(_check_function)] | None = None
     worker: WorkerSpec = WorkerSpec()
+    evaluate: list[Annotated[EvaluateSpec, BeforeValidator(_name_as_mapping)]] = Field(default_factory=list)

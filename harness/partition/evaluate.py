@@ -6,6 +6,7 @@ The sweep writes ``decisions.csv`` (one row per run and partitioner) and ``predi
 read them like the records, without the model or the hosts.
 """
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,24 +16,10 @@ from harness.errors import BadInput
 from harness.model import Granularity, SplitGraph, build_split_graph, load_model
 from harness.partition import Situation, decide
 from harness.partition.situation import Link, profiles_from_layers, situation_from_profiles
+from harness.results import ResultsFolder
+from harness.results.decisions import DECISION_COLUMNS
+from harness.results.summary import summarise
 from harness.wire import parse_delay, parse_rate
-
-DECISIONS = "decisions.csv"
-PREDICTIONS = "predictions.parquet"
-DECISION_COLUMNS = (
-    "run",
-    "partitioner",
-    "cut",
-    "layer",
-    "argmin",
-    "predicted_ms",
-    "measured_ms",
-    "best_cut",
-    "best_ms",
-    "regret",
-    "decision_us",
-    "note",
-)
 
 
 @dataclass(frozen=True)
@@ -110,27 +97,30 @@ def sweep_situation(
     )
 
 
-def write_judgements(folder: Path, judged: list[Judged]) -> list[Path]:
+def write_judgements(folder: ResultsFolder, judged: list[Judged]) -> list[Path]:
     if not judged:
         return []
     decisions = pd.DataFrame([row for item in judged for row in item.rows], columns=list(DECISION_COLUMNS))
     predictions = pd.DataFrame([row for item in judged for row in item.predictions])
-    decisions.to_csv(folder / DECISIONS, index=False)
-    predictions.to_parquet(folder / PREDICTIONS, index=False)
-    return [folder / DECISIONS, folder / PREDICTIONS]
+    decisions.to_csv(folder.decisions, index=False)
+    predictions.to_parquet(folder.predictions, index=False)
+    return [folder.decisions, folder.predictions]
 
 
-def read_decisions(folder: Path) -> pd.DataFrame | None:
-    path = folder / DECISIONS
-    if not path.is_file():
-        return None
-    decisions = pd.read_csv(path, keep_default_na=True)
-    missing = [column for column in DECISION_COLUMNS if column not in decisions.columns]
-    if missing:
-        raise BadInput(f"{path}: lacks columns {', '.join(missing)}; expected a sweep's partitioner decisions")
-    return decisions
-
-
-def read_predictions(folder: Path) -> pd.DataFrame | None:
-    path = folder / PREDICTIONS
-    return pd.read_parquet(path) if path.is_file() else None
+def judge_sweep(folder: ResultsFolder, runs: list[dict], partitioners: list[dict]) -> list[Path]:
+    """Judge every run of a finished sweep that recorded inferences; the files written."""
+    summary = summarise(pd.read_parquet(folder.records_parquet))
+    if not folder.layers.is_file():
+        raise BadInput(f"{folder.layers} is missing; partitioners decide from the profiles a sweep records there")
+    layers = pd.read_parquet(folder.layers)
+    splits: dict[str, SplitGraph] = {}
+    judged = []
+    for run in runs:
+        if run["id"] not in set(summary["run"]):
+            continue
+        key = json.dumps(run["model"], sort_keys=True)
+        if key not in splits:
+            splits[key] = split_for(run["model"])
+        situation = sweep_situation(run, splits[key], layers, summary, str(folder.layers))
+        judged.append(judge(run["id"], situation, partitioners))
+    return write_judgements(folder, judged)

@@ -20,6 +20,7 @@ WIDTH_PX, HEIGHT_PX, DPI = 1600, 900, 100
 COLOURS = {"edge": "#0072B2", "transfer": "#E69F00", "cloud": "#009E73"}
 BYTES_COLOURS = {"bytes_raw": "#0072B2", "bytes_wire": "#E69F00"}
 HIGHLIGHT = "#D55E00"
+PICK_STYLES = (("v", "#000000"), ("D", "#CC79A7"), ("s", "#56B4E9"), ("^", "#F0E442"), ("P", "#999999"))
 STYLE = {
     "font.size": 13,
     "axes.titlesize": 13,
@@ -68,11 +69,15 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def time_by_cut(rows: pd.DataFrame, info: RunInfo, best_cut: int, path: Path) -> Path:
+def time_by_cut(
+    rows: pd.DataFrame, info: RunInfo, best_cut: int, path: Path, picks: dict[str, int] | None = None
+) -> Path:
     """Stacked median edge, transfer and cloud time per cut; the marker is the median end-to-end time.
 
     Medians of the parts need not add up to the median total, and encoding and decoding on the edge are
     in the total only, so the total is drawn as its own marker instead of being implied by the stack.
+    Each partitioner's pick (``picks``: name to cut) is a marker of its own above its cut's bar, as
+    the seed's figure numbers the layer its partitioner chose.
     """
     rows = rows.sort_values("cut").reset_index(drop=True)
     with mpl.rc_context(STYLE):
@@ -96,10 +101,11 @@ def time_by_cut(rows: pd.DataFrame, info: RunInfo, best_cut: int, path: Path) ->
         best = int(rows.index[rows["cut"] == best_cut][0])
         best_total = float(rows.loc[best, "total_ms_median"])
         top = float(max(bottom.max(), rows["total_ms_median"].max()))
+        pick_labels = _mark_picks(axes, rows, bottom, top, picks or {})
         axes.annotate(
             f"best: cut {best_cut} ({rows.loc[best, 'layer']})\n{best_total:,.1f} ms",
             xy=(best, max(best_total, float(bottom[best]))),
-            xytext=(0, 42),
+            xytext=(0, 42 + 24 * sum(1 for cut in (picks or {}).values() if cut == best_cut)),
             textcoords="offset points",
             ha="center",
             color=HIGHLIGHT,
@@ -108,7 +114,7 @@ def time_by_cut(rows: pd.DataFrame, info: RunInfo, best_cut: int, path: Path) ->
             bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": HIGHLIGHT, "alpha": 0.92},
             zorder=5,
         )
-        axes.set_ylim(0, top * 1.18)
+        axes.set_ylim(0, top * (1.18 + 0.06 * len(pick_labels)))
         _cut_axis(axes, rows)
         label = axes.get_xticklabels()[best]
         label.set_color(HIGHLIGHT)
@@ -118,8 +124,78 @@ def time_by_cut(rows: pd.DataFrame, info: RunInfo, best_cut: int, path: Path) ->
         axes.set_title(_subtitle(info, rows), loc="left", color="#333333")
         figure.suptitle("Total inference time by split layer", fontsize=19, fontweight="bold", x=0.01, ha="left")
         handles, labels = axes.get_legend_handles_labels()
-        order = [labels.index(label) for label in (*COLOURS, "end-to-end (median)")]
+        order = [labels.index(label) for label in (*COLOURS, "end-to-end (median)", *pick_labels)]
         figure.legend([handles[i] for i in order], [labels[i] for i in order], loc="outside upper right", ncols=4)
+        return _save(figure, path)
+
+
+def _mark_picks(axes: Axes, rows: pd.DataFrame, bottom: pd.Series, top: float, picks: dict[str, int]) -> list[str]:
+    """A marker per partitioner above the cut it picked, stacked where several picked the same cut."""
+    labels = []
+    stacked: dict[int, int] = {}
+    for (name, cut), (marker, colour) in zip(picks.items(), PICK_STYLES * len(picks), strict=False):
+        matches = rows.index[rows["cut"] == cut]
+        if len(matches) == 0:
+            continue
+        position = int(matches[0])
+        level = stacked.get(position, 0)
+        stacked[position] = level + 1
+        height = max(float(bottom[position]), float(rows.loc[position, "total_ms_median"]))
+        label = f"{name}: cut {cut}"
+        axes.scatter(
+            [position],
+            [height + top * (0.05 + 0.06 * level)],
+            marker=marker,
+            s=150,
+            color=colour,
+            edgecolors="black",
+            linewidths=0.8,
+            zorder=6,
+            label=label,
+        )
+        labels.append(label)
+    return labels
+
+
+def predicted_vs_measured(rows: pd.DataFrame, predictions: pd.DataFrame, info: RunInfo, path: Path) -> Path:
+    """Each partitioner's predicted end-to-end latency per cut against the measured median."""
+    rows = rows.sort_values("cut").reset_index(drop=True)
+    position = {int(cut): index for index, cut in enumerate(rows["cut"])}
+    with mpl.rc_context(STYLE):
+        figure, axes = _figure()
+        axes.plot(
+            range(len(rows)),
+            rows["total_ms_median"],
+            color="black",
+            marker="o",
+            linewidth=2.2,
+            label="measured (median end-to-end)",
+            zorder=4,
+        )
+        for (name, group), (marker, colour) in zip(
+            predictions.groupby("partitioner", sort=False), PICK_STYLES * 4, strict=False
+        ):
+            if name == "oracle":
+                continue
+            group = group[group["cut"].isin(position)].sort_values("cut")
+            axes.plot(
+                [position[int(cut)] for cut in group["cut"]],
+                group["predicted_ms"],
+                color=colour,
+                marker=marker,
+                linestyle="--",
+                linewidth=1.6,
+                label=f"{name} (predicted)",
+            )
+        _cut_axis(axes, rows)
+        axes.set_yscale("log")
+        axes.yaxis.set_major_formatter("{x:,.0f}")
+        axes.set_ylabel("end-to-end time (ms, log scale)")
+        axes.set_title(_subtitle(info, rows), loc="left", color="#333333")
+        figure.suptitle(
+            "Predicted against measured latency by split layer", fontsize=19, fontweight="bold", x=0.01, ha="left"
+        )
+        figure.legend(loc="outside upper right", ncols=3)
         return _save(figure, path)
 
 

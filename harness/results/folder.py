@@ -71,6 +71,16 @@ class ResultsFolder:
         return self.path / "layers.parquet"
 
     @property
+    def decisions(self) -> Path:
+        """Each evaluated partitioner's pick and regret per run (a sweep's ``evaluate``)."""
+        return self.path / "decisions.csv"
+
+    @property
+    def predictions(self) -> Path:
+        """Each evaluated partitioner's predicted latency per run and cut."""
+        return self.path / "predictions.parquet"
+
+    @property
     def summary(self) -> Path:
         return self.path / "summary.csv"
 
@@ -83,6 +93,9 @@ class ResultsFolder:
 
     def bytes_chart(self, run: str) -> Path:
         return self.path / f"bytes_by_cut_{safe_name(run)}.png"
+
+    def predicted_chart(self, run: str) -> Path:
+        return self.path / f"predicted_by_cut_{safe_name(run)}.png"
 
     def write_manifest(self, text: str) -> Path:
         """The manifest exactly as the sweep ran it, after defaults and variables were filled in."""

@@ -16,7 +16,8 @@ from rich.table import Table
 
 from harness.console import make_table
 from harness.errors import BadInput
-from harness.results.charts import bytes_by_cut, time_by_cut
+from harness.results.charts import bytes_by_cut, predicted_vs_measured, time_by_cut
+from harness.results.decisions import read_decisions, read_predictions
 from harness.results.folder import ResultsFolder
 from harness.results.summary import (
     PARTS,
@@ -145,6 +146,43 @@ def _environment_html(path: Path, data: dict) -> str:
     return "\n".join(parts)
 
 
+def _decisions_html(judged: pd.DataFrame) -> str:
+    """One run's partitioners: pick, predicted and measured latency of the pick, regret, decision time."""
+    rows = [
+        [
+            str(row.partitioner),
+            f"{row.cut} {row.layer}",
+            str(row.argmin),
+            _ms(row.predicted_ms),
+            _ms(row.measured_ms),
+            f"{row.regret:.3f}" if pd.notna(row.regret) else "-",
+            f"{row.decision_us:,.0f}",
+            str(row.note),
+        ]
+        for row in judged.itertuples()
+    ]
+    header = ["partitioner", "pick", "argmin", "predicted ms", "measured ms", "regret", "decision µs", "note"]
+    return _table(header, rows, {2, 3, 4, 5, 6})
+
+
+def _regret_html(decisions: pd.DataFrame) -> str:
+    """Regret of every partitioner in every run: the measured latency of its pick over the best measured."""
+    table = decisions.pivot_table(index="run", columns="partitioner", values="regret", sort=False, dropna=False)
+    header = ["run", *table.columns]
+    rows = [
+        [str(run), *(f"{value:.3f}" if pd.notna(value) else "-" for value in values)]
+        for run, values in table.iterrows()
+    ]
+    return (
+        "<h2>Partitioners' regret</h2><p class='meta'>measured latency of each partitioner's pick over the best "
+        "measured cut (1.000 is the best)</p>" + _table(header, rows, set(range(1, len(header))))
+    )
+
+
+def _ms(value: object) -> str:
+    return f"{value:,.2f}" if isinstance(value, int | float) and pd.notna(value) else "-"
+
+
 def _links_html(links: dict) -> str:
     """How each host shaped its link: what tc applied, and the rate a real transfer achieved."""
     rows = []
@@ -236,18 +274,30 @@ def build_report(path: Path) -> list[Path]:
     best = best_cuts(summary)
     best_by_run = dict(zip(best["run"], best["cut"], strict=True))
     infos = run_info(records)
+    decisions = read_decisions(folder)
+    predictions = read_predictions(folder)
     sections = []
     for info in infos:
         rows = summary[summary["run"] == info.run]
-        time_chart = time_by_cut(rows, info, best_by_run[info.run], folder.time_chart(info.run))
+        judged = decisions[decisions["run"] == info.run] if decisions is not None else None
+        picks = dict(zip(judged["partitioner"], judged["cut"], strict=True)) if judged is not None else {}
+        time_chart = time_by_cut(rows, info, best_by_run[info.run], folder.time_chart(info.run), picks)
         bytes_chart = bytes_by_cut(rows, info, folder.bytes_chart(info.run))
         written += [time_chart, bytes_chart]
-        sections.append(
+        section = (
             f"<h2>Run {_e(info.run)}</h2>\n<p class='meta'>{_e(info.caption())}</p>\n"
             + _summary_html(rows, best_by_run[info.run])
             + _figure_html(time_chart, f"total inference time by split layer, run {info.run}", time_chart.name)
             + _figure_html(bytes_chart, f"bytes crossing by split layer, run {info.run}", bytes_chart.name)
         )
+        if judged is not None and not judged.empty:
+            section += "<h3>Partitioners</h3>" + _decisions_html(judged)
+            run_predictions = predictions[predictions["run"] == info.run] if predictions is not None else None
+            if run_predictions is not None and not run_predictions.empty:
+                chart = predicted_vs_measured(rows, run_predictions, info, folder.predicted_chart(info.run))
+                written.append(chart)
+                section += _figure_html(chart, f"predicted against measured latency, run {info.run}", chart.name)
+        sections.append(section)
     page = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -258,6 +308,7 @@ def build_report(path: Path) -> list[Path]:
         "times are medians and p95 per cut; cloud = decode + tail + encode on the worker; "
         "total = end-to-end on the edge</p>",
         _runs_html(infos, best),
+        _regret_html(decisions) if decisions is not None and not decisions.empty else "",
         _environment_html(folder.environment, environment) if environment is not None else "",
         *sections,
         f"<h2>Manifest</h2><pre>{_e(manifest)}</pre>" if manifest is not None else "",

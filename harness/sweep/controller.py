@@ -24,6 +24,7 @@ from harness.ansible.inventory import check_groups, inventory_groups
 from harness.ansible.runner import PlaybookResult, run_playbook
 from harness.errors import BadInput, ExperimentFailed, HarnessError
 from harness.manifest import LoadedManifest, load_manifest
+from harness.partition.evaluate import judge_sweep
 from harness.results import InferenceRecord, RecordWriter, ResultsFolder, build_report, write_layers
 from harness.sweep.environment import environment
 from harness.sweep.keys import CLOUD_FILES, EDGE_FILES, shipped_keys, sweep_keys
@@ -176,6 +177,7 @@ def _sweep(
         write_layers(folder, collector.layer_rows)
     folder.write_environment(environment(folder.path, inventory))
     count = len(collector.seen)
+    problems = judge(loaded, folder) if count and not interrupted else []
     reports = build_report(folder.path) if count else []
     if interrupted:
         raise Interrupted(f"interrupted: hosts torn down; {count} records kept in {folder.path}")
@@ -185,7 +187,22 @@ def _sweep(
         raise ExperimentFailed(f"sweep failed ({first[0]}); {count} records kept in {folder.path}")
     if count != collector.expected:
         raise ExperimentFailed(f"sweep recorded {count} of {collector.expected} inferences; see {folder.path}")
+    if problems:
+        raise ExperimentFailed(f"{problems[0]}; {count} records kept in {folder.path}")
     return SweepOutcome(folder, count, collector.expected, reports)
+
+
+def judge(loaded: LoadedManifest, folder: ResultsFolder) -> list[str]:
+    """The manifest's ``evaluate`` partitioners judged on the records; what went wrong, if anything.
+    A partitioner that cannot decide fails the sweep after its records and report are written."""
+    wanted = [spec.model_dump(exclude_none=True) for spec in loaded.manifest.evaluate]
+    if not wanted:
+        return []
+    try:
+        judge_sweep(folder, [run.model_dump(mode="json") for run in loaded.runs], wanted)
+    except HarnessError as error:
+        return [f"evaluating partitioners failed: {error}"]
+    return []
 
 
 def layer_table_rows(message: LayersMessage, cloud_host: str) -> list[dict]:

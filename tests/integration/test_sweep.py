@@ -231,3 +231,30 @@ def test_user_model_partitioner_and_task_are_shipped_and_used(hosts_dir, tmp_pat
     assert all(set(task) == {"label", "probability"} and 0 <= task["label"] < 10 for task in tasks)
     assert tasks[0]["label"] == tasks[1]["label"], "the same input gives the same class at every cut"
     assert (hosts_dir / HOSTS_SUBDIR / "cloud-local" / "experiments" / "tasks.py").is_file()
+
+
+def test_partitioners_are_judged_against_the_sweep(hosts_dir, tmp_path):
+    out = tmp_path / "results"
+    sets = ("--set", "repeats=2", "--set", "cuts=[0,3,13,22]", "--set", 'bandwidths=["1MB/s"]')
+    done = harness(
+        hosts_dir, "sweep", "manifests/neurosurgeon.yml", *sets, "--set", f"port={free_port()}", "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = pd.read_csv(out / "summary.csv").set_index("cut")["total_ms_median"]
+    decisions = pd.read_csv(out / "decisions.csv").set_index("partitioner")
+    assert list(decisions.index) == ["neurosurgeon", "dads", "oracle"]
+    assert set(decisions["cut"]) <= {0, 3, 13, 22}
+    best = int(summary.idxmin())
+    assert decisions.loc["oracle", "cut"] == best and decisions.loc["oracle", "regret"] == 1.0
+    for name, row in decisions.iterrows():
+        assert row["measured_ms"] == pytest.approx(summary[row["cut"]]), name
+        assert row["regret"] == pytest.approx(summary[row["cut"]] / summary[best]), name
+    predictions = pd.read_parquet(out / "predictions.parquet")
+    assert len(predictions) == 3 * 4 and predictions.groupby("partitioner")["picked"].sum().eq(1).all()
+    predicted_dads = predictions[predictions["partitioner"] == "dads"].set_index("cut")["predicted_ms"]
+    assert decisions.loc["dads", "cut"] == predicted_dads.idxmin()
+    run = "alexnet-module-1MBps-none"
+    assert (out / f"predicted_by_cut_{run}.png").is_file()
+    page = (out / "report.html").read_text()
+    assert "Partitioners&#x27; regret" in page or "Partitioners' regret" in page
+    assert _left_behind(hosts_dir) == []
