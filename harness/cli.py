@@ -444,6 +444,45 @@ def sweep_command(manifest, inventory, sets, out, dry_run):
     click.echo("\n".join(outcome_lines(outcome)))
 
 
+@cli.command("plan")
+@click.argument("manifest_path", metavar="MANIFEST", type=click.Path(path_type=Path))
+@_SET_OPTION
+@click.option(
+    "-i",
+    "--inventory",
+    type=click.Path(path_type=Path),
+    help="Profile on this inventory's hosts (one inference per run, results kept); default: here.",
+)
+@click.option(
+    "--profile",
+    "profile_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Take the profiles (and measured records) of this results folder instead of profiling.",
+)
+@click.option("--repeats", type=click.IntRange(min=1), default=10, show_default=True, help="Profiling runs here.")
+@click.option("--json", "as_json", is_flag=True, help="Print decisions and predictions as JSON.")
+def plan_command(manifest_path, sets, inventory, profile_dir, repeats, as_json):
+    """Each partitioner's pick and predicted latency per cut for MANIFEST's runs."""
+    from harness.manifest import load_manifest
+    from harness.partition.planning import plan, profiles_folder
+    from harness.partition.present import decision_lines, plan_record, plan_table
+
+    if inventory and profile_dir:
+        raise BadInput("--inventory and --profile: give one (profile on the hosts, or read saved profiles)")
+    if inventory:
+        _relay(inventory)
+    loaded = load_manifest(manifest_path, list(sets))
+    _set_threads(loaded.manifest.threads)
+    judged = plan(loaded, profiles_folder(loaded, inventory, profile_dir, stderr_console()), repeats)
+    if as_json:
+        click.echo(json.dumps([plan_record(item) for item in judged], indent=2))
+        return
+    console = stdout_console()
+    for item in judged:
+        console.print(plan_table(item))
+        click.echo("\n".join(decision_lines(item)))
+
+
 def _phase_command(name: str, summary: str):
     @cli.command(name, help=summary)
     @_INVENTORY_OPTION

@@ -1,0 +1,122 @@
+"""``harness plan``: each partitioner's pick and predicted latency per cut for a manifest's runs,
+before (or instead of) sweeping every cut.
+
+The profiles come from one of three places: a finished sweep's ``layers.parquet`` (``--profile
+RESULTS_DIR``; its records also let the oracle take part), a short profiling sweep on the
+inventory's hosts (one inference per run, then the same per-layer profiles every sweep records),
+or, with neither, this machine profiling the model for both roles.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+
+from harness.errors import BadInput
+from harness.manifest import LoadedManifest
+from harness.model import SplitGraph
+from harness.partition.evaluate import Judged, judge, split_for
+from harness.partition.situation import (
+    Link,
+    Situation,
+    profile_here,
+    profiles_from_layers,
+    situation_from_profiles,
+)
+from harness.results import ResultsFolder, summarise
+from harness.sweep.controller import run_sweep
+from harness.wire import parse_delay, parse_rate
+
+DEFAULT_PARTITIONERS = ({"name": "neurosurgeon"}, {"name": "dads"}, {"name": "oracle"})
+
+
+def plan(loaded: LoadedManifest, profiles: ResultsFolder | None, repeats: int = 10) -> list[Judged]:
+    """Every run judged by the manifest's ``evaluate`` partitioners (default neurosurgeon, dads and,
+    where records exist, oracle)."""
+    layers = pd.read_parquet(_layers_file(profiles)) if profiles else None
+    summary = summarise(pd.read_parquet(profiles.records_parquet)) if _has_records(profiles) else None
+    splits: dict[str, SplitGraph] = {}
+    here: dict[str, tuple[list[float], list[float]]] = {}
+    judged = []
+    for run in loaded.runs:
+        key = run.model.model_dump_json()
+        if key not in splits:
+            splits[key] = split_for(run.model.model_dump(mode="json"))
+        split = splits[key]
+        measured: dict[int, float] = {}
+        if layers is not None:
+            edge_ns, cloud_ns = _saved_profiles(layers, run.id, run.model.name, split, str(profiles.layers))
+            if summary is not None:
+                rows = summary[summary["run"] == run.id]
+                measured = {int(cut): float(ms) for cut, ms in zip(rows["cut"], rows["total_ms_median"], strict=True)}
+        else:
+            if key not in here:
+                profiled = profile_here(split, repeats)
+                here[key] = (profiled, profiled)
+            edge_ns, cloud_ns = here[key]
+        situation = _situation(run, split, edge_ns, cloud_ns, measured)
+        judged.append(judge(run.id, situation, _partitioners(loaded, bool(measured))))
+    return judged
+
+
+def profiles_folder(
+    loaded: LoadedManifest, inventory: Path | None, saved: Path | None, console: Console
+) -> ResultsFolder | None:
+    """Where the profiles come from: a saved results folder, a profiling sweep on ``inventory``
+    (its folder is kept and named on ``console``), or None to profile here."""
+    if saved is not None:
+        return ResultsFolder.open(saved)
+    if inventory is None:
+        return None
+    folder = run_sweep(profiling_manifest(loaded), inventory, None, console).folder
+    console.print(f"profiles recorded in {folder.path}")
+    return folder
+
+
+def profiling_manifest(loaded: LoadedManifest) -> LoadedManifest:
+    """The manifest's runs cut to one inference each (cut 0), for the profiles a sweep records."""
+    runs = [
+        run.model_copy(update={"cuts": [0], "partitioner": run.partitioner.model_copy(update={"repeats": 1})})
+        for run in loaded.runs
+    ]
+    manifest = loaded.manifest.model_copy(update={"evaluate": []})
+    return dataclasses.replace(loaded, manifest=manifest, runs=runs)
+
+
+def _partitioners(loaded: LoadedManifest, measured: bool) -> list[dict]:
+    wanted = [spec.model_dump(exclude_none=True) for spec in loaded.manifest.evaluate] or list(DEFAULT_PARTITIONERS)
+    return [spec for spec in wanted if measured or spec["name"] != "oracle"]
+
+
+def _situation(run, split: SplitGraph, edge_ns, cloud_ns, measured: dict[int, float]) -> Situation:
+    cuts = [cut.index for cut in split.cuts] if run.cuts == "all" else [split.cut(cut).index for cut in run.cuts]
+    link = Link(parse_rate(run.link.rate), parse_delay(run.link.delay) / 1e9)
+    return situation_from_profiles(split, edge_ns, cloud_ns, link, cuts, measured)
+
+
+def _saved_profiles(layers: pd.DataFrame, run_id: str, model: str, split: SplitGraph, source: str):
+    """The run's own profiles, else those of another run of the same model (planning another link)."""
+    of_model = layers[layers["model"] == model]
+    if of_model.empty:
+        known = ", ".join(sorted(set(layers["model"])))
+        raise BadInput(f"{source} holds no profile of model '{model}'; it has {known or 'none'}")
+    runs = list(dict.fromkeys(of_model["run"]))
+    runs.sort(key=lambda run: run != run_id)
+    problem = None
+    for run in runs:
+        try:
+            return profiles_from_layers(of_model, run, split, source)
+        except BadInput as error:
+            problem = error
+    raise problem
+
+
+def _layers_file(profiles: ResultsFolder) -> Path:
+    if not profiles.layers.is_file():
+        raise BadInput(f"{profiles.path} has no layers.parquet; expected the results folder of a sweep")
+    return profiles.layers
+
+
+def _has_records(profiles: ResultsFolder | None) -> bool:
+    return profiles is not None and profiles.records_parquet.is_file()
