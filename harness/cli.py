@@ -191,6 +191,28 @@ def bench_split(models, repeats, threads, cut_count, as_json):
         )
 
 
+@bench.command("partition")
+@click.option("--models", default="alexnet,resnet50,googlenet", show_default=True, help="Comma-separated.")
+@click.option("--repeats", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench_partition(models, repeats, as_json):
+    """Decision time per partitioner (targets on googlenet: neurosurgeon < 5 ms, dads < 50 ms)."""
+    from harness.bench.partition import bench_model
+    from harness.bench.tables import decision_cost_table
+
+    rows = [row for name in models.split(",") for row in bench_model(name.strip(), repeats)]
+    if as_json:
+        click.echo(json.dumps([asdict(row) for row in rows], indent=2))
+    else:
+        stdout_console().print(decision_cost_table(rows, repeats))
+    over = [row for row in rows if not row.within_target]
+    if over:
+        raise ExperimentFailed(
+            f"{over[0].model} {over[0].partitioner} decides in {over[0].median_ms:.2f} ms "
+            f"(target {over[0].target_ms:g} ms)"
+        )
+
+
 @bench.command("wire")
 @click.option("--sizes", default="4k,16k,64k,256k,1m", show_default=True, help="float32 tensor sizes in bytes (k, m).")
 @click.option("--repeats", default=200, show_default=True, help="Timed round trips per method and size.")

@@ -2,6 +2,7 @@
 
 from rich.table import Table
 
+from harness.bench.partition import DecisionCost
 from harness.bench.split import TARGET_OVERHEAD, SplitCost
 from harness.bench.wire import TARGET_METHOD, TARGET_RATIO, WireRow, size_label, target_row
 from harness.console import make_table
@@ -49,5 +50,26 @@ def wire_cost_table(rows: list[WireRow], repeats: int, warmup: int) -> Table:
             f"{row.wire_bytes:,}",
             verdict,
             end_section=following is not None and following.size != row.size,
+        )
+    return table
+
+
+def decision_cost_table(rows: list[DecisionCost], repeats: int) -> Table:
+    table = make_table(
+        f"partitioner decision time: median of {repeats}, node granularity",
+        ["model", "partitioner", "layers>", "cuts>", "median ms>", "p95 ms>", "target ms>", ""],
+        "from profiles already in hand (made up from each layer's FLOPs); "
+        "targets: googlenet neurosurgeon < 5 ms, dads < 50 ms",
+    )
+    for row in rows:
+        table.add_row(
+            row.model,
+            row.partitioner,
+            str(row.layers),
+            str(row.cuts),
+            f"{row.median_ms:.3f}",
+            f"{row.p95_ms:.3f}",
+            f"{row.target_ms:g}" if row.target_ms is not None else "-",
+            ("ok" if row.within_target else "OVER") if row.target_ms is not None else "",
         )
     return table

@@ -203,11 +203,13 @@ class PartitionerSpec(StrictModel):
 
 
 class EvaluateSpec(StrictModel):
-    """A partitioner judged against the sweep's measurements: ``neurosurgeon``, ``dads``, ``oracle``,
-    ``{name: fixed, cut: N}``, or a user's ``package.module:function(situation, **options)``."""
+    """A partitioner judged against the sweep's measurements: ``neurosurgeon``, ``dads``, ``oracle``
+    (``{name: oracle, single_tensor: true}`` keeps to single-tensor cuts), ``{name: fixed, cut: N}``,
+    or a user's ``package.module:function(situation, **options)``."""
 
     name: Annotated[str, AfterValidator(_check_decider)]
     cut: Annotated[int, Field(ge=0)] | None = None
+    single_tensor: bool | None = None
 
 
 class DatasetSpec(StrictModel):

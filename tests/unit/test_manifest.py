@@ -53,7 +53,7 @@ def test_unknown_field_names_its_line_and_the_fields(tmp_path):
     path = write(tmp_path, MINIMAL.replace("model:", "modle:"))
     assert error_of(path) == (
         f"{path}:2: field modle: unknown field (expected one of: name, description, hosts, model, cuts, "
-        "partitioner, warmup, dataset, link, compression, threads, task, worker) (and 1 more problem)"
+        "partitioner, warmup, dataset, link, compression, threads, task, worker, evaluate) (and 1 more problem)"
     )
 
 
@@ -176,4 +176,12 @@ def test_cli_render_error_is_one_line_and_exit_2():
     assert result.stdout == ""
     assert result.stderr == (
         "harness: error: manifests/alexnet.yml:41: field partitioner.repeats: expected a number >= 1 (got 0)\n"
+    )
+
+
+def test_unknown_evaluated_partitioner_names_its_line(tmp_path):
+    path = write(tmp_path, MINIMAL + "evaluate: [dads, magic]\n")
+    assert error_of(path) == (
+        f"{path}:6: field evaluate[1].name: expected one of dads, fixed, neurosurgeon, oracle or "
+        "package.module:function (got 'magic')"
     )

@@ -1,5 +1,7 @@
 """Deciders on hand-made profiles: the seed's regression and inequality, DADS's min cut, the oracle."""
 
+import json
+
 import networkx as nx
 import pytest
 
@@ -112,3 +114,21 @@ def test_oracle_and_fixed(skipnet):
 def test_profiles_must_match_the_model(skipnet):
     with pytest.raises(BadInput, match=r"profiles of model .* have 3 edge and 11 cloud layers; expected 11 at node"):
         situation_from_profiles(skipnet, [1.0] * 3, [1.0] * 11, Link(RATE))
+
+
+def test_bench_partition_prints_one_row_per_model_and_partitioner():
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["bench", "partition", "--models", "experiments.models:tiny_skipnet", "--repeats", "3", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(row["partitioner"], row["layers"], row["cuts"]) for row in rows] == [
+        ("neurosurgeon", 11, 12),
+        ("dads", 11, 12),
+        ("oracle", 11, 12),
+    ]
+    assert all(row["median_ms"] > 0 and row["target_ms"] is None for row in rows)
