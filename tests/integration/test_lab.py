@@ -137,7 +137,9 @@ def test_the_slow_host_runs_its_sessions_under_the_quota(running):
     result = _ssh(state_dir, spec.address(spec.hosts[0]), "cat /proc/self/cgroup")
     assert result.returncode == 0, result.stderr
     assert f"cpu:/{spec.prefix}rpi1" in result.stdout
-    assert (cpu.CPU_ROOT / f"{spec.prefix}rpi1" / "cpu.cfs_quota_us").read_text().strip() == "50000"
+    group = cpu.CPU_ROOT / f"{spec.prefix}rpi1"
+    assert (group / "cpu.cfs_period_us").read_text().strip() == "2000"
+    assert (group / "cpu.cfs_quota_us").read_text().strip() == "1000"
 
 
 def test_ansible_pings_every_host_from_the_observer(running):
