@@ -130,41 +130,35 @@ def _check_function(value: str) -> str:
     return value
 
 
+def _builtin_or_function(value: str, known: list[str]) -> str:
+    """A built-in name from ``known``, or a user's ``package.module:function``."""
+    if ":" in value:
+        return _check_function(value)
+    if value not in known:
+        raise ValueError(f"expected one of {', '.join(known)} or package.module:function (got {shown(value)})")
+    return value
+
+
 def _check_partitioner(value: str) -> str:
     from harness.partition import partitioner_names
 
-    if ":" in value:
-        return _check_function(value)
-    if value not in partitioner_names():
-        known = ", ".join(partitioner_names())
-        raise ValueError(f"expected one of {known} or package.module:function (got {shown(value)})")
-    return value
+    return _builtin_or_function(value, partitioner_names())
 
 
 def _check_decider(value: str) -> str:
     from harness.partition import decider_names
 
-    if ":" in value:
-        return _check_function(value)
-    if value not in decider_names():
-        known = ", ".join(decider_names())
-        raise ValueError(f"expected one of {known} or package.module:function (got {shown(value)})")
-    return value
-
-
-def _name_as_mapping(value: Any) -> Any:
-    return {"name": value} if isinstance(value, str) else value
+    return _builtin_or_function(value, decider_names())
 
 
 def _check_dataset(value: str) -> str:
     from harness.model.datasets import dataset_names
 
-    if ":" in value:
-        return _check_function(value)
-    known = dataset_names()
-    if value not in known:
-        raise ValueError(f"expected one of {', '.join(known)} or package.module:function (got {shown(value)})")
-    return value
+    return _builtin_or_function(value, dataset_names())
+
+
+def _name_as_mapping(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
 
 
 Rate = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_check_rate)]
