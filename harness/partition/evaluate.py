@@ -42,18 +42,20 @@ def judge(run: str, situation: Situation, partitioners: list[dict]) -> Judged:
         decision = timed.decision
         label = " ".join([spec["name"], *(f"{key}={value}" for key, value in options.items())])
         picked_ms = measured.get(decision.cut)
+        argmin = decision.argmin if decision.argmin is not None else decision.cut
         rows.append(
             {
                 "run": run,
                 "partitioner": label,
                 "cut": decision.cut,
                 "layer": names[decision.cut],
-                "argmin": decision.argmin if decision.argmin is not None else decision.cut,
+                "argmin": argmin,
+                "argmin_regret": _regret(measured, argmin, best_cut),
                 "predicted_ms": decision.predicted_ms.get(decision.cut),
                 "measured_ms": picked_ms,
                 "best_cut": best_cut,
                 "best_ms": measured.get(best_cut) if best_cut is not None else None,
-                "regret": picked_ms / measured[best_cut] if picked_ms is not None and best_cut is not None else None,
+                "regret": _regret(measured, decision.cut, best_cut),
                 "decision_us": timed.decision_ns / 1e3,
                 "note": decision.note,
             }
@@ -70,6 +72,13 @@ def judge(run: str, situation: Situation, partitioners: list[dict]) -> Judged:
             for cut, value in sorted(decision.predicted_ms.items())
         ]
     return Judged(run, situation, rows, predictions)
+
+
+def _regret(measured: dict[int, float], cut: int, best_cut: int | None) -> float | None:
+    """Measured latency of ``cut`` over the best measured; None where either was not measured."""
+    if best_cut is None or cut not in measured:
+        return None
+    return measured[cut] / measured[best_cut]
 
 
 def split_for(model: dict) -> SplitGraph:

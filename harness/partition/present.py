@@ -44,6 +44,8 @@ def decision_lines(judged: Judged) -> list[str]:
             line += f", predicted {row['predicted_ms']:,.2f} ms"
         if row["argmin"] != row["cut"]:
             line += f"; its predictions rank cut {row['argmin']} best"
+            if row["argmin_regret"] is not None:
+                line += f" (regret {row['argmin_regret']:.3f})"
         if row["regret"] is not None:
             line += f"; measured {row['measured_ms']:,.2f} ms, regret {row['regret']:.3f}"
         line += f" [{row['decision_us']:,.0f} µs]"

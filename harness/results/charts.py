@@ -5,6 +5,7 @@ figure registry grows during a long sweep, and drawing is safe from any thread. 
 Okabe-Ito palette, which stays distinguishable under every common colour-vision deficiency.
 """
 
+import itertools
 from pathlib import Path
 
 import matplotlib as mpl
@@ -133,7 +134,7 @@ def _mark_picks(axes: Axes, rows: pd.DataFrame, bottom: pd.Series, top: float, p
     """A marker per partitioner above the cut it picked, stacked where several picked the same cut."""
     labels = []
     stacked: dict[int, int] = {}
-    for (name, cut), (marker, colour) in zip(picks.items(), PICK_STYLES * len(picks), strict=False):
+    for (name, cut), (marker, colour) in zip(picks.items(), itertools.cycle(PICK_STYLES)):
         matches = rows.index[rows["cut"] == cut]
         if len(matches) == 0:
             continue
@@ -173,7 +174,7 @@ def predicted_vs_measured(rows: pd.DataFrame, predictions: pd.DataFrame, info: R
             zorder=4,
         )
         for (name, group), (marker, colour) in zip(
-            predictions.groupby("partitioner", sort=False), PICK_STYLES * 4, strict=False
+            predictions.groupby("partitioner", sort=False), itertools.cycle(PICK_STYLES)
         ):
             if name == "oracle":
                 continue

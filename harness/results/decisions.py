@@ -15,6 +15,7 @@ DECISION_COLUMNS = (
     "cut",
     "layer",
     "argmin",
+    "argmin_regret",
     "predicted_ms",
     "measured_ms",
     "best_cut",

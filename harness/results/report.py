@@ -152,7 +152,7 @@ def _decisions_html(judged: pd.DataFrame) -> str:
         [
             str(row.partitioner),
             f"{row.cut} {row.layer}",
-            str(row.argmin),
+            f"{row.argmin} ({row.argmin_regret:.3f})" if pd.notna(row.argmin_regret) else str(row.argmin),
             _ms(row.predicted_ms),
             _ms(row.measured_ms),
             f"{row.regret:.3f}" if pd.notna(row.regret) else "-",
@@ -161,7 +161,16 @@ def _decisions_html(judged: pd.DataFrame) -> str:
         ]
         for row in judged.itertuples()
     ]
-    header = ["partitioner", "pick", "argmin", "predicted ms", "measured ms", "regret", "decision µs", "note"]
+    header = [
+        "partitioner",
+        "pick",
+        "argmin (regret)",
+        "predicted ms",
+        "measured ms",
+        "regret",
+        "decision µs",
+        "note",
+    ]
     return _table(header, rows, {2, 3, 4, 5, 6})
 
 

@@ -249,6 +249,7 @@ def test_partitioners_are_judged_against_the_sweep(hosts_dir, tmp_path):
     for name, row in decisions.iterrows():
         assert row["measured_ms"] == pytest.approx(summary[row["cut"]]), name
         assert row["regret"] == pytest.approx(summary[row["cut"]] / summary[best]), name
+        assert row["argmin_regret"] == pytest.approx(summary[row["argmin"]] / summary[best]), name
     predictions = pd.read_parquet(out / "predictions.parquet")
     assert len(predictions) == 3 * 4 and predictions.groupby("partitioner")["picked"].sum().eq(1).all()
     predicted_dads = predictions[predictions["partitioner"] == "dads"].set_index("cut")["predicted_ms"]
