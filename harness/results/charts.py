@@ -191,12 +191,13 @@ def predicted_vs_measured(rows: pd.DataFrame, predictions: pd.DataFrame, info: R
         _cut_axis(axes, rows)
         axes.set_yscale("log")
         axes.yaxis.set_major_formatter("{x:,.0f}")
+        axes.yaxis.set_minor_formatter("{x:,.0f}")
         axes.set_ylabel("end-to-end time (ms, log scale)")
         axes.set_title(_subtitle(info, rows), loc="left", color="#333333")
         figure.suptitle(
             "Predicted against measured latency by split layer", fontsize=19, fontweight="bold", x=0.01, ha="left"
         )
-        figure.legend(loc="outside upper right", ncols=3)
+        figure.legend(loc="outside lower center", ncols=4)
         return _save(figure, path)
 
 
