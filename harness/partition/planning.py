@@ -33,7 +33,7 @@ DEFAULT_PARTITIONERS = ({"name": "neurosurgeon"}, {"name": "dads"}, {"name": "or
 
 def plan(loaded: LoadedManifest, profiles: ResultsFolder | None, repeats: int = 10) -> list[Judged]:
     """Every run judged by the manifest's ``evaluate`` partitioners (default neurosurgeon, dads and,
-    where records exist, oracle)."""
+    where records measured every cut, oracle)."""
     layers = pd.read_parquet(_layers_file(profiles)) if profiles else None
     summary = summarise(pd.read_parquet(profiles.records_parquet)) if _has_records(profiles) else None
     splits: dict[str, SplitGraph] = {}
@@ -56,7 +56,8 @@ def plan(loaded: LoadedManifest, profiles: ResultsFolder | None, repeats: int = 
                 here[key] = (profiled, profiled)
             edge_ns, cloud_ns = here[key]
         situation = _situation(run, split, edge_ns, cloud_ns, measured)
-        judged.append(judge(run.id, situation, _partitioners(loaded, bool(measured))))
+        every_cut_measured = set(situation.cuts) <= set(measured)
+        judged.append(judge(run.id, situation, _partitioners(loaded, every_cut_measured)))
     return judged
 
 
@@ -84,9 +85,11 @@ def profiling_manifest(loaded: LoadedManifest) -> LoadedManifest:
     return dataclasses.replace(loaded, manifest=manifest, runs=runs)
 
 
-def _partitioners(loaded: LoadedManifest, measured: bool) -> list[dict]:
+def _partitioners(loaded: LoadedManifest, every_cut_measured: bool) -> list[dict]:
+    """The manifest's ``evaluate`` or the defaults; the oracle only where every cut was measured, as
+    the best of a few measured cuts (a profiling sweep measures one) is no optimum."""
     wanted = [spec.model_dump(exclude_none=True) for spec in loaded.manifest.evaluate] or list(DEFAULT_PARTITIONERS)
-    return [spec for spec in wanted if measured or spec["name"] != "oracle"]
+    return [spec for spec in wanted if every_cut_measured or spec["name"] != "oracle"]
 
 
 def _situation(run, split: SplitGraph, edge_ns, cloud_ns, measured: dict[int, float]) -> Situation:

@@ -1,6 +1,7 @@
 """``harness plan``: partitioners' picks from profiles taken here or saved by a sweep."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 from click.testing import CliRunner
@@ -63,3 +64,31 @@ def test_plan_refuses_profiles_of_another_model_and_two_sources(tmp_path):
     assert "holds no profile of model 'experiments.models:tiny_skipnet'; it has alexnet" in result.stderr
     both = CliRunner().invoke(cli, ["plan", MANIFEST, "--profile", str(tmp_path), "-i", "inventory/local"])
     assert both.exit_code == 2 and "--inventory and --profile: give one" in both.stderr
+
+
+def _records(folder, totals_ms: dict[int, float]):
+    zero = dict.fromkeys(("edge_ns", "transfer_ns", "cloud_decode_ns", "cloud_ns", "cloud_encode_ns"), 0)
+    rows = [
+        {"run": RUN, "cut": cut, "layer": "x", **zero, "e2e_ns": int(ms * 1e6), "bytes_raw": 1, "bytes_wire": 1}
+        for cut, ms in totals_ms.items()
+    ]
+    pd.DataFrame(rows).to_parquet(folder / "records.parquet")
+
+
+def test_oracle_plans_only_where_every_cut_was_measured(tmp_path):
+    saved = tmp_path / "saved"
+    _saved_profiles(saved, 10.0, 1.0)
+    _records(saved, {0: 50.0})
+    args = ["plan", MANIFEST, "--profile", str(saved), "--json"]
+    (partial,) = json.loads(CliRunner().invoke(cli, args).stdout)
+    assert [row["partitioner"] for row in partial["decisions"]] == ["neurosurgeon", "dads", "fixed cut=3"]
+    measured = [row["measured_ms"] for row in partial["predictions"] if row["partitioner"] == "dads"]
+    assert measured == [50.0] + [None] * 11
+    _records(saved, {cut: 100.0 - cut for cut in range(12)})
+    manifest = tmp_path / "plan.yml"
+    text = Path(MANIFEST).read_text()
+    manifest.write_text(text.replace("evaluate: [neurosurgeon, dads,", "evaluate: [oracle, dads,"))
+    (full,) = json.loads(CliRunner().invoke(cli, ["plan", str(manifest), "--profile", str(saved), "--json"]).stdout)
+    oracle = full["decisions"][0]
+    assert (oracle["partitioner"], oracle["cut"], oracle["regret"]) == ("oracle", 11, 1.0)
+    assert full["decisions"][1]["regret"] == 91.0 / 89.0
