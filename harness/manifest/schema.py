@@ -197,13 +197,16 @@ class PartitionerSpec(StrictModel):
 
 
 class EvaluateSpec(StrictModel):
-    """A partitioner judged against the sweep's measurements: ``neurosurgeon``, ``dads``, ``oracle``
-    (``{name: oracle, single_tensor: true}`` keeps to single-tensor cuts), ``{name: fixed, cut: N}``,
-    or a user's ``package.module:function(situation, **options)``."""
+    """A partitioner judged against the sweep's measurements: ``neurosurgeon`` (``criterion:
+    remaining`` for the seed's inequality 3, ``argmin`` for the lowest prediction), ``dads``,
+    ``oracle`` (``single_tensor: true`` keeps to single-tensor cuts), ``{name: fixed, cut: N}``, or a
+    user's ``package.module:function(situation, **options)``. Options reach the partitioner as
+    keyword arguments."""
 
     name: Annotated[str, AfterValidator(_check_decider)]
     cut: Annotated[int, Field(ge=0)] | None = None
     single_tensor: bool | None = None
+    criterion: Literal["next-layer", "remaining", "argmin"] | None = None
 
 
 class DatasetSpec(StrictModel):

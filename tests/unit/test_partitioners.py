@@ -57,6 +57,22 @@ def test_inequality_picks_the_first_cut_where_offloading_wins(skipnet):
     assert decision.predicted_ms[11] == pytest.approx(110 + 1e3 * (40 + 40) / 1e5)
 
 
+def test_the_two_criteria_differ_where_the_next_layer_is_cheap(skipnet):
+    """The first layer costs 0.5 ms on the edge, every other 10 ms (cloud: a tenth). Offloading the
+    input (3.1 ms at 4 MB/s) pays for all remaining layers (inequality 3) but not for the first
+    layer alone (inequality 4), which waits for a cut whose live tensors send in under 9 ms: 9."""
+    edge = [0.5 * MS] + [10 * MS] * 10
+    situation = situation_from_profiles(skipnet, edge, [value / 10 for value in edge], Link(RATE))
+    assert first_cut(situation, situation.edge_ns, situation.cloud_ns, "remaining") == 0
+    assert first_cut(situation, situation.edge_ns, situation.cloud_ns, "next-layer") == 9
+    assert decide("neurosurgeon", situation, criterion="remaining").decision.cut == 0
+    assert decide("neurosurgeon", situation).decision.cut == 9
+    argmin = decide("neurosurgeon", situation, criterion="argmin").decision
+    assert argmin.cut == argmin.argmin == min(argmin.predicted_ms, key=argmin.predicted_ms.get)
+    with pytest.raises(BadInput, match="criterion 'sum', expected one of next-layer, remaining, argmin"):
+        decide("neurosurgeon", situation, criterion="sum")
+
+
 def test_dads_never_runs_a_layer_on_the_edge_after_its_input_went_to_the_cloud(skipnet):
     """The convolutions are slow on the edge and everything else is slow in the cloud: without the
     infinite reverse edges the cheapest cut sends the convolutions to the cloud and their outputs back
