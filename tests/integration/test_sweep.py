@@ -242,7 +242,7 @@ def test_partitioners_are_judged_against_the_sweep(hosts_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     summary = pd.read_csv(out / "summary.csv").set_index("cut")["total_ms_median"]
     decisions = pd.read_csv(out / "decisions.csv").set_index("partitioner")
-    assert list(decisions.index) == ["neurosurgeon", "dads", "oracle"]
+    assert list(decisions.index) == ["neurosurgeon", "neurosurgeon criterion=argmin", "dads", "oracle"]
     assert set(decisions["cut"]) <= {0, 3, 13, 22}
     best = int(summary.idxmin())
     assert decisions.loc["oracle", "cut"] == best and decisions.loc["oracle", "regret"] == 1.0
@@ -251,7 +251,7 @@ def test_partitioners_are_judged_against_the_sweep(hosts_dir, tmp_path):
         assert row["regret"] == pytest.approx(summary[row["cut"]] / summary[best]), name
         assert row["argmin_regret"] == pytest.approx(summary[row["argmin"]] / summary[best]), name
     predictions = pd.read_parquet(out / "predictions.parquet")
-    assert len(predictions) == 3 * 4 and predictions.groupby("partitioner")["picked"].sum().eq(1).all()
+    assert len(predictions) == 4 * 4 and predictions.groupby("partitioner")["picked"].sum().eq(1).all()
     predicted_dads = predictions[predictions["partitioner"] == "dads"].set_index("cut")["predicted_ms"]
     assert decisions.loc["dads", "cut"] == predicted_dads.idxmin()
     run = "alexnet-module-1MBps-none"
