@@ -6,20 +6,20 @@ The sweep writes ``decisions.csv`` (one row per run and partitioner) and ``predi
 read them like the records, without the model or the hosts.
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from harness.errors import BadInput
+from harness.manifest.matrix import Run
+from harness.manifest.schema import ModelSpec
 from harness.model import Granularity, SplitGraph, build_split_graph, load_model
 from harness.partition import Situation, decide
-from harness.partition.situation import Link, profiles_from_layers, situation_from_profiles
+from harness.partition.situation import measured_totals, profiles_from_layers, run_situation
 from harness.results import ResultsFolder
 from harness.results.decisions import DECISION_COLUMNS
 from harness.results.summary import summarise
-from harness.wire import parse_delay, parse_rate
 
 
 @dataclass(frozen=True)
@@ -81,29 +81,10 @@ def _regret(measured: dict[int, float], cut: int, best_cut: int | None) -> float
     return measured[cut] / measured[best_cut]
 
 
-def split_for(model: dict) -> SplitGraph:
-    """The split graph a run's model spec (as the plan carries it) describes."""
-    shape = tuple(model["input_shape"]) if model.get("input_shape") else None
-    loaded = load_model(model["name"], model.get("weights"))
-    return build_split_graph(loaded, Granularity.parse(model["granularity"]), shape)
-
-
-def sweep_situation(
-    run: dict, split: SplitGraph, layers: pd.DataFrame, summary: pd.DataFrame, source: str
-) -> Situation:
-    """A run of a finished sweep as partitioners see it: its profiles, its link, its measured cuts."""
-    edge_ns, cloud_ns = profiles_from_layers(layers, run["id"], split, source)
-    link = run["link"]
-    measured = summary[summary["run"] == run["id"]].set_index("cut")["total_ms_median"].to_dict()
-    cuts = [cut.index for cut in split.cuts] if run["cuts"] == "all" else list(run["cuts"])
-    return situation_from_profiles(
-        split,
-        edge_ns,
-        cloud_ns,
-        Link(parse_rate(link["rate"]), parse_delay(link["delay"]) / 1e9),
-        cuts,
-        {int(cut): float(ms) for cut, ms in measured.items()},
-    )
+def split_for(model: ModelSpec) -> SplitGraph:
+    """The split graph a run's model spec describes."""
+    shape = tuple(model.input_shape) if model.input_shape else None
+    return build_split_graph(load_model(model.name, model.weights), Granularity.parse(model.granularity), shape)
 
 
 def write_judgements(folder: ResultsFolder, judged: list[Judged]) -> list[Path]:
@@ -116,7 +97,7 @@ def write_judgements(folder: ResultsFolder, judged: list[Judged]) -> list[Path]:
     return [folder.decisions, folder.predictions]
 
 
-def judge_sweep(folder: ResultsFolder, runs: list[dict], partitioners: list[dict]) -> list[Path]:
+def judge_sweep(folder: ResultsFolder, runs: list[Run], partitioners: list[dict]) -> list[Path]:
     """Judge every run of a finished sweep that recorded inferences; the files written."""
     summary = summarise(pd.read_parquet(folder.records_parquet))
     if not folder.layers.is_file():
@@ -125,11 +106,12 @@ def judge_sweep(folder: ResultsFolder, runs: list[dict], partitioners: list[dict
     splits: dict[str, SplitGraph] = {}
     judged = []
     for run in runs:
-        if run["id"] not in set(summary["run"]):
+        if run.id not in set(summary["run"]):
             continue
-        key = json.dumps(run["model"], sort_keys=True)
+        key = run.model.model_dump_json()
         if key not in splits:
-            splits[key] = split_for(run["model"])
-        situation = sweep_situation(run, splits[key], layers, summary, str(folder.layers))
-        judged.append(judge(run["id"], situation, partitioners))
+            splits[key] = split_for(run.model)
+        edge_ns, cloud_ns = profiles_from_layers(layers, run.id, splits[key], str(folder.layers))
+        situation = run_situation(run, splits[key], edge_ns, cloud_ns, measured_totals(summary, run.id))
+        judged.append(judge(run.id, situation, partitioners))
     return write_judgements(folder, judged)

@@ -17,16 +17,9 @@ from harness.errors import BadInput
 from harness.manifest import LoadedManifest
 from harness.model import SplitGraph
 from harness.partition.evaluate import Judged, judge, split_for
-from harness.partition.situation import (
-    Link,
-    Situation,
-    profile_here,
-    profiles_from_layers,
-    situation_from_profiles,
-)
+from harness.partition.situation import measured_totals, profile_here, profiles_from_layers, run_situation
 from harness.results import ResultsFolder, summarise
 from harness.sweep.controller import run_sweep
-from harness.wire import parse_delay, parse_rate
 
 DEFAULT_PARTITIONERS = ({"name": "neurosurgeon"}, {"name": "dads"}, {"name": "oracle"})
 
@@ -42,20 +35,19 @@ def plan(loaded: LoadedManifest, profiles: ResultsFolder | None, repeats: int = 
     for run in loaded.runs:
         key = run.model.model_dump_json()
         if key not in splits:
-            splits[key] = split_for(run.model.model_dump(mode="json"))
+            splits[key] = split_for(run.model)
         split = splits[key]
         measured: dict[int, float] = {}
         if layers is not None:
             edge_ns, cloud_ns = _saved_profiles(layers, run.id, run.model.name, split, str(profiles.layers))
             if summary is not None:
-                rows = summary[summary["run"] == run.id]
-                measured = {int(cut): float(ms) for cut, ms in zip(rows["cut"], rows["total_ms_median"], strict=True)}
+                measured = measured_totals(summary, run.id)
         else:
             if key not in here:
                 profiled = profile_here(split, repeats)
                 here[key] = (profiled, profiled)
             edge_ns, cloud_ns = here[key]
-        situation = _situation(run, split, edge_ns, cloud_ns, measured)
+        situation = run_situation(run, split, edge_ns, cloud_ns, measured)
         every_cut_measured = set(situation.cuts) <= set(measured)
         judged.append(judge(run.id, situation, _partitioners(loaded, every_cut_measured)))
     return judged
@@ -90,12 +82,6 @@ def _partitioners(loaded: LoadedManifest, every_cut_measured: bool) -> list[dict
     the best of a few measured cuts (a profiling sweep measures one) is no optimum."""
     wanted = [spec.model_dump(exclude_none=True) for spec in loaded.manifest.evaluate] or list(DEFAULT_PARTITIONERS)
     return [spec for spec in wanted if every_cut_measured or spec["name"] != "oracle"]
-
-
-def _situation(run, split: SplitGraph, edge_ns, cloud_ns, measured: dict[int, float]) -> Situation:
-    cuts = [cut.index for cut in split.cuts] if run.cuts == "all" else [split.cut(cut).index for cut in run.cuts]
-    link = Link(parse_rate(run.link.rate), parse_delay(run.link.delay) / 1e9)
-    return situation_from_profiles(split, edge_ns, cloud_ns, link, cuts, measured)
 
 
 def _saved_profiles(layers: pd.DataFrame, run_id: str, model: str, split: SplitGraph, source: str):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import BadInput
+from harness.manifest.matrix import Run
 from harness.model import SplitGraph
 from harness.model.profile import profile
 
@@ -121,6 +122,21 @@ def situation_from_profiles(
         )
     ]
     return Situation(split, layers, link, allowed, dict(measured_ms or {}))
+
+
+def run_situation(
+    run: Run, split: SplitGraph, edge_ns: list[float], cloud_ns: list[float], measured_ms: dict[int, float]
+) -> Situation:
+    """A manifest run as partitioners see it: its allowed cuts and its link, with these profiles."""
+    cuts = [cut.index for cut in split.cuts] if run.cuts == "all" else [split.cut(cut).index for cut in run.cuts]
+    link = Link(run.link.rate_bytes, run.link.delay_ns / 1e9)
+    return situation_from_profiles(split, edge_ns, cloud_ns, link, cuts, measured_ms)
+
+
+def measured_totals(summary: pd.DataFrame, run: str) -> dict[int, float]:
+    """Median end-to-end milliseconds per cut of ``run``, from a sweep's summary."""
+    rows = summary[summary["run"] == run]
+    return {int(cut): float(ms) for cut, ms in zip(rows["cut"], rows["total_ms_median"], strict=True)}
 
 
 def profiles_from_layers(layers: pd.DataFrame, run: str, split: SplitGraph, source: str) -> tuple[list, list]:

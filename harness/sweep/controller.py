@@ -199,7 +199,7 @@ def judge(loaded: LoadedManifest, folder: ResultsFolder) -> list[str]:
     if not wanted:
         return []
     try:
-        judge_sweep(folder, [run.model_dump(mode="json") for run in loaded.runs], wanted)
+        judge_sweep(folder, loaded.runs, wanted)
     except HarnessError as error:
         return [f"evaluating partitioners failed: {error}"]
     return []
