@@ -26,7 +26,8 @@ DEFAULT_PARTITIONERS = ({"name": "neurosurgeon"}, {"name": "dads"}, {"name": "or
 
 def plan(loaded: LoadedManifest, profiles: ResultsFolder | None, repeats: int = 10) -> list[Judged]:
     """Every run judged by the manifest's ``evaluate`` partitioners (default neurosurgeon, dads and,
-    where records measured every cut, oracle)."""
+    where records measured every cut, oracle). Records that measured only some cuts (a profiling
+    sweep measures one) are left out: the best of a few cuts is no optimum to take regret against."""
     layers = pd.read_parquet(_layers_file(profiles)) if profiles else None
     summary = summarise(pd.read_parquet(profiles.records_parquet)) if _has_records(profiles) else None
     splits: dict[str, SplitGraph] = {}
@@ -48,8 +49,9 @@ def plan(loaded: LoadedManifest, profiles: ResultsFolder | None, repeats: int = 
                 here[key] = (profiled, profiled)
             edge_ns, cloud_ns = here[key]
         situation = run_situation(run, split, edge_ns, cloud_ns, measured)
-        every_cut_measured = set(situation.cuts) <= set(measured)
-        judged.append(judge(run.id, situation, _partitioners(loaded, every_cut_measured)))
+        if not set(situation.cuts) <= set(measured):
+            situation = run_situation(run, split, edge_ns, cloud_ns, {})
+        judged.append(judge(run.id, situation, _partitioners(loaded, bool(situation.measured_ms))))
     return judged
 
 
@@ -77,11 +79,10 @@ def profiling_manifest(loaded: LoadedManifest) -> LoadedManifest:
     return dataclasses.replace(loaded, manifest=manifest, runs=runs)
 
 
-def _partitioners(loaded: LoadedManifest, every_cut_measured: bool) -> list[dict]:
-    """The manifest's ``evaluate`` or the defaults; the oracle only where every cut was measured, as
-    the best of a few measured cuts (a profiling sweep measures one) is no optimum."""
+def _partitioners(loaded: LoadedManifest, measured: bool) -> list[dict]:
+    """The manifest's ``evaluate`` or the defaults; the oracle only where cuts were measured."""
     wanted = [spec.model_dump(exclude_none=True) for spec in loaded.manifest.evaluate] or list(DEFAULT_PARTITIONERS)
-    return [spec for spec in wanted if every_cut_measured or spec["name"] != "oracle"]
+    return [spec for spec in wanted if measured or spec["name"] != "oracle"]
 
 
 def _saved_profiles(layers: pd.DataFrame, run_id: str, model: str, split: SplitGraph, source: str):
