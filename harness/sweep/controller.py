@@ -30,8 +30,9 @@ from harness.sweep.environment import environment
 from harness.sweep.keys import CLOUD_FILES, EDGE_FILES, shipped_keys, sweep_keys
 from harness.sweep.observer import LayersMessage, PlanEnded, Received, RecordReceiver, RunStarted
 from harness.sweep.progress import SweepProgress
-from harness.sweep.topology import Topology, off_loopback, topology, worker_address
+from harness.sweep.topology import Topology, topology, worker_address
 from harness.wire.keys import OBSERVER, worker_keys
+from harness.wire.sockets import loopback_address
 
 RESULTS_ROOT = Path("results")
 
@@ -251,7 +252,7 @@ def run_phase(
     )
     if keys is not None:
         variables |= shipped_keys(keys)
-    elif name == "deploy" and off_loopback(address := worker_address(inventory, wanted["cloud"])):
+    elif name == "deploy" and not loopback_address(address := worker_address(inventory, wanted["cloud"])):
         raise BadInput(
             f"deploy on {inventory}: the worker would listen on {address}, off loopback, where it refuses to "
             "start without keys; make them with `harness keys gen DIR` and pass --keys DIR to provision and deploy"

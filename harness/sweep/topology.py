@@ -6,7 +6,6 @@ there, and edge hosts cannot reach its loopback). Under ``tc`` the kernel shapes
 time, so a sweep whose runs ask for several links is refused before it starts.
 """
 
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from harness.errors import BadInput
 from harness.lab.spec import OBSERVER_GROUP
 from harness.manifest import LoadedManifest
 from harness.manifest.schema import LinkSpec
+from harness.wire.sockets import loopback_address
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class Topology:
     @property
     def needs_keys(self) -> bool:
         """Whether traffic leaves loopback, where the worker and the record stream refuse strangers."""
-        return not _loopback(self.cloud_address) or (
-            self.observer_address is not None and not _loopback(self.observer_address)
+        return not loopback_address(self.cloud_address) or (
+            self.observer_address is not None and not loopback_address(self.observer_address)
         )
 
     @property
@@ -62,10 +62,6 @@ def worker_address(inventory: Path, cloud_group: str) -> str:
     """Where the first host of ``cloud_group`` runs its worker, as the inventory says."""
     cloud_host = inventory_groups(inventory)[cloud_group][0]
     return _worker_address(cloud_host, host_variables(inventory).get(cloud_host, {}))
-
-
-def off_loopback(address: str) -> bool:
-    return not _loopback(address)
 
 
 def shaped_link(loaded: LoadedManifest, inventory: Path, tc_hosts: list[str]) -> TcLink | None:
@@ -95,12 +91,3 @@ def _address(host: str, variables: dict) -> str:
 def _worker_address(host: str, variables: dict) -> str:
     value = variables.get("harness_worker_address")
     return value if isinstance(value, str) else _address(host, variables)
-
-
-def _loopback(address: str) -> bool:
-    if address == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False

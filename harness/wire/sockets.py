@@ -39,7 +39,11 @@ def is_loopback(endpoint: str) -> bool:
     if endpoint.startswith(_LOCAL_TRANSPORTS):
         return True
     match = _TCP.match(endpoint)
-    host = match.group(1).strip("[]") if match else ""
+    return loopback_address(match.group(1).strip("[]") if match else "")
+
+
+def loopback_address(host: str) -> bool:
+    """Whether ``host`` (a name or an IP address) is this host's loopback."""
     if host == "localhost":
         return True
     try:
