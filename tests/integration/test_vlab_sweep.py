@@ -22,6 +22,9 @@ from tests.integration.test_sweep import free_port
 
 RATE = 4e6
 CUTS = [0, 1, 3]
+# The 5% bound is checked on each cut's median. On a busy two-core machine one inference in a few
+# takes milliseconds longer than the link explains; seven repeats keep that one out of the median.
+REPEATS = 7
 
 
 def _skip_unless_possible() -> None:
@@ -138,7 +141,7 @@ def test_sweep_over_the_lab_with_tc(vlab, tmp_path):
         "-i",
         str(inventory_dir),
         "--set",
-        "repeats=2",
+        f"repeats={REPEATS}",
         "--set",
         f"cuts={json.dumps(CUTS)}",
         "--set",
@@ -149,7 +152,7 @@ def test_sweep_over_the_lab_with_tc(vlab, tmp_path):
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr[-3000:]
 
     records = pd.read_parquet(out / "records.parquet")
-    assert len(records) == 2 * len(CUTS)
+    assert len(records) == REPEATS * len(CUTS)
     assert set(records["shaping"]) == {"tc"}
     records["expected_ns"] = 1e9 * (records["bytes_wire"] + records["reply_bytes_wire"]) / RATE
     large = records[records["bytes_raw"] >= 100_000]
