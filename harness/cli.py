@@ -286,12 +286,20 @@ def worker():
 )
 @click.option("--max-models", default=4, show_default=True, help="Models kept loaded at once.")
 @click.option("--max-message-mb", default=256, show_default=True, help="Largest request accepted.")
-def serve(endpoint, keys, device, threads, weights_dir, user_packages, max_models, max_message_mb):
+@click.option(
+    "--supervise", is_flag=True, help="Run the worker as a child and start it again when it dies (no systemd)."
+)
+def serve(endpoint, keys, device, threads, weights_dir, user_packages, max_models, max_message_mb, supervise):
     """Serve model tails to edge clients until SIGTERM."""
     from harness.wire import Limits, worker_keys
     from harness.worker import ModelPolicy, Worker, WorkerConfig
+    from harness.worker.supervisor import Supervisor, die_with_supervisor
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if supervise:
+        arguments = [argument for argument in sys.argv[1:] if argument != "--supervise"]
+        sys.exit(Supervisor([sys.executable, "-m", "harness.cli", *arguments]).run())
+    die_with_supervisor()
     _set_threads(threads)
     config = WorkerConfig(
         endpoint=endpoint,
@@ -418,6 +426,107 @@ def report_command(results_dir):
     stdout_console().print(summary_table(results_dir))
 
 
+@cli.group("results")
+def results_group():
+    """The results catalog: every sweep registered in ROOT/catalog.duckdb, its records read in place."""
+
+
+_ROOT_OPTION = click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="The results root whose catalog.duckdb is read.",
+)
+
+
+@results_group.command("ls")
+@_ROOT_OPTION
+@click.option("--manifest", "manifest_name", help="Only the sweeps of this manifest name.")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
+def results_ls(root, manifest_name, as_json):
+    """Registered sweeps, newest first."""
+    from harness.results.catalog import Catalog
+    from harness.results.catalog_tables import catalog_table, entry_record
+
+    entries = Catalog(root).entries(manifest_name)
+    if as_json:
+        click.echo(json.dumps([entry_record(entry) for entry in entries], indent=2))
+    else:
+        stdout_console().print(catalog_table(root, entries))
+
+
+@results_group.command("show")
+@click.argument("run_id")
+@_ROOT_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the entry and the medians per cut as JSON.")
+def results_show(run_id, root, as_json):
+    """One sweep's catalog entry and its medians per run and cut, computed over its records.parquet."""
+    from harness.results.catalog import Catalog
+    from harness.results.catalog_tables import cut_medians_table, entry_record, entry_table
+
+    catalog = Catalog(root)
+    entry = catalog.entry(run_id)
+    medians = catalog.cut_medians(run_id) if entry["rows"] else None
+    if as_json:
+        cuts = [] if medians is None else medians.to_dict(orient="records")
+        click.echo(json.dumps({"entry": entry_record(entry), "cuts": cuts}, indent=2))
+        return
+    stdout_console().print(entry_table(entry))
+    if medians is None:
+        click.echo(f"{run_id} recorded no inferences")
+    else:
+        stdout_console().print(cut_medians_table(run_id, medians))
+
+
+@results_group.command("compare")
+@click.argument("a")
+@click.argument("b")
+@_ROOT_OPTION
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), help="Where the chart goes (default: B's folder)."
+)
+def results_compare(a, b, root, out):
+    """Median end-to-end time per run and cut of sweeps A and B, B/A, and a chart compare-A.png."""
+    from harness.results.catalog import Catalog
+    from harness.results.catalog_tables import comparison_table
+    from harness.results.comparison import compare
+
+    comparison = compare(Catalog(root), a, b, out)
+    stdout_console().print(comparison_table(comparison))
+    click.echo(str(comparison.chart))
+
+
+@results_group.command("register")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The results root whose catalog.duckdb gets the folder (default: the folder's parent, as a sweep does).",
+)
+@click.option("--status", default="ok", show_default=True, help="How the sweep ended: ok, failed, interrupted, ...")
+def results_register(folder, root, status):
+    """Add a results folder to the catalog, or update its entry (the folder's name is its run id)."""
+    from harness.results.catalog import Catalog
+    from harness.results.catalog_tables import entry_table
+
+    folder = folder.resolve()
+    catalog = Catalog(root or folder.parent)
+    catalog.register(folder, status=status)
+    stdout_console().print(entry_table(catalog.entry(folder.name)))
+
+
+@results_group.command("sql")
+@click.argument("query")
+@_ROOT_OPTION
+def results_sql(query, root):
+    """Run a read-only SQL query on the catalog: tables sweeps and sweep_runs, view records (all records)."""
+    from harness.results.catalog import Catalog
+    from harness.results.catalog_tables import query_table
+
+    stdout_console().print(query_table(Catalog(root).query(query)))
+
+
 _INVENTORY_OPTION = click.option(
     "-i",
     "--inventory",
@@ -441,16 +550,15 @@ def _relay(inventory: Path) -> None:
         sys.exit(status)
 
 
-@cli.command("sweep")
-@click.argument("manifest", type=click.Path(path_type=Path))
-@_INVENTORY_OPTION
-@_SET_OPTION
-@click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), help="Results folder (default results/NAME-TIME)."
-)
-@click.option("--dry-run", is_flag=True, help="Render, validate and list the runs; start nothing.")
-def sweep_command(manifest, inventory, sets, out, dry_run):
-    """Provision, shape, deploy, sweep every run of MANIFEST, collect and tear down, through Ansible."""
+def _run_manifest(
+    manifest: Path,
+    inventory: Path,
+    sets: tuple[str, ...],
+    out: Path | None,
+    dry_run: bool = False,
+    resume: Path | None = None,
+):
+    """The sweep of MANIFEST as `harness sweep` runs it, with its outcome printed; None on a dry run."""
     from harness.sweep.controller import prepare, run_sweep
     from harness.sweep.present import outcome_lines
 
@@ -461,9 +569,95 @@ def sweep_command(manifest, inventory, sets, out, dry_run):
 
         stdout_console().print(runs_table(loaded.runs))
         click.echo(f"dry run: {len(loaded.runs)} runs on {inventory}; nothing was started")
-        return
-    outcome = run_sweep(loaded, inventory, out, stderr_console())
+        return None
+    outcome = run_sweep(loaded, inventory, out, stderr_console(), resume)
     click.echo("\n".join(outcome_lines(outcome)))
+    return outcome
+
+
+@cli.command("sweep")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@_INVENTORY_OPTION
+@_SET_OPTION
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), help="Results folder (default results/NAME-TIME)."
+)
+@click.option("--dry-run", is_flag=True, help="Render, validate and list the runs; start nothing.")
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Continue the stopped sweep that wrote this results folder, running only what it did not record.",
+)
+def sweep_command(manifest, inventory, sets, out, dry_run, resume):
+    """Provision, shape, deploy, sweep every run of MANIFEST, collect and tear down, through Ansible."""
+    if resume is not None and out is not None:
+        raise BadInput("--resume DIR continues in DIR; expected no --out with it")
+    _run_manifest(manifest, inventory, sets, out, dry_run, resume)
+
+
+@cli.command("regress")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@_INVENTORY_OPTION
+@click.option("--baseline", required=True, help="The results folder to compare with, or 'latest' from the catalog.")
+@click.option("--tolerance", default="10%", show_default=True, help="Slowdown of the median that matters (10% or 0.1).")
+@_SET_OPTION
+@click.option(
+    "--results",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Judge this finished results folder instead of running MANIFEST.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where regress.xml and regress.md go (default: the candidate's folder).",
+)
+@click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level of the one-sided test.")
+def regress_command(manifest, inventory, baseline, tolerance, sets, results, out, alpha):
+    """Run MANIFEST (or take --results) and flag the cuts slower than a baseline beyond noise; exit 1 if any."""
+    from harness.manifest import load_manifest
+    from harness.results.regression import compare, find_baseline, parse_tolerance
+    from harness.results.regression_report import regression_table, write_outputs
+
+    fraction = parse_tolerance(tolerance)
+    name = load_manifest(manifest, list(sets)).manifest.name
+    candidate = results or _run_manifest(manifest, inventory, sets, None).folder.path
+    comparison = compare(find_baseline(baseline, candidate, name), candidate, fraction, alpha, name)
+    click.echo(f"{comparison.candidate} against baseline {comparison.baseline}")
+    stdout_console().print(regression_table(comparison))
+    if note := comparison.power_note():
+        click.echo(note)
+    for path in write_outputs(comparison, out or candidate):
+        click.echo(str(path))
+    if comparison.failed:
+        raise ExperimentFailed(comparison.verdict_line())
+    click.echo(comparison.verdict_line())
+
+
+@bench.command("regress")
+@click.option("--manifest", type=click.Path(path_type=Path), default=Path("manifests/alexnet.yml"), show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=10, show_default=True, help="Sweeps after the baseline.")
+@_INVENTORY_OPTION
+@_SET_OPTION
+@click.option("--tolerance", default="10%", show_default=True, help="As for `harness regress`.")
+@click.option("--alpha", type=float, default=0.01, show_default=True, help="As for `harness regress`.")
+@click.option("--results", "from_results", is_flag=True, help="Judge FOLDERS (the baseline first); run nothing.")
+@click.argument("folders", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+def bench_regress(manifest, repeats, inventory, sets, tolerance, alpha, from_results, folders):
+    """False-alarm rate of `harness regress`: a baseline sweep, then unchanged repeats compared with it."""
+    from harness.bench.regress import false_alarm_lines, judge_repeats, sweep_folders
+    from harness.bench.tables import false_alarm_table
+    from harness.results.regression import parse_tolerance
+
+    fraction = parse_tolerance(tolerance)
+    if from_results and len(folders) < 2:
+        raise BadInput("--results: expected the baseline folder and at least one repeat, like --results BASE DIR1 DIR2")
+    if folders and not from_results:
+        raise BadInput(f"'{folders[0]}': results folders are read only after --results; expected no arguments")
+    if not from_results:
+        folders = [_run_manifest(manifest, inventory, sets, out).folder.path for out in sweep_folders(repeats)]
+    rows = judge_repeats(list(folders), fraction, alpha)
+    stdout_console().print(false_alarm_table(rows, fraction, alpha))
+    click.echo("\n".join(false_alarm_lines(rows, fraction, alpha)))
 
 
 @cli.command("plan")
@@ -532,6 +726,18 @@ def _phase_command(name: str, summary: str):
 _phase_command("provision", "Provision the hosts: the runtime and the experiment code.")
 _phase_command("deploy", "Start the worker daemons and wait until they answer.")
 _phase_command("teardown", "Stop workers and sweeps, remove shaping and temporary files (--purge: everything).")
+
+
+@cli.command("unlock")
+@_INVENTORY_OPTION
+@click.option("--force", is_flag=True, help="Also remove a lock held by a sweep still running on this machine.")
+def unlock_command(inventory, force):
+    """Remove the lab lock a sweep that is gone left on the hosts of INVENTORY."""
+    from harness.sweep.lock import unlock
+
+    _relay(inventory)
+    result = unlock(inventory, force)
+    click.echo(f"unlock: ok on {inventory}, {result.changed()} locks removed")
 
 
 @cli.command("host-info")

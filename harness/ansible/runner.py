@@ -18,9 +18,13 @@ from harness.ansible.project import ROOT, ansible_environment, playbook
 
 @dataclass(frozen=True)
 class TaskFailure:
+    """A task that failed on a host; ``unreachable`` when the host itself could not be reached over
+    its connection (SSH), which leaves that host out of the rest of the play."""
+
     host: str
     task: str
     message: str
+    unreachable: bool = False
 
     def __str__(self) -> str:
         return f"host {self.host}, task '{self.task}': {self.message}"
@@ -86,9 +90,17 @@ def _failure(event: dict) -> TaskFailure | None:
     data = event.get("event_data", {})
     if data.get("ignore_errors"):
         return None
-    result = data.get("res", {})
+    result = _first_failed_item(data.get("res", {}))
     message = result.get("msg") or result.get("stderr") or result.get("reason") or "failed"
     if result.get("stderr") and result.get("msg") and "non-zero return code" in str(result["msg"]):
         message = result["stderr"]
     lines = [line for line in str(message).strip().splitlines() if line.strip()]
-    return TaskFailure(data.get("host", "?"), data.get("task", "?"), lines[-1] if lines else "failed")
+    unreachable = event["event"] == "runner_on_unreachable"
+    return TaskFailure(data.get("host", "?"), data.get("task", "?"), lines[-1] if lines else "failed", unreachable)
+
+
+def _first_failed_item(result: dict) -> dict:
+    """A looped task's result says only "All items completed" or "One or more items failed"; the
+    reason (an SSH error, a module's message) is in the first item that failed."""
+    items = [item for item in result.get("results") or [] if isinstance(item, dict)]
+    return next((item for item in items if item.get("failed") or item.get("unreachable")), result)

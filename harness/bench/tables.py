@@ -3,6 +3,7 @@
 from rich.table import Table
 
 from harness.bench.partition import DecisionCost
+from harness.bench.regress import RepeatVerdict
 from harness.bench.split import TARGET_OVERHEAD, SplitCost
 from harness.bench.wire import TARGET_METHOD, TARGET_RATIO, WireRow, size_label, target_row
 from harness.console import make_table
@@ -71,5 +72,26 @@ def decision_cost_table(rows: list[DecisionCost], repeats: int) -> Table:
             f"{row.p95_ms:.3f}",
             f"{row.target_ms:g}" if row.target_ms is not None else "-",
             ("ok" if row.within_target else "OVER") if row.target_ms is not None else "",
+        )
+    return table
+
+
+def false_alarm_table(rows: list[RepeatVerdict], tolerance: float, alpha: float) -> Table:
+    table = make_table(
+        f"false alarms of harness regress: {len(rows)} unchanged repeats against one baseline",
+        ["repeat>", "folder", "cuts>", "flagged>", "worst ratio>", "min p-value>"],
+        f"flagged: cuts slower at alpha {alpha:g} (one-sided Mann-Whitney U) and by more than "
+        f"{100 * tolerance:g}% on the median, or missing; worst ratio: the largest repeat / baseline median of "
+        "end-to-end time; min p-value: over the cuts whose median grew",
+    )
+    for row in rows:
+        table.add_row(
+            str(row.repeat),
+            str(row.folder),
+            str(row.cuts),
+            str(row.flagged),
+            "-" if row.worst_ratio is None else f"{row.worst_ratio:.3f}x",
+            "-" if row.min_p_value is None else f"{row.min_p_value:.2g}",
+            style="bold red" if row.flagged else None,
         )
     return table

@@ -239,6 +239,17 @@ class LinkSpec(StrictModel):
         return parse_delay(self.delay)
 
 
+class RetrySpec(StrictModel):
+    """What the edge does when the worker dies or goes quiet mid-sweep: the inference in flight is
+    recorded as failed and tried again up to ``attempts`` times, once the worker answers again
+    (within ``wait_s``, time for its service manager to restart it). ``timeout_s`` is the longest
+    wait for one reply; a dropped connection is noticed at once."""
+
+    attempts: Annotated[int, Field(ge=0, le=100)] = 2
+    timeout_s: Annotated[float, Field(gt=0, le=86400)] = 60.0
+    wait_s: Annotated[float, Field(gt=0, le=86400)] = 120.0
+
+
 class WorkerSpec(StrictModel):
     port: Annotated[int, Field(ge=1, le=65535)] = 5555
     device: Annotated[str, AfterValidator(_check_device)] = "cpu"
@@ -267,4 +278,5 @@ class Manifest(StrictModel):
     threads: PositiveInt | None = None
     task: Annotated[str, AfterValidator(_check_function)] | None = None
     worker: WorkerSpec = WorkerSpec()
+    retry: RetrySpec = RetrySpec()
     evaluate: list[Annotated[EvaluateSpec, BeforeValidator(_name_as_mapping)]] = Field(default_factory=list)

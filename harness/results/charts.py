@@ -231,3 +231,47 @@ def bytes_by_cut(rows: pd.DataFrame, info: RunInfo, path: Path) -> Path:
         figure.suptitle("Bytes crossing the link by split layer", fontsize=19, fontweight="bold", x=0.01, ha="left")
         figure.legend(loc="outside upper right", ncols=2)
         return _save(figure, path)
+
+
+def comparison_by_cut(rows: pd.DataFrame, a: str, b: str, path: Path) -> Path:
+    """Median end-to-end time per run and cut of two sweeps side by side, B/A written above each pair.
+
+    ``rows`` has the columns run, cut, layer, a_ms, b_ms and ratio; a side that did not measure a cut
+    leaves its bar out. With several runs, each tick names its run too.
+    """
+    rows = rows.sort_values(["run", "cut"]).reset_index(drop=True)
+    if rows["run"].nunique() > 1:
+        rows = rows.assign(layer=rows["layer"] + " · " + rows["run"])
+    with mpl.rc_context(STYLE):
+        figure, axes = _figure()
+        width = 0.4
+        for offset, column, label, colour in (
+            (-width / 2, "a_ms", f"A: {a}", COLOURS["edge"]),
+            (width / 2, "b_ms", f"B: {b}", COLOURS["transfer"]),
+        ):
+            axes.bar([index + offset for index in range(len(rows))], rows[column], width, color=colour, label=label)
+        top = float(rows[["a_ms", "b_ms"]].max().max())
+        for index, row in rows.iterrows():
+            if pd.notna(row["ratio"]):
+                height = max(row["a_ms"], row["b_ms"])
+                axes.annotate(
+                    f"{row['ratio']:.2f}",
+                    xy=(index, height),
+                    xytext=(0, 4),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    rotation=90 if len(rows) > 12 else 0,
+                    fontsize=10,
+                    color=HIGHLIGHT if row["ratio"] > 1 else "#333333",
+                )
+        axes.set_ylim(0, top * 1.22)
+        _cut_axis(axes, rows)
+        axes.set_ylabel("median end-to-end time (ms)")
+        axes.yaxis.set_major_formatter("{x:,.0f}")
+        axes.set_title(f"B/A above each pair (red: B slower) · A = {a} · B = {b}", loc="left", color="#333333")
+        figure.suptitle(
+            "End-to-end time by split layer: B against A", fontsize=19, fontweight="bold", x=0.01, ha="left"
+        )
+        figure.legend(loc="outside upper right", ncols=2)
+        return _save(figure, path)

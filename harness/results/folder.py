@@ -67,6 +67,11 @@ class ResultsFolder:
         return self.path / "records.parquet"
 
     @property
+    def failures(self) -> Path:
+        """Inferences the worker did not finish (retried, or ending the sweep), one row each."""
+        return self.path / "failures.csv"
+
+    @property
     def layers(self) -> Path:
         return self.path / "layers.parquet"
 

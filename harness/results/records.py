@@ -40,3 +40,22 @@ class InferenceRecord:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class FailedInference:
+    """An inference that did not complete (the worker died or went quiet), kept beside the records:
+    the retry that succeeded is an ordinary record, so records stay one row per measured inference."""
+
+    run: str
+    model: str
+    cut: int
+    repeat: int
+    input: int
+    attempt: int
+    error: str
+    at_ns: int
+    """Wall-clock time of the failure, to match it with the worker's log."""
+
+    def as_dict(self) -> dict:
+        return asdict(self)

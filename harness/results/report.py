@@ -50,7 +50,7 @@ pre { background: #f6f6f6; padding: 0.8rem; overflow-x: auto; }
 """
 
 
-def _load_records(folder: ResultsFolder) -> tuple[pd.DataFrame, list[Path]]:
+def load_records(folder: ResultsFolder) -> tuple[pd.DataFrame, list[Path]]:
     """The records, and the parquet file when it had to be made from the CSV first."""
     written = []
     if not folder.records_parquet.is_file():
@@ -277,7 +277,7 @@ def build_report(path: Path) -> list[Path]:
     name = _manifest_name(folder)
     environment = _environment(folder)
     manifest = folder.manifest.read_text(encoding="utf-8") if folder.manifest.is_file() else None
-    records, written = _load_records(folder)
+    records, written = load_records(folder)
     summary = summarise(records)
     written.append(write_summary(summary, folder.summary))
     best = best_cuts(summary)

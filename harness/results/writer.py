@@ -5,6 +5,7 @@ sweep loses at most the inference in flight. Parquet, with a schema fixed by ``I
 what analysis reads; it is written on close, or later from a CSV a crash left behind.
 """
 
+import contextlib
 import csv
 import io
 import logging
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 
 from harness.errors import BadInput
 from harness.results.folder import ResultsFolder
-from harness.results.records import InferenceRecord
+from harness.results.records import FailedInference, InferenceRecord
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +69,29 @@ def _row(path: Path, record: InferenceRecord | dict) -> list:
 
 
 class RecordWriter:
-    """Appends records to a folder's ``records.csv``; ``close`` makes ``records.parquet`` from it."""
+    """Appends records to a folder's ``records.csv``; ``close`` makes ``records.parquet`` from it.
 
-    def __init__(self, folder: ResultsFolder):
+    ``resume=True`` continues a CSV an interrupted sweep left: its unfinished last row, if any, is
+    cut off and the new rows follow the old ones, so the folder ends with one set of records."""
+
+    def __init__(self, folder: ResultsFolder, *, resume: bool = False):
         self.folder = folder
         self.rows = 0
         self._file: TextIO | None = None
         self._closed = False
         if folder.records_csv.exists():
-            raise BadInput(
-                f"{folder.records_csv} already exists; expected a folder without records "
-                "(convert_records turns a CSV left by a crash into parquet)"
-            )
+            if not resume:
+                raise BadInput(
+                    f"{folder.records_csv} already exists; expected a folder without records "
+                    "(convert_records turns a CSV left by a crash into parquet)"
+                )
+            complete = _complete_lines(folder.records_csv)
+            if complete:
+                folder.records_csv.write_bytes(complete)
+                self.rows = complete.count(b"\n") - 1
+                self._file = folder.records_csv.open("a", newline="", encoding="utf-8")
+            else:
+                folder.records_csv.unlink()
 
     def append(self, record: InferenceRecord | dict) -> None:
         path = self.folder.records_csv
@@ -110,7 +122,16 @@ class RecordWriter:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        self.close()
+        if kind is None:
+            self.close()
+            return
+        # Leaving on an error (a full disk, say): the CSV is complete up to its last synced row, and
+        # making parquet now could fail again and hide that error; `harness report` makes it later.
+        # Only a row that failed to be written can be lost in the close, and the edge spooled it.
+        self._closed = True
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
 
 
 def _complete_lines(path: Path) -> bytes:
@@ -144,6 +165,23 @@ def convert_records(folder: ResultsFolder) -> Path:
     pq.write_table(table.select(RECORD_SCHEMA.names), partial)
     partial.replace(target)
     return target
+
+
+FAILURE_FIELDS = [field.name for field in fields(FailedInference)]
+
+
+def append_failures(folder: ResultsFolder, failures: list[FailedInference]) -> Path | None:
+    """Failed inferences, appended to ``failures.csv`` (a resumed sweep adds to the first one's)."""
+    if not failures:
+        return None
+    path = folder.failures
+    new = not path.exists()
+    with path.open("a", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file, lineterminator="\n")
+        if new:
+            writer.writerow(FAILURE_FIELDS)
+        writer.writerows([getattr(failure, name) for name in FAILURE_FIELDS] for failure in failures)
+    return path
 
 
 def write_layers(folder: ResultsFolder, rows: list[dict]) -> Path:

@@ -3,8 +3,9 @@
 The manifest is rendered, validated and expanded, and the inventory checked, before anything
 starts. Then ``playbooks/site.yml`` provisions, shapes, deploys, runs the plan on the edge hosts
 and collects, with its teardown in an ``always`` block; meanwhile records stream in from the edge
-and are written one row at a time. Ctrl-C cancels the playbook and runs the teardown playbook.
-Records the stream missed are recovered from the edge's spool once it is collected.
+and are written one row at a time. Ctrl-C cancels the playbook, then collects and tears down.
+Records the stream missed are recovered from the edge's spool once it is collected. However a
+sweep stops, ``--resume`` continues it in the same folder (see ``harness.sweep.resume``).
 
 Off loopback (a lab) each sweep makes its own keys in a temporary directory, which the playbook
 ships to the hosts and tears down again; the record stream then binds the observer host's address
@@ -18,6 +19,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 
 from harness.ansible.inventory import check_groups, inventory_groups
@@ -25,11 +27,16 @@ from harness.ansible.runner import PlaybookResult, run_playbook
 from harness.errors import BadInput, ExperimentFailed, HarnessError
 from harness.manifest import LoadedManifest, load_manifest
 from harness.partition.evaluate import judge_sweep
-from harness.results import InferenceRecord, RecordWriter, ResultsFolder, build_report, write_layers
+from harness.results import FailedInference, InferenceRecord, RecordWriter, ResultsFolder, build_report, write_layers
+from harness.results.writer import append_failures, convert_records
 from harness.sweep.environment import environment
+from harness.sweep.failure import failed_sweep_message, resume_hint
 from harness.sweep.keys import CLOUD_FILES, EDGE_FILES, shipped_keys, sweep_keys
+from harness.sweep.lock import lock_variables
 from harness.sweep.observer import LayersMessage, PlanEnded, Received, RecordReceiver, RunStarted
+from harness.sweep.plan import FAILURES_SPOOL
 from harness.sweep.progress import SweepProgress
+from harness.sweep.resume import Recorded, RecordKey, check_resumable, failure_key, recorded, recover
 from harness.sweep.topology import Topology, topology, worker_address
 from harness.wire.keys import OBSERVER, worker_keys
 from harness.wire.sockets import loopback_address
@@ -67,10 +74,15 @@ def playbook_variables(loaded: LoadedManifest, observer: str = "", results: Path
         "harness_worker_device": manifest.worker.device,
         "harness_worker_threads": manifest.threads or 0,
         "harness_links": [run.link.model_dump(mode="json") for run in loaded.runs],
-        "harness_plan": {"name": manifest.name, "runs": [run.model_dump(mode="json") for run in loaded.runs]},
+        "harness_plan": {
+            "name": manifest.name,
+            "runs": [run.model_dump(mode="json") for run in loaded.runs],
+            "retry": manifest.retry.model_dump(mode="json"),
+        },
         "harness_observer": observer,
         "harness_results": str(results.resolve()) if results else "",
     }
+    variables |= lock_variables(manifest.name, results)
     return variables
 
 
@@ -90,23 +102,28 @@ def secure_variables(places: Topology, keys: Path | None) -> dict:
 
 
 class RecordCollector:
-    """What arrives from the edge hosts: each record written once, the expected count, failures and
-    per-layer timings. A record is known by its run and request id, so the spool can fill gaps."""
+    """What arrives from the edge hosts: each record written once, the expected count, failed
+    inferences, failed plans and per-layer timings. A record is known by its run, cut and repeat, so
+    the spool can fill gaps and a resumed sweep never records an inference twice."""
 
-    def __init__(self, writer: RecordWriter, progress: SweepProgress, cloud_host: str):
+    def __init__(self, writer: RecordWriter, progress: SweepProgress, cloud_host: str, recorded: Recorded):
         self.writer = writer
         self.progress = progress
         self.cloud_host = cloud_host
-        self.seen: set[tuple[str, int]] = set()
-        self.expected = 0
+        self.seen: set[RecordKey] = set(recorded.keys)
+        self.expected = len(recorded.keys)
         self.failures: list[str] = []
-        self.layer_rows: list[dict] = []
+        self.failed: dict[tuple, FailedInference] = {}
+        self.failures_written = set(recorded.failure_keys)
+        self.layer_rows: list[dict] = list(recorded.layer_rows)
 
     def take(self, items: list[Received]) -> None:
         for item in items:
             message = item.message
             if item.record is not None:
                 self.add(item.record)
+            elif item.failure is not None:
+                self.add_failure(item.failure)
             elif isinstance(message, LayersMessage):
                 self.layer_rows.extend(layer_table_rows(message, self.cloud_host))
             elif isinstance(message, RunStarted):
@@ -118,22 +135,46 @@ class RecordCollector:
                 self.progress.note = f"a message from the edge was refused ({item.problem}); its spool will be read"
 
     def add(self, record: InferenceRecord) -> None:
-        if (record.run, record.request) not in self.seen:
-            self.seen.add((record.run, record.request))
+        key = (record.run, record.cut, record.repeat)
+        if key not in self.seen:
+            self.seen.add(key)
             self.writer.append(record)
             self.progress.recorded(record)
 
+    def add_failure(self, failure: FailedInference) -> None:
+        key = failure_key(failure)
+        if key not in self.failed and key not in self.failures_written:
+            self.failed[key] = failure
+            self.progress.note = f"cut {failure.cut}, repeat {failure.repeat} failed ({failure.error}); retrying"
 
-def run_sweep(loaded: LoadedManifest, inventory: Path, out: Path | None, console: Console) -> SweepOutcome:
-    folder = ResultsFolder(out) if out else ResultsFolder.timestamped(RESULTS_ROOT, loaded.manifest.name)
-    folder.write_manifest(loaded.rendered.text)
+
+def run_sweep(
+    loaded: LoadedManifest, inventory: Path, out: Path | None, console: Console, resume: Path | None = None
+) -> SweepOutcome:
+    """A sweep into ``out`` (or a new timestamped folder); with ``resume``, the rest of the sweep
+    that wrote that folder."""
+    from harness.results.catalog import Catalog
+
+    if resume is not None:
+        folder = ResultsFolder.open(resume)
+        check_resumable(folder, loaded)
+    else:
+        folder = ResultsFolder(out) if out else ResultsFolder.timestamped(RESULTS_ROOT, loaded.manifest.name)
+        folder.write_manifest(loaded.rendered.text)
     places = topology(inventory, loaded)
     keys = sweep_keys(Path(tempfile.mkdtemp(prefix="harness-keys-"))) if places.needs_keys else None
+    catalog = Catalog(folder.path.parent)
+    origin = {"manifest_path": str(loaded.rendered.path), "inventory": str(inventory)}
     try:
-        return _sweep(loaded, inventory, folder, console, places, keys)
+        outcome = _sweep(loaded, inventory, folder, console, places, keys, resume is not None)
+    except HarnessError as error:
+        catalog.register(folder.path, status="interrupted" if isinstance(error, Interrupted) else "failed", **origin)
+        raise
     finally:
         if keys is not None:
             shutil.rmtree(keys, ignore_errors=True)
+    catalog.register(folder.path, status="ok", expected=outcome.expected, **origin)
+    return outcome
 
 
 def _sweep(
@@ -143,16 +184,26 @@ def _sweep(
     console: Console,
     places: Topology,
     keys: Path | None,
+    resuming: bool,
 ) -> SweepOutcome:
     cloud_host = places.cloud_host
     receiver = RecordReceiver(places.observer_endpoint, worker_keys(keys, OBSERVER) if keys else None)
     variables = playbook_variables(loaded, receiver.endpoint, folder.path) | secure_variables(places, keys)
+    if resuming:
+        recover(inventory, variables)
     cancel = threading.Event()
     outcome: dict[str, PlaybookResult] = {}
     progress = SweepProgress(console)
-    interrupted = False
-    with RecordWriter(folder) as writer:
-        collector = RecordCollector(writer, progress, cloud_host)
+    with RecordWriter(folder, resume=resuming) as writer:
+        already = recorded(folder, _records_so_far(folder)) if resuming else Recorded()
+        collector = RecordCollector(writer, progress, cloud_host, already)
+        for record in _spooled(folder.path):
+            collector.add(record)
+        for failure in _spooled_failures(folder.path):
+            collector.add_failure(failure)
+        already.keys = set(collector.seen)
+        collector.expected = len(collector.seen)
+        variables["harness_plan"] |= already.plan()
 
         def site() -> None:
             outcome["site"] = run_playbook("site", inventory, variables, progress.on_event, cancel.is_set)
@@ -160,37 +211,83 @@ def _sweep(
         playbook = threading.Thread(target=site)
         with progress:
             playbook.start()
-            try:
-                while playbook.is_alive():
-                    collector.take(receiver.receive(200))
-            except KeyboardInterrupt:
-                interrupted = True
-                cancel.set()
-                progress.note = "interrupted: stopping the playbook, then tearing down"
-                playbook.join()
-            collector.take(receiver.receive(0))
-            if interrupted:
-                run_playbook("teardown", inventory, variables, progress.on_event)
+            stopped = _follow(playbook, receiver, collector, cancel)
+            if not isinstance(stopped, OSError):
+                collector.take(receiver.receive(0))
+            if stopped is not None:
+                keep_spools = {"harness_keep_spool": isinstance(stopped, OSError)}
+                run_playbook("recover", inventory, variables | keep_spools, progress.on_event)
         receiver.close()
-        for record in _spooled(folder.path):
-            collector.add(record)
-    if collector.layer_rows:
-        write_layers(folder, collector.layer_rows)
-    folder.write_environment(environment(folder.path, inventory))
+        if isinstance(stopped, OSError):
+            raise _cannot_write(folder, stopped, during_sweep=True) from None
+        try:
+            for record in _spooled(folder.path):
+                collector.add(record)
+            for failure in _spooled_failures(folder.path):
+                collector.add_failure(failure)
+            writer.close()
+        except OSError as error:
+            raise _cannot_write(folder, error, during_sweep=True) from None
     count = len(collector.seen)
-    problems = judge(loaded, folder) if count and not interrupted else []
-    reports = build_report(folder.path) if count else []
+    interrupted = stopped is not None
+    try:
+        if collector.layer_rows:
+            folder.layers.unlink(missing_ok=True)
+            write_layers(folder, collector.layer_rows)
+        append_failures(folder, list(collector.failed.values()))
+        folder.write_environment(environment(folder.path, inventory))
+        problems = judge(loaded, folder) if count and not interrupted else []
+        reports = build_report(folder.path) if count else []
+    except OSError as error:
+        raise _cannot_write(folder, error, during_sweep=False) from None
+    again = resume_hint(folder.path)
     if interrupted:
-        raise Interrupted(f"interrupted: hosts torn down; {count} records kept in {folder.path}")
+        raise Interrupted(f"interrupted: hosts torn down; {count} records kept in {folder.path}; {again}")
     result = outcome["site"]
     if not result.ok:
-        first = collector.failures or [str(failure) for failure in result.failures] or [result.status]
-        raise ExperimentFailed(f"sweep failed ({first[0]}); {count} records kept in {folder.path}")
+        message = failed_sweep_message(result, collector.failures, count, folder.path, inventory, loaded.rendered.path)
+        raise ExperimentFailed(message)
     if count != collector.expected:
-        raise ExperimentFailed(f"sweep recorded {count} of {collector.expected} inferences; see {folder.path}")
+        raise ExperimentFailed(f"sweep recorded {count} of {collector.expected} inferences; see {folder.path}; {again}")
     if problems:
         raise ExperimentFailed(f"{problems[0]}; {count} records kept in {folder.path}")
     return SweepOutcome(folder, count, collector.expected, reports)
+
+
+def _cannot_write(folder: ResultsFolder, error: OSError, during_sweep: bool) -> ExperimentFailed:
+    """A full (or read-only) disk here: say what is safe where, and the command that finishes the job.
+    While the sweep runs, the hosts are torn down but keep their spools, which ``--resume`` collects."""
+    if during_sweep:
+        return ExperimentFailed(
+            f"cannot write to {folder.path} ({error.strerror or error}): the sweep was stopped and its hosts torn "
+            f"down, keeping their spools; the records written so far are in {folder.records_csv}, the rest in the "
+            f"spools; free space, then `harness sweep ... --resume {folder.path}` collects them and runs what is left"
+        )
+    return ExperimentFailed(
+        f"cannot write to {folder.path} ({error.strerror or error}) after the sweep: its records are in "
+        f"{folder.records_csv}; free space, then `harness report {folder.path}` makes the summary, charts and report"
+    )
+
+
+def _follow(
+    playbook: threading.Thread, receiver: RecordReceiver, collector: RecordCollector, cancel: threading.Event
+) -> str | OSError | None:
+    """Write records as they come until the playbook ends; None then. On Ctrl-C, or when this host
+    cannot write (a full disk), cancel the playbook and say why it stopped."""
+    stopped: str | OSError | None = None
+    try:
+        while playbook.is_alive():
+            collector.take(receiver.receive(200))
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+        collector.progress.note = "interrupted: stopping the playbook, then tearing down"
+    except OSError as error:
+        stopped = error
+        collector.progress.note = f"cannot write records ({error.strerror or error}): stopping, keeping the spools"
+    if stopped is not None:
+        cancel.set()
+        playbook.join()
+    return stopped
 
 
 def judge(loaded: LoadedManifest, folder: ResultsFolder) -> list[str]:
@@ -227,10 +324,28 @@ def layer_table_rows(message: LayersMessage, cloud_host: str) -> list[dict]:
 
 def _spooled(results: Path):
     """Records the edge hosts spooled locally, as collected into ``hosts/<host>/records.jsonl``."""
-    for spool in sorted(results.glob("hosts/*/records.jsonl")):
-        for line in spool.read_text().splitlines():
-            if line.strip():
-                yield InferenceRecord(**json.loads(line))
+    for line in _spool_lines(results, "records.jsonl"):
+        yield InferenceRecord(**json.loads(line))
+
+
+def _spooled_failures(results: Path):
+    for line in _spool_lines(results, FAILURES_SPOOL):
+        yield FailedInference(**json.loads(line))
+
+
+def _spool_lines(results: Path, name: str):
+    """Complete lines of each host's collected spool: a host stopped mid-write leaves half a line."""
+    for spool in sorted(results.glob(f"hosts/*/{name}")):
+        for line in spool.read_text().splitlines(keepends=True):
+            if line.strip() and line.endswith("\n"):
+                yield line
+
+
+def _records_so_far(folder: ResultsFolder):
+    """A stopped sweep's records as a table (its CSV made into parquet first), or None without any."""
+    if not folder.records_csv.is_file():
+        return None
+    return pd.read_parquet(convert_records(folder), columns=["run", "cut", "repeat"])
 
 
 def run_phase(

@@ -1,9 +1,10 @@
 """The observer's end of the record stream: edge hosts push, the controller pulls and writes.
 
 Messages are JSON objects (never pickles), each checked before use: ``start`` announces a run and
-how many records it will produce, ``record`` carries one inference, ``layers`` a host's per-layer
-timings, ``done`` and ``failed`` end an edge host's plan. A record is validated field by field
-against ``InferenceRecord``.
+how many records it will produce, ``record`` carries one inference, ``failure`` one inference the
+worker did not finish, ``layers`` a host's per-layer timings, ``done`` and ``failed`` end an edge
+host's plan. A record is validated field by field against ``InferenceRecord``, a failure against
+``FailedInference``.
 
 On loopback the stream needs no keys. Off loopback (a lab's observer host) the receiver is a
 CurveZMQ server with the observer's key pair, accepting only the edge keys of the sweep, as the
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from zmq.auth.thread import ThreadAuthenticator
 
 from harness.errors import BadInput
-from harness.results import InferenceRecord
+from harness.results import FailedInference, InferenceRecord
 from harness.wire.keys import ClientKeys, WorkerKeys
 from harness.wire.sockets import check_endpoint, is_loopback
 
@@ -27,6 +28,11 @@ _RECORD_FIELDS = create_model(
     "RecordFields",
     __config__=ConfigDict(strict=True, extra="forbid"),
     **{field.name: (field.type, ...) for field in fields(InferenceRecord)},
+)
+_FAILURE_FIELDS = create_model(
+    "FailureFields",
+    __config__=ConfigDict(strict=True, extra="forbid"),
+    **{field.name: (field.type, ...) for field in fields(FailedInference)},
 )
 MAX_MESSAGE_BYTES = 1024 * 1024
 
@@ -46,6 +52,12 @@ class RecordMessage(_Message):
     kind: Literal["record"] = "record"
     host: str = Field(max_length=256)
     record: dict
+
+
+class FailureMessage(_Message):
+    kind: Literal["failure"] = "failure"
+    host: str = Field(max_length=256)
+    failure: dict
 
 
 class LayerRow(_Message):
@@ -73,17 +85,20 @@ class PlanEnded(_Message):
     message: str = Field(default="", max_length=4096)
 
 
-Message = Annotated[RunStarted | RecordMessage | LayersMessage | PlanEnded, Field(discriminator="kind")]
+Message = Annotated[
+    RunStarted | RecordMessage | FailureMessage | LayersMessage | PlanEnded, Field(discriminator="kind")
+]
 _MESSAGE = TypeAdapter(Message)
 
 
 @dataclass
 class Received:
-    """One message from an edge host; ``record`` is set for records, ``problem`` for rejects."""
+    """One message from an edge host; ``record`` or ``failure`` is set for those, ``problem`` for rejects."""
 
-    message: RunStarted | RecordMessage | LayersMessage | PlanEnded | None
+    message: RunStarted | RecordMessage | FailureMessage | LayersMessage | PlanEnded | None
     record: InferenceRecord | None = None
     problem: str = ""
+    failure: FailedInference | None = None
 
 
 def encode(message: _Message) -> bytes:
@@ -140,6 +155,9 @@ def _parse(data: bytes) -> Received:
         if isinstance(message, RecordMessage):
             checked = _RECORD_FIELDS.model_validate(message.record)
             return Received(message, InferenceRecord(**checked.model_dump()))
+        if isinstance(message, FailureMessage):
+            checked = _FAILURE_FIELDS.model_validate(message.failure)
+            return Received(message, failure=FailedInference(**checked.model_dump()))
         return Received(message)
     except ValidationError as error:
         first = error.errors(include_url=False, include_input=False)[0]
@@ -174,6 +192,9 @@ class RecordSender:
 
     def record(self, record: InferenceRecord) -> None:
         self.socket.send(encode_record(self.host, record))
+
+    def failure(self, failure: FailedInference) -> None:
+        self.socket.send(encode(FailureMessage(host=self.host, failure=failure.as_dict())))
 
     def layers(self, message: "LayersMessage") -> None:
         self.socket.send(encode(message))

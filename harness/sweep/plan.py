@@ -2,7 +2,9 @@
 
 The plan is the manifest's runs as JSON, shipped by the sweep playbook. Each record goes three
 ways as soon as it exists: to the observer (the controller), to the local spool (``records.jsonl``,
-collected afterwards, so a lost stream loses nothing) and to the caller.
+collected afterwards, so a lost stream loses nothing) and to the caller. Failed inferences go the
+same two first ways (``failures.jsonl``). A resumed sweep's plan lists the ``(cut, repeat)`` pairs
+already recorded, which are skipped, and the runs whose per-layer timings are already kept.
 """
 
 import json
@@ -16,15 +18,16 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.errors import BadInput, HarnessError
 from harness.manifest.matrix import Run
+from harness.manifest.schema import RetrySpec
 from harness.model import Granularity, SplitGraph, build_split_graph, load_model
 from harness.model.datasets import load_inputs
 from harness.model.profile import profile
 from harness.model.user_code import user_function
 from harness.partition import schedule
-from harness.results import InferenceRecord
+from harness.results import FailedInference, InferenceRecord
 from harness.sweep.observer import LayerRow, LayersMessage, RecordSender
 from harness.wire import ClientKeys, Compression, EmulatedLink, ModelSpec, parse_delay, parse_rate
-from harness.worker import EdgeDriver, LinkSettings, WorkerClient, sweep
+from harness.worker import EdgeDriver, LinkSettings, RetryPolicy, WorkerClient, sweep
 
 
 class Plan(BaseModel):
@@ -32,6 +35,9 @@ class Plan(BaseModel):
 
     name: str
     runs: list[Run]
+    retry: RetrySpec = RetrySpec()
+    done: dict[str, list[tuple[int, int]]] = {}
+    profiled: list[str] = []
 
 
 def read_plan(path: Path) -> Plan:
@@ -58,6 +64,10 @@ class EdgeContext:
     observer_keys: ClientKeys | None = None
 
 
+FAILURES_SPOOL = "failures.jsonl"
+"""Beside the records' spool on the edge host, collected with it."""
+
+
 def link_for(run: Run, host_shaping: str) -> LinkSettings:
     """The link a run asks for, as this host can give it: ``auto`` takes the host's own shaping."""
     wanted = host_shaping if run.link.shaping == "auto" else run.link.shaping
@@ -76,8 +86,17 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
     observer before they are raised, so the controller can say which host failed and why."""
     sender = RecordSender(context.observer, context.host, keys=context.observer_keys)
     spool = context.spool.open("a") if context.spool else None
+    failures = context.spool.with_name(FAILURES_SPOOL).open("a") if context.spool else None
+    retry = RetryPolicy(plan.retry.attempts, plan.retry.timeout_s, plan.retry.wait_s)
     graphs: dict[tuple, SplitGraph] = {}
     count = 0
+
+    def failed(failure: FailedInference) -> None:
+        if failures:
+            failures.write(json.dumps(failure.as_dict()) + "\n")
+            failures.flush()
+        sender.failure(failure)
+
     try:
         with WorkerClient(context.worker, context.keys) as client:
             for run in plan.runs:
@@ -95,12 +114,20 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
                     weights=run.model.weights,
                 )
                 driver = EdgeDriver(
-                    client, split, spec, Compression.parse(run.compression), link_for(run, context.shaping), run=run.id
+                    client,
+                    split,
+                    spec,
+                    Compression.parse(run.compression),
+                    link_for(run, context.shaping),
+                    timeout_s=retry.timeout_s,
+                    run=run.id,
                 )
-                pairs = schedule(run.partitioner.name, cuts, run.partitioner.repeats)
+                done = set(plan.done.get(run.id, ()))
+                wanted = schedule(run.partitioner.name, cuts, run.partitioner.repeats)
+                pairs = [pair for pair in wanted if pair not in done]
                 task = per_input_task(run.task)
                 sender.started(run.id, len(pairs))
-                for record, output in sweep(driver, pairs, inputs, run.warmup):
+                for record, output in sweep(driver, pairs, inputs, run.warmup, retry, failed):
                     if task is not None:
                         record = replace(record, task=task(output, record.input))
                     if spool:
@@ -109,16 +136,18 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
                     sender.record(record)
                     on_record(record)
                     count += 1
-                for message in layer_timings(run, split, spec, client, context.host):
-                    sender.layers(message)
+                if run.id not in plan.profiled:
+                    for message in layer_timings(run, split, spec, client, context.host):
+                        sender.layers(message)
         sender.ended()
         return count
     except HarnessError as error:
         sender.ended(str(error))
         raise
     finally:
-        if spool:
-            spool.close()
+        for file in (spool, failures):
+            if file:
+                file.close()
         sender.close()
 
 

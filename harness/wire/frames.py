@@ -147,6 +147,8 @@ class State(_Strict):
     kind: Literal["state"] = "state"
     id: RequestId
     pid: int
+    supervisor: int = 0
+    restarts: Count = 0
     version: str
     device: str
     uptime_ns: Count

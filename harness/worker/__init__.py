@@ -2,13 +2,14 @@
 
 from harness.worker.client import WorkerClient, WorkerError
 from harness.worker.daemon import Worker, WorkerConfig
-from harness.worker.edge import EdgeDriver, LinkSettings, sweep, synthetic_inputs
+from harness.worker.edge import EdgeDriver, LinkSettings, RetryPolicy, sweep, synthetic_inputs
 from harness.worker.tails import ModelPolicy
 
 __all__ = [
     "EdgeDriver",
     "LinkSettings",
     "ModelPolicy",
+    "RetryPolicy",
     "Worker",
     "WorkerClient",
     "WorkerConfig",

@@ -1,8 +1,11 @@
 """Talking to a worker: one request, one reply, with a deadline and errors that say what happened.
 
-A reply whose id is not the one awaited (left over from a request that timed out) is dropped. When
-a worker never answers, the socket's handshake events tell a refused key from a worker that is not
-there, so the message can say which.
+A reply whose id is not the one awaited (left over from a request that timed out) is dropped. The
+socket's events are watched while waiting: a refused key fails at once with a message that says so,
+and a connection that drops (the worker died, was killed or restarted) fails at once as
+``WorkerLost`` instead of after the whole deadline, so the edge can record the inference as failed
+and retry it once the worker is back. ``WorkerSilent`` is the deadline passing with no answer (a
+host or link gone quiet). Both are ``WorkerUnavailable``: worth waiting for; an error reply is not.
 """
 
 import itertools
@@ -31,6 +34,18 @@ from harness.wire.keys import ClientKeys
 from harness.wire.sockets import AUTH_FAILURES, connect_client
 
 
+class WorkerUnavailable(ExperimentFailed):
+    """The worker could not be reached or went away mid-request; the request may be retried."""
+
+
+class WorkerLost(WorkerUnavailable):
+    """The connection to the worker dropped while a request was in flight or since the last one."""
+
+
+class WorkerSilent(WorkerUnavailable):
+    """No answer within the deadline."""
+
+
 class WorkerError(ExperimentFailed):
     """The worker answered with an error reply."""
 
@@ -56,21 +71,34 @@ class WorkerClient:
         self.limits = limits or Limits()
         self.context = zmq.Context()
         self.socket = connect_client(self.context, endpoint, keys, self.limits)
-        self.monitor = self.socket.get_monitor_socket(AUTH_FAILURES)
+        self.monitor = self.socket.get_monitor_socket(AUTH_FAILURES | zmq.EVENT_DISCONNECTED)
+        self._poller = zmq.Poller()
+        self._poller.register(self.socket, zmq.POLLIN)
+        self._poller.register(self.monitor, zmq.POLLIN)
         self._ids = itertools.count(1)
 
     def next_id(self) -> int:
         return next(self._ids)
 
     def exchange(self, frames: list, request_id: int, timeout_s: float = 30.0) -> Exchange:
-        """Send a request's ``frames`` and wait for reply ``request_id``; raise on timeout or error reply."""
+        """Send a request's ``frames`` and wait for reply ``request_id``; raise on timeout, a dropped
+        connection or an error reply."""
+        self._check_events()
         sent_ns = time.monotonic_ns()
         self.socket.send_multipart(frames, copy=False)
         deadline = sent_ns + int(timeout_s * 1e9)
         while True:
             remaining_ms = max(0, (deadline - time.monotonic_ns()) // 1_000_000)
-            if not self.socket.poll(remaining_ms):
-                raise self._silence(timeout_s)
+            ready = dict(self._poller.poll(remaining_ms))
+            if self.monitor in ready:
+                self._check_events()
+            if self.socket not in ready:
+                if time.monotonic_ns() >= deadline:
+                    raise WorkerSilent(
+                        f"worker at {self.endpoint} did not answer within {timeout_s:g} s; is it running? "
+                        f"(`harness worker ping {self.endpoint}`)"
+                    )
+                continue
             reply_frames = self.socket.recv_multipart(copy=False)
             received_ns = time.monotonic_ns()
             try:
@@ -110,16 +138,15 @@ class WorkerClient:
     def __exit__(self, *exc_info):
         self.close()
 
-    def _silence(self, timeout_s: float) -> ExperimentFailed:
+    def _check_events(self) -> None:
+        """Raise for what the socket reported since the last look: a refused key, a dropped connection."""
         events = []
         while self.monitor.poll(0):
             events.append(recv_monitor_message(self.monitor)["event"])
         if any(event & AUTH_FAILURES for event in events):
-            return ExperimentFailed(
+            raise ExperimentFailed(
                 f"worker at {self.endpoint} rejected this client during the handshake: "
                 "its key is not in the worker's clients/ (or the worker expects keys and none were given)"
             )
-        return ExperimentFailed(
-            f"worker at {self.endpoint} did not answer within {timeout_s:g} s; is it running? "
-            f"(`harness worker ping {self.endpoint}`)"
-        )
+        if zmq.EVENT_DISCONNECTED in events:
+            raise WorkerLost(f"the connection to the worker at {self.endpoint} dropped (the worker stopped or died)")

@@ -40,6 +40,7 @@ from harness.wire.frames import (
 from harness.wire.keys import WorkerKeys
 from harness.wire.sockets import bind_server
 from harness.wire.tensors import pack, unpack
+from harness.worker.supervisor import supervised
 from harness.worker.tails import ModelPolicy, TailCache
 
 log = logging.getLogger("harness.worker")
@@ -132,9 +133,12 @@ class Worker:
     def state(self, request_id: int) -> State:
         from harness import __version__
 
+        supervisor, restarts = supervised()
         return State(
             id=request_id,
             pid=os.getpid(),
+            supervisor=supervisor,
+            restarts=restarts,
             version=__version__,
             device=str(self.device),
             uptime_ns=time.monotonic_ns() - self.started_ns,

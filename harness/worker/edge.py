@@ -3,10 +3,15 @@
 One record per inference, emitted as soon as the inference ends. The edge's own clock times its
 head, its encoding and its decoding; the worker's reply carries the worker's times; the transfer
 time is what remains of the end-to-end time, so a shaped (or emulated) link shows up there alone.
+
+An inference the worker could not finish (it died, restarted or went quiet) is reported as a
+``FailedInference`` and tried again, per ``RetryPolicy``, once the worker answers pings again; the
+restarted worker's tails are prepared and warmed up anew, so no record pays for a restart.
 """
 
+import itertools
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -14,12 +19,23 @@ from torch.utils import _pytree as pytree
 
 from harness.errors import ExperimentFailed
 from harness.model import Head, SplitGraph
-from harness.results import InferenceRecord
+from harness.results import FailedInference, InferenceRecord
 from harness.wire.compression import Compression
 from harness.wire.frames import CompressionSpec, Infer, ModelSpec, encode
 from harness.wire.link import EmulatedLink
 from harness.wire.tensors import pack, unpack
-from harness.worker.client import WorkerClient
+from harness.worker.client import WorkerClient, WorkerUnavailable
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``timeout_s``: longest wait for one reply before the worker is taken as gone (a dropped
+    connection is noticed at once); ``attempts``: how often one inference is tried again;
+    ``wait_s``: how long to wait for the worker to answer again (its restart) before giving up."""
+
+    attempts: int = 2
+    timeout_s: float = 60.0
+    wait_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -135,6 +151,20 @@ class EdgeDriver:
         )
         return output, record
 
+    def await_worker(self, wait_s: float, after: Exception) -> None:
+        """Return once the worker answers a ping again; raise when ``wait_s`` passes without one."""
+        deadline = time.monotonic() + wait_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                self.client.ping(min(2.0, remaining))
+                return
+            except WorkerUnavailable:
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        raise ExperimentFailed(
+            f"worker at {self.client.endpoint} did not answer again within {wait_s:g} s after: {after}; "
+            "check the cloud host and its worker.log, then continue with `harness sweep ... --resume RESULTS_DIR`"
+        )
+
     def _now(self) -> int:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -142,20 +172,49 @@ class EdgeDriver:
 
 
 def sweep(
-    driver: EdgeDriver, pairs: Iterable[tuple[int, int]], inputs: Sequence[torch.Tensor], warmup: int = 1
+    driver: EdgeDriver,
+    pairs: Iterable[tuple[int, int]],
+    inputs: Sequence[torch.Tensor],
+    warmup: int = 1,
+    retry: RetryPolicy | None = None,
+    on_failure: Callable[[FailedInference], None] = lambda _: None,
 ) -> Iterator[tuple[InferenceRecord, object]]:
     """Run a partitioner's ``(cut, repeat)`` pairs in order; the first time a cut comes up, prepare it
     and run ``warmup`` unrecorded inferences. Repeat ``r`` uses ``inputs[r % len(inputs)]``. Each
-    record is yielded, with the model's output, as soon as it is made."""
+    record is yielded, with the model's output, as soon as it is made. An inference the worker did
+    not finish goes to ``on_failure`` and is tried again after the worker is back (``retry``)."""
+    policy = retry or RetryPolicy()
     warmed: set[int] = set()
     for cut, repeat in pairs:
-        if cut not in warmed:
-            driver.prepare(cut)
-            for _ in range(warmup):
-                driver.infer(cut, inputs[0])
-            warmed.add(cut)
         index = repeat % len(inputs)
-        output, record = driver.infer(cut, inputs[index], repeat, index)
+        for attempt in itertools.count(1):
+            try:
+                if cut not in warmed:
+                    driver.prepare(cut)
+                    for _ in range(warmup):
+                        driver.infer(cut, inputs[0])
+                    warmed.add(cut)
+                output, record = driver.infer(cut, inputs[index], repeat, index)
+                break
+            except WorkerUnavailable as error:
+                failed = FailedInference(
+                    run=driver.run,
+                    model=driver.split.name,
+                    cut=cut,
+                    repeat=repeat,
+                    input=index,
+                    attempt=attempt,
+                    error=str(error),
+                    at_ns=time.time_ns(),
+                )
+                on_failure(failed)
+                if attempt > policy.attempts:
+                    raise ExperimentFailed(
+                        f"cut {cut}, repeat {repeat} failed {attempt} times (retry.attempts is {policy.attempts}); "
+                        f"last: {error}"
+                    ) from None
+                driver.await_worker(policy.wait_s, error)
+                warmed.clear()
         yield record, output
 
 

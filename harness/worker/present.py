@@ -22,6 +22,8 @@ def state_lines(endpoint: str, state: State) -> list[str]:
         f"requests {state.requests} ({state.errors} refused or failed), clients {state.clients}",
         f"loaded: {', '.join(state.loaded) if state.loaded else 'nothing yet'}",
     ]
+    if state.supervisor:
+        lines.append(f"supervised by pid {state.supervisor}, restarted {state.restarts} times")
     return lines
 
 

@@ -4,6 +4,7 @@ Each test gives the hosts' directories their own TMPDIR, and afterwards checks t
 from them and that only the provisioned runtime is left there.
 """
 
+import io
 import json
 import os
 import signal
@@ -154,40 +155,151 @@ def test_failed_sweep_names_host_and_reason_and_tears_down(hosts_dir, tmp_path):
     assert _left_behind(hosts_dir) == []
 
 
-def test_ctrl_c_tears_down_and_keeps_records(hosts_dir, tmp_path):
-    out = tmp_path / "r"
-    sweep = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "sweep",
-            "manifests/alexnet.yml",
-            "--set",
-            "repeats=50",
-            "--out",
-            str(out),
-        ],
+FAULT_REPEATS = 30
+FAULT_SWEEP = [
+    "manifests/alexnet.yml",
+    *("--set", f"repeats={FAULT_REPEATS}", "--set", "cuts=[0,3,13]", "--set", "bandwidth=1MB/s"),
+]
+FAULT_ROWS = FAULT_REPEATS * 3
+"""About 25 s of inferences: long enough for a fault to land mid-sweep, short enough to finish."""
+
+
+def _start_sweep(hosts_dir: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "sweep", *args],
         cwd=REPO,
         env=_env(hosts_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and _rows(out / "records.csv") < 3:
-        time.sleep(0.5)
-    assert _rows(out / "records.csv") >= 3, "no records arrived"
-    sweep.send_signal(signal.SIGINT)
-    _, stderr = sweep.communicate(timeout=300)
-    assert sweep.returncode == 130, stderr[-3000:]
-    assert "harness: error: interrupted: hosts torn down;" in stderr
-    assert len(pd.read_parquet(out / "records.parquet")) >= 3
-    assert _left_behind(hosts_dir) == []
 
 
 def _rows(path: Path) -> int:
     return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
+
+
+def _wait_for_rows(path: Path, rows: int, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _rows(path) < rows:
+        time.sleep(0.2)
+    assert _rows(path) >= rows, "no records arrived"
+
+
+def _complete(records: pd.DataFrame) -> None:
+    """Every (run, cut, repeat) of the fault sweep recorded exactly once."""
+    assert len(records) == FAULT_ROWS
+    keys = set(zip(records["run"], records["cut"], records["repeat"], strict=True))
+    assert keys == {("alexnet-module-1MBps-none", cut, repeat) for cut in (0, 3, 13) for repeat in range(FAULT_REPEATS)}
+
+
+def test_worker_killed_then_ctrl_c_then_resume(hosts_dir, tmp_path):
+    """kill -9 of the worker mid-sweep: restarted, the inference retried, the sweep goes on; then
+    Ctrl-C: torn down, records and logs kept; then --resume: the rest, nothing twice."""
+    out = tmp_path / "r"
+    port = free_port()
+    manifest = [*FAULT_SWEEP, "--set", f"port={port}"]
+    sweep = _start_sweep(hosts_dir, *manifest, "--out", str(out))
+    _wait_for_rows(out / "records.csv", 3)
+    ping = [sys.executable, "-m", "harness.cli", "worker", "ping", f"tcp://127.0.0.1:{port}", "--json"]
+    state = json.loads(subprocess.run(ping, capture_output=True, text=True, check=True, cwd=REPO).stdout)
+    assert state["supervisor"] and state["restarts"] == 0
+    os.kill(state["pid"], signal.SIGKILL)
+    _wait_for_rows(out / "records.csv", _rows(out / "records.csv") + 3)
+    sweep.send_signal(signal.SIGINT)
+    _, stderr = sweep.communicate(timeout=300)
+    assert sweep.returncode == 130, stderr[-3000:]
+    assert "harness: error: interrupted: hosts torn down;" in stderr
+    assert f"continue with `harness sweep ... --resume {out}`" in stderr
+    failures = pd.read_csv(out / "failures.csv")
+    assert len(failures) >= 1
+    assert failures["error"].str.contains("dropped \\(the worker stopped or died\\)").all(), failures["error"]
+    assert (failures["attempt"] == 1).all()
+    log = (out / "hosts" / "cloud-local" / "worker.log").read_text()
+    assert "worker was killed by SIGKILL; restart 1 in 1 s" in log
+    before = pd.read_parquet(out / "records.parquet")
+    assert 6 <= len(before) < FAULT_ROWS
+    assert _left_behind(hosts_dir) == []
+
+    changed = harness(hosts_dir, "sweep", *FAULT_SWEEP, "--set", "repeats=9", "--resume", str(out))
+    assert changed.returncode == 2
+    assert "the manifest renders differently from" in changed.stderr, changed.stderr
+    assert f"-  repeats: {FAULT_REPEATS}; +  repeats: 9" in changed.stderr, changed.stderr
+
+    resumed = _resume(hosts_dir, manifest, out)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = pd.read_parquet(out / "records.parquet")
+    _complete(after)
+    assert before.merge(after, how="left", indicator=True)["_merge"].eq("both").all(), "a row recorded before changed"
+    assert len(pd.read_csv(out / "failures.csv")) == len(failures), "the first part's failures are kept once"
+    assert _left_behind(hosts_dir) == []
+
+
+def _sweep_as_given(hosts_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """``harness sweep`` with exactly these arguments (a resume must render the manifest as before)."""
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", "sweep", *args],
+        cwd=REPO,
+        env=_env(hosts_dir),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _resume(hosts_dir: Path, manifest: list[str], out: Path) -> subprocess.CompletedProcess:
+    return _sweep_as_given(hosts_dir, *manifest, "--resume", str(out))
+
+
+def _csv_rows(path: Path) -> pd.DataFrame:
+    """The rows a CSV of records holds, up to its last complete line."""
+    text = path.read_text()
+    return pd.read_csv(io.StringIO(text[: text.rfind("\n") + 1]))
+
+
+def test_controller_killed_mid_sweep_loses_no_row_and_resume_cleans_up(hosts_dir, tmp_path):
+    out = tmp_path / "r"
+    manifest = [*FAULT_SWEEP, "--set", f"port={free_port()}"]
+    sweep = _start_sweep(hosts_dir, *manifest, "--out", str(out))
+    _wait_for_rows(out / "records.csv", 3)
+    sweep.kill()
+    sweep.communicate(timeout=60)
+    written = _csv_rows(out / "records.csv")
+    resumed = _resume(hosts_dir, manifest, out)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = pd.read_parquet(out / "records.parquet")
+    _complete(after)
+    kept = written.merge(after, on=["run", "cut", "repeat", "request", "e2e_ns"], how="left", indicator=True)
+    assert kept["_merge"].eq("both").all(), "a row written before the crash was lost or changed"
+    assert _left_behind(hosts_dir) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a full disk is a small tmpfs, and mounting one needs root")
+def test_full_disk_on_the_controller_keeps_the_spools_for_resume(hosts_dir, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True)
+    try:
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (1024 * 1024 - 8 * 1024))
+        out = disk / "r"
+        manifest = [*FAULT_SWEEP, "--set", f"port={free_port()}"]
+        sweep = _sweep_as_given(hosts_dir, *manifest, "--out", str(out))
+        assert sweep.returncode == 1, sweep.stderr[-3000:]
+        last = sweep.stderr.strip().splitlines()[-1]
+        assert f"cannot write to {out} (No space left on device): the sweep was stopped" in last, last
+        assert f"`harness sweep ... --resume {out}` collects them" in last
+        written = _csv_rows(out / "records.csv")
+        assert 0 < len(written) < FAULT_ROWS
+        spools = list(hosts_dir.glob(f"{HOSTS_SUBDIR}/*/records.jsonl"))
+        assert len(spools) == 1 and len(spools[0].read_text().splitlines()) > len(written)
+        filler.unlink()
+        resumed = _resume(hosts_dir, manifest, out)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        _complete(pd.read_parquet(out / "records.parquet"))
+        assert _left_behind(hosts_dir) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
 
 
 BAD_INPUT = [

@@ -53,7 +53,7 @@ def test_unknown_field_names_its_line_and_the_fields(tmp_path):
     path = write(tmp_path, MINIMAL.replace("model:", "modle:"))
     assert error_of(path) == (
         f"{path}:2: field modle: unknown field (expected one of: name, description, hosts, model, cuts, "
-        "partitioner, warmup, dataset, link, compression, threads, task, worker, evaluate) (and 1 more problem)"
+        "partitioner, warmup, dataset, link, compression, threads, task, worker, retry, evaluate) (and 1 more problem)"
     )
 
 
@@ -102,7 +102,7 @@ def test_yaml_error_names_its_line(tmp_path):
 def test_unused_set_lists_the_variables(tmp_path):
     assert error_of(ALEXNET, ["bandwith=1MB/s"]) == (
         "--set 'bandwith': manifests/alexnet.yml has no variable of that name "
-        "(its variables: bandwidth, compression, cuts, port, repeats)"
+        "(its variables: bandwidth, compression, cuts, port, repeats, retry)"
     )
 
 
@@ -175,7 +175,7 @@ def test_cli_render_error_is_one_line_and_exit_2():
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "harness: error: manifests/alexnet.yml:41: field partitioner.repeats: expected a number >= 1 (got 0)\n"
+        "harness: error: manifests/alexnet.yml:42: field partitioner.repeats: expected a number >= 1 (got 0)\n"
     )
 
 
