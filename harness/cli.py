@@ -617,11 +617,16 @@ def regress_command(manifest, inventory, baseline, tolerance, sets, results, out
     from harness.manifest import load_manifest
     from harness.results.regression import compare, find_baseline, parse_tolerance
     from harness.results.regression_report import regression_table, write_outputs
+    from harness.sweep.controller import RESULTS_ROOT
 
     fraction = parse_tolerance(tolerance)
     name = load_manifest(manifest, list(sets)).manifest.name
+    if results is not None:
+        chosen = find_baseline(baseline, results.parent, name, results)
+    else:
+        chosen = find_baseline(baseline, RESULTS_ROOT, name)
     candidate = results or _run_manifest(manifest, inventory, sets, None).folder.path
-    comparison = compare(find_baseline(baseline, candidate, name), candidate, fraction, alpha, name)
+    comparison = compare(chosen, candidate, fraction, alpha, name)
     click.echo(f"{comparison.candidate} against baseline {comparison.baseline}")
     stdout_console().print(regression_table(comparison))
     if note := comparison.power_note():

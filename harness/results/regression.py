@@ -178,19 +178,20 @@ def manifest_name(folder: ResultsFolder) -> str:
     return name
 
 
-def find_baseline(choice: str | Path, candidate: Path, manifest: str) -> Path:
-    """``latest``: the newest sweep of ``manifest`` that ended ok, from the catalog of the candidate's
-    parent folder, other than the candidate itself; anything else is a results folder."""
+def find_baseline(choice: str | Path, root: Path, manifest: str, candidate: Path | None = None) -> Path:
+    """``latest``: the newest sweep of ``manifest`` that ended ok, from the catalog of ``root``, other
+    than the candidate itself; anything else is a results folder. Looked up before a new sweep runs,
+    so that a nightly run without a baseline fails at once instead of after its sweep."""
     if str(choice) != LATEST:
         return Path(choice)
     from harness.results.catalog import Catalog
 
-    root = candidate.parent
     found = Catalog(root).latest(manifest, status="ok", exclude=candidate)
     if found is None:
+        besides = f" besides {candidate}" if candidate else ""
         raise BadInput(
             f"--baseline latest: the results catalog of {root} holds no sweep of manifest '{manifest}' with "
-            f"status ok besides {candidate}; run a sweep first or pass --baseline DIR"
+            f"status ok{besides}; run a sweep first or pass --baseline DIR"
         )
     return found
 

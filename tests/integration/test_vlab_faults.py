@@ -1,13 +1,17 @@
-"""Faults of a sweep over the virtual lab: the cloud host's link cut mid-sweep, as a pulled cable.
+"""Faults of a sweep over the virtual lab: the cloud worker killed, then the cloud host's link cut
+mid-sweep, as a pulled cable.
 
-The sweep must stop in bounded time, name the host it lost and say what to do, keep every record
+The killed worker must be restarted and the sweep go on over SSH and CurveZMQ. After the cut the
+sweep must stop in bounded time, name the host it lost and say what to do, keep every record
 made before the cut, tear down the hosts it still reaches, and finish with ``--resume`` once the
 link is back. Needs what ``test_vlab_sweep`` needs (root, ``ip netns``, sshd, tc); only this
 test's own lab is touched.
 """
 
 import io
+import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -25,7 +29,7 @@ vlab = test_vlab_sweep.vlab
 """The lab of test_vlab_sweep (rpi1 in edge, gpu1 in cloud), brought up and taken down alike."""
 
 EDGE, CLOUD = "rpi1", "gpu1"
-RETRY = {"attempts": 1, "timeout_s": 5, "wait_s": 5}
+RETRY = {"attempts": 1, "timeout_s": 5, "wait_s": 20}
 STOP_BOUND_S = 120
 """From the cut to the sweep's exit: the edge gives the worker timeout_s, then wait_s; Ansible gives
 the lost host at most 30 s (ansible.cfg); collect and teardown of the edge take the rest."""
@@ -44,6 +48,15 @@ def _set_port(link: dict, state: str) -> None:
 def _complete_lines(path: Path) -> list[str]:
     """The CSV's header and rows as written so far; a row being written has no newline yet."""
     return [line for line in path.read_text().splitlines(keepends=True) if line.endswith("\n")]
+
+
+def _serving_worker(namespace: str) -> int:
+    """The pid of the worker process (not its supervisor) running in ``namespace``."""
+    for pid in network.pids(namespace):
+        line = system.command_line(pid)
+        if "harness.cli worker serve" in line and "--supervise" not in line:
+            return pid
+    raise AssertionError(f"no worker runs in {namespace}")
 
 
 def _harness_processes(namespace: str) -> list[str]:
@@ -68,6 +81,10 @@ def test_cloud_host_unreachable_mid_sweep_tears_down_the_edge_and_resumes(vlab, 
     sweep = _start_sweep(scratch, *manifest, "--out", str(out))
     try:
         _wait_for_rows(out / "records.csv", 3)
+        worker = _serving_worker(cloud)
+        os.kill(worker, signal.SIGKILL)
+        _wait_for_rows(out / "records.csv", len(_complete_lines(out / "records.csv")) + 2)
+        assert _serving_worker(cloud) != worker, "the killed worker was not started again"
         _set_port(link, "down")
         cut_ns = time.time_ns()
         rows_at_cut = _complete_lines(out / "records.csv")
@@ -98,9 +115,11 @@ def test_cloud_host_unreachable_mid_sweep_tears_down_the_edge_and_resumes(vlab, 
     joined = at_cut[["run", "cut", "repeat", "e2e_ns"]].merge(before, on=["run", "cut", "repeat"], how="left")
     assert (joined["e2e_ns_x"] == joined["e2e_ns_y"]).all(), "a row recorded before the cut was lost or changed"
     failures = pd.read_csv(out / "failures.csv")
-    silent = f"did not answer within {RETRY['timeout_s']} s"
-    assert failures["error"].str.contains(silent).all(), failures["error"]
-    detected_s = (failures["at_ns"].min() - cut_ns) / 1e9
+    killed = failures["error"].str.contains(r"dropped \(the worker stopped or died\)")
+    silent = failures["error"].str.contains(f"did not answer within {RETRY['timeout_s']} s")
+    assert (killed | silent).all() and killed.any() and silent.any(), failures["error"]
+    assert (failures.loc[killed, "at_ns"] < cut_ns).all() and (failures.loc[silent, "at_ns"] > cut_ns).all()
+    detected_s = (failures.loc[silent, "at_ns"].min() - cut_ns) / 1e9
     assert RETRY["timeout_s"] - 1 <= detected_s <= RETRY["timeout_s"] + 5, detected_s
     print(f"cut to detection {detected_s:.1f} s, to exit {stopped_s:.1f} s; {kept} records kept; {found['reason']}")
 

@@ -228,6 +228,18 @@ def test_latest_baseline_comes_from_the_catalog_of_the_candidates_root(tmp_path)
     )
 
 
+def test_a_new_sweep_without_a_baseline_is_refused_before_it_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr("harness.sweep.controller.RESULTS_ROOT", tmp_path / "results")
+    ran = []
+    monkeypatch.setattr("harness.cli._run_manifest", lambda *args: ran.append(args))
+    result = regress("--baseline", "latest")
+    assert result.exit_code == 2 and ran == []
+    assert result.stderr == (
+        f"harness: error: --baseline latest: the results catalog of {tmp_path / 'results'} holds no sweep of "
+        "manifest 'alexnet' with status ok; run a sweep first or pass --baseline DIR\n"
+    )
+
+
 def test_bad_inputs_exit_2_naming_the_file_field_and_expected_value(tmp_path, baseline):
     candidate = write_sweep(tmp_path / "cand", seed=2)
     missing = tmp_path / "nowhere"
