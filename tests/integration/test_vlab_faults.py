@@ -23,7 +23,7 @@ from harness.lab import network, system
 from harness.lab.state import LabState
 from tests.integration import test_vlab_sweep
 from tests.integration.test_sweep import FAULT_SWEEP, _complete, _start_sweep, _wait_for_rows, free_port
-from tests.integration.test_vlab_sweep import _harness, _lab_processes, _root_veths
+from tests.integration.test_vlab_sweep import _harness, lab_down_leaves_nothing
 
 vlab = test_vlab_sweep.vlab
 """The lab of test_vlab_sweep (rpi1 in edge, gpu1 in cloud), brought up and taken down alike."""
@@ -139,9 +139,4 @@ def test_cloud_host_unreachable_mid_sweep_tears_down_the_edge_and_resumes(vlab, 
     assert _harness_processes(edge) == [] and _harness_processes(cloud) == []
     assert not list((state_dir / "hosts").glob("*/root/keys"))
 
-    down = _harness(env, "lab", "down", "--state-dir", str(state_dir))
-    assert down.returncode == 0, down.stderr
-    assert sorted(path.name for path in network.NETNS_DIR.glob(f"{prefix}*")) == []
-    assert _root_veths() == veths
-    assert _lab_processes(state_dir) == []
-    assert not state_dir.exists()
+    lab_down_leaves_nothing(env, prefix, state_dir, veths)

@@ -128,6 +128,16 @@ def _deploy_on_its_own(env: dict[str, str], inventory_dir: Path, keys: Path) -> 
     assert torn.returncode == 0, torn.stderr
 
 
+def lab_down_leaves_nothing(env: dict[str, str], prefix: str, state_dir: Path, veths: set[str]) -> None:
+    """``lab down`` ends well, and no namespace, veth, process or state of the lab is left."""
+    down = _harness(env, "lab", "down", "--state-dir", str(state_dir))
+    assert down.returncode == 0, down.stderr
+    assert sorted(path.name for path in network.NETNS_DIR.glob(f"{prefix}*")) == []
+    assert _root_veths() == veths
+    assert _lab_processes(state_dir) == []
+    assert not state_dir.exists()
+
+
 def test_sweep_over_the_lab_with_tc(vlab, tmp_path):
     prefix, quota, state_dir, inventory_dir, scratch, env, veths = vlab
     doctor = _harness(env, "doctor", "-i", str(inventory_dir))
@@ -180,10 +190,5 @@ def test_sweep_over_the_lab_with_tc(vlab, tmp_path):
 
     _deploy_on_its_own(env, inventory_dir, tmp_path / "keys")
 
-    down = _harness(env, "lab", "down", "--state-dir", str(state_dir))
-    assert down.returncode == 0, down.stderr
-    assert sorted(path.name for path in network.NETNS_DIR.glob(f"{prefix}*")) == []
-    assert _root_veths() == veths
-    assert _lab_processes(state_dir) == []
-    assert not state_dir.exists()
+    lab_down_leaves_nothing(env, prefix, state_dir, veths)
     assert not list(scratch.rglob("*.key_secret"))

@@ -18,6 +18,7 @@ from harness.manifest import load_manifest
 from harness.results import InferenceRecord, RecordWriter, ResultsFolder, write_layers
 from harness.results.catalog import CATALOG_FILE, Catalog
 from harness.sweep import controller
+from tests.fixtures.records import inference
 
 MS = 1_000_000
 RUN = "alexnet-module-4MBps-none"
@@ -43,32 +44,20 @@ ENVIRONMENT = {
 
 
 def record(cut: int, repeat: int, transfer_scale: int, start_ns: int, run: str = RUN) -> InferenceRecord:
-    edge, transfer, tail = EDGE[cut] + repeat * MS, TRANSFER[cut] * transfer_scale, TAIL[cut]
-    return InferenceRecord(
+    return inference(
         run=run,
-        model="alexnet",
-        granularity="module",
         cut=cut,
         layer=LAYERS[cut],
         repeat=repeat,
-        input=0,
         request=REPEATS * cut + repeat,
-        edge_ns=edge,
-        encode_ns=0,
-        transfer_ns=transfer,
-        cloud_decode_ns=0,
-        cloud_ns=tail,
-        cloud_encode_ns=0,
-        decode_ns=0,
-        e2e_ns=edge + transfer + tail,
+        edge_ns=EDGE[cut] + repeat * MS,
+        transfer_ns=TRANSFER[cut] * transfer_scale,
+        cloud_ns=TAIL[cut],
         bytes_raw=1000,
         bytes_wire=1100,
-        reply_bytes_raw=4000,
         reply_bytes_wire=4200,
-        compression="none",
         shaping="tc",
         rate=0.0,
-        delay_ns=0,
         started_at_ns=start_ns + (REPEATS * cut + repeat) * 1_000 * MS,
     )
 

@@ -12,9 +12,10 @@ from click.testing import CliRunner
 import harness.cli
 from harness.bench.regress import sweep_folders
 from harness.cli import cli
-from harness.results import InferenceRecord, RecordWriter, ResultsFolder
+from harness.results import RecordWriter, ResultsFolder
 from harness.results.catalog import Catalog
 from harness.results.regression import Verdict, compare, parse_tolerance
+from tests.fixtures.records import inference
 
 MANIFEST = str(Path(__file__).resolve().parents[2] / "manifests" / "alexnet.yml")
 RUN = "alexnet-module-4MBps-none"
@@ -54,31 +55,17 @@ def write_sweep(
                 for ms, scale in ((edge_ms, edge_factor * factor), (transfer_ms, factor), (cloud_ms, factor))
             )
             writer.append(
-                InferenceRecord(
+                inference(
                     run=RUN,
                     model=model,
-                    granularity="module",
                     cut=cut,
                     layer=layer,
                     repeat=repeat,
                     input=repeat % 2,
                     request=request,
                     edge_ns=edge,
-                    encode_ns=0,
                     transfer_ns=transfer,
-                    cloud_decode_ns=0,
                     cloud_ns=cloud,
-                    cloud_encode_ns=0,
-                    decode_ns=0,
-                    e2e_ns=edge + transfer + cloud,
-                    bytes_raw=4_000,
-                    bytes_wire=4_100,
-                    reply_bytes_raw=4_000,
-                    reply_bytes_wire=4_100,
-                    compression="none",
-                    shaping="emulated",
-                    rate=4e6,
-                    delay_ns=0,
                     started_at_ns=1_700_000_000_000_000_000 + request * MS,
                 )
             )

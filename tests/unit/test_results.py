@@ -21,6 +21,7 @@ from harness.results import (
     write_layers,
 )
 from harness.results.writer import RECORD_SCHEMA, convert_records
+from tests.fixtures.records import inference
 
 MS = 1_000_000
 RUN = "alexnet-4MBs-none"
@@ -35,30 +36,23 @@ RAW = [602_112, 774_400, 4_000]
 
 def record(cut: int, repeat: int, request: int = 0) -> InferenceRecord:
     edge, transfer, tail = EDGE[cut] + repeat * MS, TRANSFER[cut] + repeat * MS, TAIL[cut] + repeat * MS
-    parts = dict(encode_ns=5_000, cloud_decode_ns=10_000, cloud_encode_ns=20_000, decode_ns=5_000)
-    return InferenceRecord(
+    return inference(
         run=RUN,
-        model="alexnet",
-        granularity="module",
         cut=cut,
         layer=LAYERS[cut],
         repeat=repeat,
-        input=0,
         request=request,
         edge_ns=edge,
         transfer_ns=transfer,
         cloud_ns=tail,
-        e2e_ns=edge + transfer + tail + sum(parts.values()),
+        encode_ns=5_000,
+        cloud_decode_ns=10_000,
+        cloud_encode_ns=20_000,
+        decode_ns=5_000,
         bytes_raw=RAW[cut],
         bytes_wire=RAW[cut] + 100 + 10 * repeat,
-        reply_bytes_raw=4_000,
         reply_bytes_wire=4_200,
-        compression="none",
-        shaping="emulated",
-        rate=4e6,
-        delay_ns=0,
         started_at_ns=1_700_000_000_000_000_000 + request,
-        **parts,
     )
 
 
