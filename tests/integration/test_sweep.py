@@ -193,9 +193,10 @@ def _complete(records: pd.DataFrame) -> None:
     assert keys == {("alexnet-module-1MBps-none", cut, repeat) for cut in (0, 3, 13) for repeat in range(FAULT_REPEATS)}
 
 
-def test_worker_killed_then_ctrl_c_then_resume(hosts_dir, tmp_path):
+def test_worker_killed_then_ctrl_c_then_controller_killed_then_resume(hosts_dir, tmp_path):
     """kill -9 of the worker mid-sweep: restarted, the inference retried, the sweep goes on; then
-    Ctrl-C: torn down, records and logs kept; then --resume: the rest, nothing twice."""
+    Ctrl-C: torn down, records and logs kept; then --resume, whose controller is killed mid-sweep:
+    no row written is lost; then --resume again: the rest, nothing twice, nothing left behind."""
     out = tmp_path / "r"
     port = free_port()
     manifest = [*FAULT_SWEEP, "--set", f"port={port}"]
@@ -226,11 +227,19 @@ def test_worker_killed_then_ctrl_c_then_resume(hosts_dir, tmp_path):
     assert "the manifest renders differently from" in changed.stderr, changed.stderr
     assert f"-  repeats: {FAULT_REPEATS}; +  repeats: 9" in changed.stderr, changed.stderr
 
+    crashed = _start_sweep(hosts_dir, *manifest, "--resume", str(out))
+    _wait_for_rows(out / "records.csv", len(before) + 3)
+    crashed.kill()
+    crashed.communicate(timeout=60)
+    written = _csv_rows(out / "records.csv")
+
     resumed = _resume(hosts_dir, manifest, out)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     after = pd.read_parquet(out / "records.parquet")
     _complete(after)
     assert before.merge(after, how="left", indicator=True)["_merge"].eq("both").all(), "a row recorded before changed"
+    kept = written.merge(after, on=["run", "cut", "repeat", "request", "e2e_ns"], how="left", indicator=True)
+    assert kept["_merge"].eq("both").all(), "a row written before the crash was lost or changed"
     assert len(pd.read_csv(out / "failures.csv")) == len(failures), "the first part's failures are kept once"
     assert _left_behind(hosts_dir) == []
 
@@ -255,23 +264,6 @@ def _csv_rows(path: Path) -> pd.DataFrame:
     """The rows a CSV of records holds, up to its last complete line."""
     text = path.read_text()
     return pd.read_csv(io.StringIO(text[: text.rfind("\n") + 1]))
-
-
-def test_controller_killed_mid_sweep_loses_no_row_and_resume_cleans_up(hosts_dir, tmp_path):
-    out = tmp_path / "r"
-    manifest = [*FAULT_SWEEP, "--set", f"port={free_port()}"]
-    sweep = _start_sweep(hosts_dir, *manifest, "--out", str(out))
-    _wait_for_rows(out / "records.csv", 3)
-    sweep.kill()
-    sweep.communicate(timeout=60)
-    written = _csv_rows(out / "records.csv")
-    resumed = _resume(hosts_dir, manifest, out)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    after = pd.read_parquet(out / "records.parquet")
-    _complete(after)
-    kept = written.merge(after, on=["run", "cut", "repeat", "request", "e2e_ns"], how="left", indicator=True)
-    assert kept["_merge"].eq("both").all(), "a row written before the crash was lost or changed"
-    assert _left_behind(hosts_dir) == []
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a full disk is a small tmpfs, and mounting one needs root")
