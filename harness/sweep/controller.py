@@ -19,7 +19,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 from rich.console import Console
 
 from harness.ansible.inventory import check_groups, inventory_groups
@@ -28,7 +27,7 @@ from harness.errors import BadInput, ExperimentFailed, HarnessError
 from harness.manifest import LoadedManifest, load_manifest
 from harness.partition.evaluate import judge_sweep
 from harness.results import FailedInference, InferenceRecord, RecordWriter, ResultsFolder, build_report, write_layers
-from harness.results.writer import append_failures, convert_records
+from harness.results.writer import append_failures
 from harness.sweep.environment import environment
 from harness.sweep.failure import failed_sweep_message, resume_hint
 from harness.sweep.keys import CLOUD_FILES, EDGE_FILES, shipped_keys, sweep_keys
@@ -141,6 +140,13 @@ class RecordCollector:
             self.writer.append(record)
             self.progress.recorded(record)
 
+    def add_spooled(self, results: Path) -> None:
+        """What the edge hosts spooled, as collected into ``hosts/<host>/``: the gaps the stream left."""
+        for record in _spooled(results):
+            self.add(record)
+        for failure in _spooled_failures(results):
+            self.add_failure(failure)
+
     def add_failure(self, failure: FailedInference) -> None:
         key = failure_key(failure)
         if key not in self.failed and key not in self.failures_written:
@@ -195,12 +201,9 @@ def _sweep(
     outcome: dict[str, PlaybookResult] = {}
     progress = SweepProgress(console)
     with RecordWriter(folder, resume=resuming) as writer:
-        already = recorded(folder, _records_so_far(folder)) if resuming else Recorded()
+        already = recorded(folder) if resuming else Recorded()
         collector = RecordCollector(writer, progress, cloud_host, already)
-        for record in _spooled(folder.path):
-            collector.add(record)
-        for failure in _spooled_failures(folder.path):
-            collector.add_failure(failure)
+        collector.add_spooled(folder.path)
         already.keys = set(collector.seen)
         collector.expected = len(collector.seen)
         variables["harness_plan"] |= already.plan()
@@ -221,10 +224,7 @@ def _sweep(
         if isinstance(stopped, OSError):
             raise _cannot_write(folder, stopped, during_sweep=True) from None
         try:
-            for record in _spooled(folder.path):
-                collector.add(record)
-            for failure in _spooled_failures(folder.path):
-                collector.add_failure(failure)
+            collector.add_spooled(folder.path)
             writer.close()
         except OSError as error:
             raise _cannot_write(folder, error, during_sweep=True) from None
@@ -339,13 +339,6 @@ def _spool_lines(results: Path, name: str):
         for line in spool.read_text().splitlines(keepends=True):
             if line.strip() and line.endswith("\n"):
                 yield line
-
-
-def _records_so_far(folder: ResultsFolder):
-    """A stopped sweep's records as a table (its CSV made into parquet first), or None without any."""
-    if not folder.records_csv.is_file():
-        return None
-    return pd.read_parquet(convert_records(folder), columns=["run", "cut", "repeat"])
 
 
 def run_phase(

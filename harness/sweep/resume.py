@@ -18,6 +18,7 @@ from harness.ansible.runner import run_playbook
 from harness.errors import BadInput, ExperimentFailed
 from harness.manifest import LoadedManifest
 from harness.results import FailedInference, ResultsFolder
+from harness.results.writer import convert_records
 
 RecordKey = tuple[str, int, int]
 """A record's place in its sweep: run id, cut and repeat."""
@@ -68,10 +69,12 @@ def recover(inventory: Path, variables: dict) -> None:
         )
 
 
-def recorded(folder: ResultsFolder, rows: pd.DataFrame | None) -> Recorded:
-    """The keys of the rows already recorded and the per-layer timings already kept."""
+def recorded(folder: ResultsFolder) -> Recorded:
+    """The keys of the rows already recorded (a CSV a crash left is made into parquet first), the
+    per-layer timings and the failures already kept."""
     found = Recorded()
-    if rows is not None:
+    if folder.records_csv.is_file():
+        rows = pd.read_parquet(convert_records(folder), columns=["run", "cut", "repeat"])
         found.keys = {(str(run), int(cut), int(repeat)) for run, cut, repeat in rows[["run", "cut", "repeat"]].values}
     if folder.layers.is_file():
         found.layer_rows = pd.read_parquet(folder.layers).to_dict("records")
