@@ -197,8 +197,8 @@ class PartitionerSpec(StrictModel):
 
 
 class EvaluateSpec(StrictModel):
-    """A partitioner judged against the sweep's measurements: ``neurosurgeon`` (``criterion:
-    remaining`` for the seed's inequality 3, ``argmin`` for the lowest prediction), ``dads``,
+    """A partitioner judged against the sweep's measurements: ``neurosurgeon`` (the lowest
+    prediction; ``criterion: next-layer`` or ``remaining`` for the seed's inequality 4 or 3), ``dads``,
     ``oracle`` (``single_tensor: true`` keeps to single-tensor cuts), ``{name: fixed, cut: N}``, or a
     user's ``package.module:function(situation, **options)``. Options reach the partitioner as
     keyword arguments."""
@@ -206,7 +206,7 @@ class EvaluateSpec(StrictModel):
     name: Annotated[str, AfterValidator(_check_decider)]
     cut: Annotated[int, Field(ge=0)] | None = None
     single_tensor: bool | None = None
-    criterion: Literal["next-layer", "remaining", "argmin"] | None = None
+    criterion: Literal["argmin", "next-layer", "remaining"] | None = None
 
 
 class DatasetSpec(StrictModel):

@@ -1,15 +1,23 @@
 """Partitioners judged against a sweep: each one's pick, its predictions beside the measured
 latency of every cut, and its regret (the measured latency of its pick over the best measured).
 
+A regret is a ratio of medians, and the best of a sweep's cuts is the lowest of many noisy medians,
+so a pick the measurements cannot tell from the best still shows a regret a little above 1. Where
+the per-inference times are at hand, ``p_slower`` says how surely the pick is slower: the one-sided
+Mann-Whitney U p-value that its inferences take longer than the best cut's.
+
 The sweep writes ``decisions.csv`` (one row per run and partitioner) and ``predictions.parquet``
 (one row per run, partitioner and cut) into its results folder, so the report and later analyses
 read them like the records, without the model or the hosts.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy.stats import mannwhitneyu
 
 from harness.errors import BadInput
 from harness.manifest.matrix import Run
@@ -30,8 +38,11 @@ class Judged:
     predictions: list[dict]
 
 
-def judge(run: str, situation: Situation, partitioners: list[dict]) -> Judged:
-    """Every partitioner's decision on ``situation``, with regret where cuts were measured."""
+def judge(
+    run: str, situation: Situation, partitioners: list[dict], samples: Mapping[int, np.ndarray] | None = None
+) -> Judged:
+    """Every partitioner's decision on ``situation``, with regret where cuts were measured, and
+    ``p_slower`` where ``samples`` holds each cut's end-to-end milliseconds per inference."""
     measured = situation.measured_ms
     best_cut = min(measured, key=lambda cut: (measured[cut], cut)) if measured else None
     names = {cut.index: cut.after for cut in situation.split.cuts}
@@ -56,6 +67,7 @@ def judge(run: str, situation: Situation, partitioners: list[dict]) -> Judged:
                 "best_cut": best_cut,
                 "best_ms": measured.get(best_cut) if best_cut is not None else None,
                 "regret": _regret(measured, decision.cut, best_cut),
+                "p_slower": _p_slower(samples, decision.cut, best_cut),
                 "decision_us": timed.decision_ns / 1e3,
                 "note": decision.note,
             }
@@ -81,6 +93,19 @@ def _regret(measured: dict[int, float], cut: int, best_cut: int | None) -> float
     return measured[cut] / measured[best_cut]
 
 
+def _p_slower(samples: Mapping[int, np.ndarray] | None, cut: int, best_cut: int | None) -> float | None:
+    """How surely ``cut`` is slower than the best: None for the best itself or without samples."""
+    if samples is None or best_cut is None or cut == best_cut or cut not in samples:
+        return None
+    return float(mannwhitneyu(samples[cut], samples[best_cut], alternative="greater").pvalue)
+
+
+def measured_samples(records: pd.DataFrame, run: str) -> dict[int, np.ndarray]:
+    """End-to-end milliseconds of every inference of ``run``, per cut."""
+    rows = records[records["run"] == run]
+    return {int(cut): group.to_numpy(dtype=float) / 1e6 for cut, group in rows.groupby("cut")["e2e_ns"]}
+
+
 def split_for(model: ModelSpec) -> SplitGraph:
     """The split graph a run's model spec describes."""
     shape = tuple(model.input_shape) if model.input_shape else None
@@ -99,7 +124,8 @@ def write_judgements(folder: ResultsFolder, judged: list[Judged]) -> list[Path]:
 
 def judge_sweep(folder: ResultsFolder, runs: list[Run], partitioners: list[dict]) -> list[Path]:
     """Judge every run of a finished sweep that recorded inferences; the files written."""
-    summary = summarise(pd.read_parquet(folder.records_parquet))
+    records = pd.read_parquet(folder.records_parquet)
+    summary = summarise(records)
     if not folder.layers.is_file():
         raise BadInput(f"{folder.layers} is missing; partitioners decide from the profiles a sweep records there")
     layers = pd.read_parquet(folder.layers)
@@ -113,5 +139,5 @@ def judge_sweep(folder: ResultsFolder, runs: list[Run], partitioners: list[dict]
             splits[key] = split_for(run.model)
         edge_ns, cloud_ns = profiles_from_layers(layers, run.id, splits[key], str(folder.layers))
         situation = run_situation(run, splits[key], edge_ns, cloud_ns, measured_totals(summary, run.id))
-        judged.append(judge(run.id, situation, partitioners))
+        judged.append(judge(run.id, situation, partitioners, measured_samples(records, run.id)))
     return write_judgements(folder, judged)

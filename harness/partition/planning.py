@@ -16,7 +16,7 @@ from rich.console import Console
 from harness.errors import BadInput
 from harness.manifest import LoadedManifest
 from harness.model import SplitGraph
-from harness.partition.evaluate import Judged, judge, split_for
+from harness.partition.evaluate import Judged, judge, measured_samples, split_for
 from harness.partition.situation import measured_totals, profile_here, profiles_from_layers, run_situation
 from harness.results import ResultsFolder, summarise
 from harness.sweep.controller import run_sweep
@@ -29,7 +29,8 @@ def plan(loaded: LoadedManifest, profiles: ResultsFolder | None, repeats: int = 
     where records measured every cut, oracle). Records that measured only some cuts (a profiling
     sweep measures one) are left out: the best of a few cuts is no optimum to take regret against."""
     layers = pd.read_parquet(_layers_file(profiles)) if profiles else None
-    summary = summarise(pd.read_parquet(profiles.records_parquet)) if _has_records(profiles) else None
+    records = pd.read_parquet(profiles.records_parquet) if _has_records(profiles) else None
+    summary = summarise(records) if records is not None else None
     splits: dict[str, SplitGraph] = {}
     here: dict[str, tuple[list[float], list[float]]] = {}
     judged = []
@@ -51,7 +52,8 @@ def plan(loaded: LoadedManifest, profiles: ResultsFolder | None, repeats: int = 
         situation = run_situation(run, split, edge_ns, cloud_ns, measured)
         if not set(situation.cuts) <= set(measured):
             situation = run_situation(run, split, edge_ns, cloud_ns, {})
-        judged.append(judge(run.id, situation, _partitioners(loaded, bool(situation.measured_ms))))
+        samples = measured_samples(records, run.id) if situation.measured_ms else None
+        judged.append(judge(run.id, situation, _partitioners(loaded, bool(situation.measured_ms)), samples))
     return judged
 
 

@@ -48,6 +48,8 @@ def decision_lines(judged: Judged) -> list[str]:
                 line += f" (regret {row['argmin_regret']:.3f})"
         if row["regret"] is not None:
             line += f"; measured {row['measured_ms']:,.2f} ms, regret {row['regret']:.3f}"
+            if row.get("p_slower") is not None:
+                line += f" (p slower {row['p_slower']:.2g})"
         line += f" [{row['decision_us']:,.0f} µs]"
         if row["note"]:
             line += f" ({row['note']})"

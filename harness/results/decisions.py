@@ -21,6 +21,7 @@ DECISION_COLUMNS = (
     "best_cut",
     "best_ms",
     "regret",
+    "p_slower",
     "decision_us",
     "note",
 )
@@ -30,6 +31,8 @@ def read_decisions(folder: ResultsFolder) -> pd.DataFrame | None:
     if not folder.decisions.is_file():
         return None
     decisions = pd.read_csv(folder.decisions, keep_default_na=False, na_values=[""])
+    if "p_slower" not in decisions.columns:
+        decisions["p_slower"] = float("nan")  # judged before the p-value was recorded
     missing = [column for column in DECISION_COLUMNS if column not in decisions.columns]
     if missing:
         raise BadInput(

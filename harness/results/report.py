@@ -147,7 +147,8 @@ def _environment_html(path: Path, data: dict) -> str:
 
 
 def _decisions_html(judged: pd.DataFrame) -> str:
-    """One run's partitioners: pick, predicted and measured latency of the pick, regret, decision time."""
+    """One run's partitioners: pick, predicted and measured latency of the pick, regret and how surely
+    the pick is slower than the best, decision time."""
     rows = [
         [
             str(row.partitioner),
@@ -156,6 +157,7 @@ def _decisions_html(judged: pd.DataFrame) -> str:
             _ms(row.predicted_ms),
             _ms(row.measured_ms),
             f"{row.regret:.3f}" if pd.notna(row.regret) else "-",
+            f"{row.p_slower:.2g}" if pd.notna(row.p_slower) else "-",
             f"{row.decision_us:,.0f}",
             str(row.note),
         ]
@@ -168,10 +170,11 @@ def _decisions_html(judged: pd.DataFrame) -> str:
         "predicted ms",
         "measured ms",
         "regret",
+        "p slower",
         "decision µs",
         "note",
     ]
-    return _table(header, rows, {2, 3, 4, 5, 6})
+    return _table(header, rows, {2, 3, 4, 5, 6, 7})
 
 
 def _regret_html(decisions: pd.DataFrame) -> str:

@@ -346,7 +346,7 @@ def test_partitioners_are_judged_against_the_sweep(hosts_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     summary = pd.read_csv(out / "summary.csv").set_index("cut")["total_ms_median"]
     decisions = pd.read_csv(out / "decisions.csv").set_index("partitioner")
-    assert list(decisions.index) == ["neurosurgeon", "neurosurgeon criterion=argmin", "dads", "oracle"]
+    assert list(decisions.index) == ["neurosurgeon", "neurosurgeon criterion=next-layer", "dads", "oracle"]
     assert set(decisions["cut"]) <= {0, 3, 13, 22}
     best = int(summary.idxmin())
     assert decisions.loc["oracle", "cut"] == best and decisions.loc["oracle", "regret"] == 1.0
@@ -354,6 +354,7 @@ def test_partitioners_are_judged_against_the_sweep(hosts_dir, tmp_path):
         assert row["measured_ms"] == pytest.approx(summary[row["cut"]]), name
         assert row["regret"] == pytest.approx(summary[row["cut"]] / summary[best]), name
         assert row["argmin_regret"] == pytest.approx(summary[row["argmin"]] / summary[best]), name
+        assert pd.isna(row["p_slower"]) if row["cut"] == best else 0 < row["p_slower"] <= 1, name
     predictions = pd.read_parquet(out / "predictions.parquet")
     assert len(predictions) == 4 * 4 and predictions.groupby("partitioner")["picked"].sum().eq(1).all()
     predicted_dads = predictions[predictions["partitioner"] == "dads"].set_index("cut")["predicted_ms"]
@@ -362,4 +363,5 @@ def test_partitioners_are_judged_against_the_sweep(hosts_dir, tmp_path):
     assert (out / f"predicted_by_cut_{run}.png").is_file()
     page = (out / "report.html").read_text()
     assert "Partitioners&#x27; regret" in page or "Partitioners' regret" in page
+    assert '<th class="num">p slower</th>' in page
     assert _left_behind(hosts_dir) == []

@@ -3,12 +3,14 @@
 import json
 
 import networkx as nx
+import numpy as np
 import pytest
 
 from harness.errors import BadInput
 from harness.model import Granularity, build_split_graph, load_model
 from harness.partition import decide
 from harness.partition.dads import edge_units, flow_graph
+from harness.partition.evaluate import judge
 from harness.partition.neurosurgeon import Line, first_cut, fit, regressions
 from harness.partition.situation import Link, situation_from_profiles
 
@@ -52,7 +54,7 @@ def test_inequality_picks_the_first_cut_where_offloading_wins(skipnet):
     # 12,288 + 40 B at 100 kB/s is 123 ms, more than the edge's 110 ms; the first cut whose transfer
     # plus the cloud's rest is under the edge's rest is 9 (pool: 64 B, 2 layers left).
     assert first_cut(slow, slow.edge_ns, slow.cloud_ns) == 9
-    decision = decide("neurosurgeon", slow).decision
+    decision = decide("neurosurgeon", slow, criterion="next-layer").decision
     assert decision.cut == 9 and decision.argmin == 9
     assert decision.predicted_ms[11] == pytest.approx(110 + 1e3 * (40 + 40) / 1e5)
 
@@ -66,10 +68,11 @@ def test_the_two_criteria_differ_where_the_next_layer_is_cheap(skipnet):
     assert first_cut(situation, situation.edge_ns, situation.cloud_ns, "remaining") == 0
     assert first_cut(situation, situation.edge_ns, situation.cloud_ns, "next-layer") == 9
     assert decide("neurosurgeon", situation, criterion="remaining").decision.cut == 0
-    assert decide("neurosurgeon", situation).decision.cut == 9
-    argmin = decide("neurosurgeon", situation, criterion="argmin").decision
-    assert argmin.cut == argmin.argmin == min(argmin.predicted_ms, key=argmin.predicted_ms.get)
-    with pytest.raises(BadInput, match="criterion 'sum', expected one of next-layer, remaining, argmin"):
+    next_layer = decide("neurosurgeon", situation, criterion="next-layer").decision
+    assert next_layer.cut == 9 and next_layer.argmin == 0, "the default's pick is reported beside the rule's"
+    argmin = decide("neurosurgeon", situation).decision
+    assert argmin.cut == argmin.argmin == min(argmin.predicted_ms, key=argmin.predicted_ms.get) == 0
+    with pytest.raises(BadInput, match="criterion 'sum', expected one of argmin, next-layer, remaining"):
         decide("neurosurgeon", situation, criterion="sum")
 
 
@@ -125,6 +128,23 @@ def test_oracle_and_fixed(skipnet):
         decide("oracle", unmeasured)
     with pytest.raises(BadInput, match="partitioner 'magic': expected one of dads, fixed, neurosurgeon, oracle"):
         decide("magic", unmeasured)
+
+
+def test_p_slower_separates_a_slow_pick_from_one_the_measurements_cannot_tell_from_the_best(skipnet):
+    """Six inferences per cut. Cut 0's are all slower than the best cut's: the one-sided U test's
+    smallest p-value for 6 against 6, 1 / C(12, 6) = 1/924. Cut 3's interleave with the best's."""
+    best = [100.0, 102.0, 104.0, 106.0, 108.0, 110.0]
+    samples = {0: [value + 50 for value in best], 3: [value + 1 for value in best], 9: best}
+    medians = {cut: sorted(values)[2] / 2 + sorted(values)[3] / 2 for cut, values in samples.items()}
+    situation = situation_from_profiles(skipnet, [1.0] * 11, [1.0] * 11, Link(RATE), [0, 3, 9], medians)
+    specs = [{"name": "oracle"}, {"name": "fixed", "cut": 0}, {"name": "fixed", "cut": 3}]
+    judged = judge("run", situation, specs, {cut: np.array(values) for cut, values in samples.items()})
+    rows = {row["partitioner"]: row for row in judged.rows}
+    assert rows["oracle"]["cut"] == 9 and rows["oracle"]["p_slower"] is None
+    assert rows["fixed cut=0"]["regret"] == pytest.approx(155 / 105)
+    assert rows["fixed cut=0"]["p_slower"] == pytest.approx(1 / 924)
+    assert rows["fixed cut=3"]["regret"] == pytest.approx(106 / 105) and rows["fixed cut=3"]["p_slower"] > 0.3
+    assert judge("run", situation, specs).rows[1]["p_slower"] is None, "no samples, no p-value"
 
 
 def test_profiles_must_match_the_model(skipnet):

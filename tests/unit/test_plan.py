@@ -34,9 +34,9 @@ def _saved_profiles(folder, edge_ms: float, cloud_ms: float, model="experiments.
     pd.DataFrame(rows).to_parquet(folder / "layers.parquet")
 
 
-def test_plan_from_saved_profiles_picks_by_the_seed_inequality(tmp_path):
-    """Edge 10 ms a layer, cloud 1 ms, 100 kB/s: the first cut where sending what is live and the
-    cloud's rest beats the edge's rest is 9 (64 bytes after the pooling, two layers left)."""
+def test_plan_from_saved_profiles_picks_the_lowest_predicted_total(tmp_path):
+    """Edge 10 ms a layer, cloud 1 ms, 100 kB/s: the cheapest cut is 9 (64 bytes after the pooling,
+    two layers left), by the regressions and by the min cut alike."""
     _saved_profiles(tmp_path / "saved", 10.0, 1.0)
     result = CliRunner().invoke(cli, ["plan", MANIFEST, "--profile", str(tmp_path / "saved"), "--json"])
     assert result.exit_code == 0, result.output
