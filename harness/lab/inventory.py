@@ -64,6 +64,8 @@ def write(spec: LabSpec, state_dir: Path, inventory_dir: Path, observer_namespac
     groups: dict[str, dict[str, Any]] = {}
     for host in spec.hosts:
         groups.setdefault(host.group, {"hosts": {}})["hosts"][host.name] = variables[host.name]
+    for name, children in spec.gathering_groups.items():
+        groups[name] = {"children": dict.fromkeys(children)}
     hosts_path, group_vars_path = files(inventory_dir)
     _write_yaml(
         hosts_path,

@@ -1,8 +1,10 @@
 """What a virtual lab is made of, checked before any namespace exists.
 
 A spec names hosts by inventory group, as a real lab's inventory does, so a manifest written for
-the lab (``hosts: {edge: rpi, cloud: gpu}``) runs unchanged on real machines. Addresses come from a
-private subnet in host order and exist only inside the lab's namespaces.
+the lab (``hosts: {edge: rpi, cloud: gpu}``) runs unchanged on real machines. Like a real lab's
+inventory (inventory/sample-lab), the lab's gathers device groups under ``edge`` and ``cloud``, so
+manifests/alexnet.yml (``hosts: {edge: edge, cloud: cloud}``) runs on it unchanged. Addresses come
+from a private subnet in host order and exist only inside the lab's namespaces.
 """
 
 import ipaddress
@@ -102,6 +104,10 @@ DEFAULT_HOSTS = (
 )
 
 
+DEFAULT_GROUPS = {"edge": ["rpi"], "cloud": ["gpu"]}
+"""The seed's set-up: the slowed Raspberry Pi is the edge, the GPU server the cloud."""
+
+
 def _list_as_tuple(value: Any) -> Any:
     """YAML gives lists; the spec keeps a tuple so that a validated spec cannot change."""
     return tuple(value) if isinstance(value, list) else value
@@ -134,6 +140,43 @@ class LabSpec(_Strict):
         if len(hosts) > room:
             raise ValueError(f"{len(hosts)} hosts do not fit in subnet {subnet} ({room} addresses)")
         return hosts
+
+    groups: dict[str, list[str]] | None = None
+    """Groups that gather host groups (``{edge: [rpi, jetson]}``); by default ``DEFAULT_GROUPS``,
+    where the spec has those host groups and no group of those names."""
+
+    @field_validator("groups")
+    @classmethod
+    def _gathered_groups_exist(
+        cls, gathering: dict[str, list[str]] | None, info: ValidationInfo
+    ) -> dict[str, list[str]] | None:
+        hosts = info.data.get("hosts")
+        if gathering is None or hosts is None:
+            return gathering
+        groups = {host.group for host in hosts}
+        for name, children in gathering.items():
+            _check_group(name)
+            if name in groups or name in {host.name for host in hosts}:
+                raise ValueError(f"'{name}' already names a host or a host group: choose another name")
+            unknown = [child for child in children if child not in groups]
+            if unknown or not children:
+                raise ValueError(
+                    f"'{name}' gathers {', '.join(map(_shown, unknown)) or 'nothing'}: "
+                    f"expected host groups of this spec ({', '.join(sorted(groups))})"
+                )
+        return gathering
+
+    @property
+    def gathering_groups(self) -> dict[str, list[str]]:
+        """The groups that gather others, as the inventory writes them."""
+        if self.groups is not None:
+            return self.groups
+        groups = {host.group for host in self.hosts}
+        return {
+            name: children
+            for name, children in DEFAULT_GROUPS.items()
+            if name not in groups and set(children) <= groups
+        }
 
     @property
     def network(self) -> ipaddress.IPv4Network:

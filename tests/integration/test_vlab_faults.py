@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from harness.lab import network, system
@@ -25,8 +26,9 @@ from tests.integration import test_vlab_sweep
 from tests.integration.test_sweep import FAULT_SWEEP, _complete, _start_sweep, _wait_for_rows, free_port
 from tests.integration.test_vlab_sweep import _harness, lab_down_leaves_nothing
 
+pytestmark = pytest.mark.xdist_group("lab")
 vlab = test_vlab_sweep.vlab
-"""The lab of test_vlab_sweep (rpi1 in edge, gpu1 in cloud), brought up and taken down alike."""
+"""The lab of test_vlab_sweep (rpi1 in rpi, gathered under edge; gpu1 in gpu, under cloud)."""
 
 EDGE, CLOUD = "rpi1", "gpu1"
 RETRY = {"attempts": 1, "timeout_s": 5, "wait_s": 20}
@@ -97,7 +99,7 @@ def test_cloud_host_unreachable_mid_sweep_tears_down_the_edge_and_resumes(vlab, 
     stopped_s = (time.time_ns() - cut_ns) / 1e9
     assert sweep.returncode == 1, stderr[-3000:]
     last = stderr.strip().splitlines()[-1]
-    address = yaml.safe_load((inventory_dir / "hosts.yml").read_text())["all"]["children"]["cloud"]["hosts"][CLOUD]
+    address = yaml.safe_load((inventory_dir / "hosts.yml").read_text())["all"]["children"]["gpu"]["hosts"][CLOUD]
     folder, inventory = re.escape(str(out)), re.escape(str(inventory_dir))
     found = re.fullmatch(
         rf"harness: error: host {CLOUD} became unreachable \((?P<reason>.+)\): the other hosts were torn down; "

@@ -20,6 +20,10 @@ from harness.lab import cpu, network, system
 from tests.integration.conftest import REPO, skip_unless_lab_possible
 from tests.integration.test_sweep import free_port
 
+pytestmark = pytest.mark.xdist_group("lab")
+"""The lab's sweeps run one after another in one lane of ``scripts/test``; the rest of the suite
+shares the other (two lab sweeps at once would time each other's tc links on two cores)."""
+
 RATE = 4e6
 CUTS = [0, 1, 3]
 # The 5% bound is checked on each cut's median. On a busy two-core machine one inference in a few
@@ -70,7 +74,8 @@ def _lab_processes(state_dir: Path) -> list[str]:
 
 @pytest.fixture
 def vlab(tmp_path):
-    """A lab whose groups are the manifest's (edge, cloud), taken down afterwards if a test failed."""
+    """A lab laid out as the default one (rpi1 in rpi, gpu1 in gpu, gathered under the manifest's edge
+    and cloud groups), taken down afterwards if a test failed."""
     _skip_unless_possible()
     prefix = f"v{os.getpid()}-"
     quota = 0.5 if cpu.CPU_ROOT.joinpath("cpu.cfs_quota_us").exists() else None
@@ -78,8 +83,8 @@ def vlab(tmp_path):
         "prefix": prefix,
         "subnet": "10.232.0.0/24",
         "hosts": [
-            {"name": "rpi1", "group": "edge", "cpu_quota": quota},
-            {"name": "gpu1", "group": "cloud"},
+            {"name": "rpi1", "group": "rpi", "cpu_quota": quota},
+            {"name": "gpu1", "group": "gpu"},
             {"name": "observer1", "group": "observer"},
         ],
     }
@@ -110,7 +115,7 @@ def _deploy_on_its_own(env: dict[str, str], inventory_dir: Path, keys: Path) -> 
         done = _harness(env, phase, "-i", str(inventory_dir), *manifest)
         assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     hosts = yaml.safe_load((inventory_dir / "hosts.yml").read_text())["all"]["children"]
-    address = hosts["cloud"]["hosts"]["gpu1"]["ansible_host"]
+    address = hosts["gpu"]["hosts"]["gpu1"]["ansible_host"]
     namespace = yaml.safe_load((inventory_dir / "group_vars" / "all.yml").read_text())["harness_lab_observer_namespace"]
     ping = ["ip", "netns", "exec", namespace, sys.executable, "-m", "harness.cli", "worker", "ping"]
     answered = subprocess.run(

@@ -69,8 +69,17 @@ SPEC_ERRORS = [
         "field prefix: expected a namespace prefix of lowercase letters, digits and '-', starting with a letter, "
         "at most 16 characters (got 'Lab')",
     ),
-    ("name: lab\n", "field name: unknown field (expected one of: prefix, subnet, ssh_port, hosts)"),
-    ("- a\n", "expected a mapping with fields prefix, subnet, ssh_port, hosts"),
+    ("name: lab\n", "field name: unknown field (expected one of: prefix, subnet, ssh_port, hosts, groups)"),
+    ("- a\n", "expected a mapping with fields prefix, subnet, ssh_port, hosts, groups"),
+    (
+        "groups: {edge: [rpi, pi]}\n",
+        "field groups: 'edge' gathers 'pi': expected host groups of this spec (gpu, jetson, observer, rpi)",
+    ),
+    ("groups: {rpi: [gpu]}\n", "field groups: 'rpi' already names a host or a host group: choose another name"),
+    (
+        "groups: {edge: []}\n",
+        "field groups: 'edge' gathers nothing: expected host groups of this spec (gpu, jetson, observer, rpi)",
+    ),
     ("hosts: [{name: r1}\n", "YAML error: expected ',' or ']', but got '<stream end>'"),
 ]
 
@@ -118,6 +127,7 @@ def test_a_spec_file_is_read(tmp_path):
         "  - {name: ctl, group: observer}\n"
     )
     spec = load_spec(path)
+    assert spec.gathering_groups == {}, "a spec whose hosts are already in edge gets no default groups"
     assert spec.prefix == "t1-"
     assert spec.hosts[0].cpu_quota == 1.0
     assert [spec.address(host) for host in spec.hosts] == ["192.168.77.1", "192.168.77.2"]
@@ -131,12 +141,14 @@ def test_inventory_has_each_group_and_every_variable_a_play_needs(tmp_path):
     assert written == [inventory_dir / "hosts.yml", inventory_dir / "group_vars" / "all.yml"]
     data = yaml.safe_load((inventory_dir / "hosts.yml").read_text())
     groups = data["all"]["children"]
-    assert {name: list(group["hosts"]) for name, group in groups.items()} == {
+    assert {name: list(group.get("hosts", group.get("children"))) for name, group in groups.items()} == {
         "rpi": ["rpi1"],
         "jetson": ["jetson1"],
         "gpu": ["gpu1"],
         "observer": ["observer1"],
-    }
+        "edge": ["rpi"],
+        "cloud": ["gpu"],
+    }, "the seed's set-up under the groups manifests/alexnet.yml names"
     assert groups["rpi"]["hosts"]["rpi1"] == {
         "ansible_host": "10.231.0.1",
         "ansible_port": 22,
@@ -163,6 +175,15 @@ def test_inventory_has_each_group_and_every_variable_a_play_needs(tmp_path):
         check=False,
     )
     assert lint.returncode == 0, lint.stdout
+
+
+def test_a_spec_names_the_groups_that_gather_its_device_groups(tmp_path):
+    path = tmp_path / "lab.yml"
+    path.write_text("---\ngroups: {edge: [rpi, jetson]}\n")
+    (tmp_path / "inventory" / "group_vars").mkdir(parents=True)
+    inventory.write(load_spec(path), tmp_path / "state", tmp_path / "inventory", "hlab-observer1")
+    groups = yaml.safe_load((tmp_path / "inventory" / "hosts.yml").read_text())["all"]["children"]
+    assert groups["edge"] == {"children": {"rpi": None, "jetson": None}} and "cloud" not in groups
 
 
 def test_an_inventory_is_traced_back_to_its_lab(tmp_path):
