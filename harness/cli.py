@@ -520,7 +520,7 @@ def results_register(folder, root, status):
 @click.argument("query")
 @_ROOT_OPTION
 def results_sql(query, root):
-    """Run a read-only SQL query on the catalog: tables sweeps and sweep_runs, view records (all records)."""
+    """Run a read-only SQL query on the catalog: tables sweeps and sweep_runs, views records and decisions."""
     from harness.results.catalog import Catalog
     from harness.results.catalog_tables import query_table
 

@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from harness.errors import BadInput, ExperimentFailed
+from harness.results.decisions import DECISION_COLUMNS
 from harness.results.folder import ResultsFolder
 from harness.results.summary import PARTS
 from harness.results.writer import RECORD_SCHEMA
@@ -353,40 +354,55 @@ class Catalog:
             return connection.execute(CUT_MEDIANS_SQL, {"file": str(folder.records_parquet)}).df()
 
     def query(self, sql: str) -> pd.DataFrame:
-        """The result of ``sql`` on the catalog, read-only: tables ``sweeps`` and ``sweep_runs``, and the view
-        ``records``, every registered folder's records.parquet with the ``run_id`` of its folder."""
+        """The result of ``sql`` on the catalog, read-only: tables ``sweeps`` and ``sweep_runs``, and the
+        views ``records`` and ``decisions``, every registered folder's records.parquet and decisions.csv
+        with the ``run_id`` of its folder."""
         with self._reader() as connection:
             if connection is None:
                 raise BadInput(
                     f"{self.path} does not exist; expected a results catalog (every sweep registers in the one of "
                     "its results root; `harness results register DIR` adds a folder)"
                 )
-            self._records_view(connection)
+            folders = [
+                (run_id, ResultsFolder.open(folder))
+                for run_id, stored in connection.execute("SELECT run_id, folder FROM sweeps ORDER BY run_id").fetchall()
+                if (folder := self._folder(stored)).is_dir()
+            ]
+            records = [(run_id, folder.records_parquet) for run_id, folder in folders]
+            _folder_view(connection, "records", "read_parquet", records, _RECORD_COLUMNS)
+            decisions = [(run_id, folder.decisions) for run_id, folder in folders]
+            _folder_view(connection, "decisions", "read_csv", decisions, _DECISION_COLUMNS)
             try:
                 return connection.execute(sql).df()
             except duckdb.Error as error:
                 raise BadInput(f"query on {self.path} failed: {error}") from None
 
-    def _records_view(self, connection: duckdb.DuckDBPyConnection) -> None:
-        """Defined per connection, from the folders registered now, so that paths resolve from any directory."""
-        files = []
-        for run_id, stored in connection.execute("SELECT run_id, folder FROM sweeps ORDER BY run_id").fetchall():
-            folder = self._folder(stored)
-            records = ResultsFolder.open(folder).records_parquet if folder.is_dir() else None
-            if records is not None and records.is_file():
-                files.append((run_id, str(records)))
-        if files:
-            listing = ", ".join(_literal(file) for _, file in files)
-            owners = ", ".join(f"({_literal(run_id)}, {_literal(file)})" for run_id, file in files)
-            source = (
-                f"SELECT owner.run_id, parquet.* EXCLUDE (filename) "
-                f"FROM read_parquet([{listing}], filename = true, union_by_name = true) AS parquet "
-                f"JOIN (VALUES {owners}) AS owner(run_id, file) ON parquet.filename = owner.file"
-            )
-        else:
-            columns = ", ".join(f"NULL::{_SQL_TYPES[str(field.type)]} AS {field.name}" for field in RECORD_SCHEMA)
-            source = f"SELECT NULL::VARCHAR AS run_id, {columns} WHERE false"
-        connection.execute(f"CREATE OR REPLACE TEMP VIEW records AS {source}")
+
+_RECORD_COLUMNS = {field.name: _SQL_TYPES[str(field.type)] for field in RECORD_SCHEMA}
+_DECISION_COLUMNS = {
+    column: "VARCHAR" if column in ("run", "partitioner", "layer", "note") else "DOUBLE" for column in DECISION_COLUMNS
+}
+
+
+def _folder_view(
+    connection: duckdb.DuckDBPyConnection, name: str, reader: str, files: list[tuple[str, Path]], empty: dict
+) -> None:
+    """View ``name`` over the folders' files that exist, each row with its folder's ``run_id``; defined
+    per connection, from the folders registered now, so that paths resolve from any directory. With no
+    file, an empty view with the ``empty`` columns, so queries on it still run."""
+    files = [(run_id, str(path)) for run_id, path in files if path.is_file()]
+    if files:
+        listing = ", ".join(_literal(file) for _, file in files)
+        owners = ", ".join(f"({_literal(run_id)}, {_literal(file)})" for run_id, file in files)
+        source = (
+            f"SELECT owner.run_id, contents.* EXCLUDE (filename) "
+            f"FROM {reader}([{listing}], filename = true, union_by_name = true) AS contents "
+            f"JOIN (VALUES {owners}) AS owner(run_id, file) ON contents.filename = owner.file"
+        )
+    else:
+        columns = ", ".join(f"NULL::{kind} AS {column}" for column, kind in empty.items())
+        source = f"SELECT NULL::VARCHAR AS run_id, {columns} WHERE false"
+    connection.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {source}")
 
 
 def _replace(connection: duckdb.DuckDBPyConnection, entry: dict, run_figures: list[tuple]) -> None:

@@ -268,6 +268,28 @@ def test_records_view_is_empty_without_records_and_sql_needs_a_catalog(tmp_path)
     Catalog(tmp_path).register(make_sweep(tmp_path, "no-records", records=False), status="failed")
     counted = Catalog(tmp_path).query("SELECT count(*) AS n, count(e2e_ns) AS e2e FROM records")
     assert counted.to_dict(orient="records") == [{"n": 0, "e2e": 0}]
+    judged = Catalog(tmp_path).query("SELECT count(*) AS n, count(regret) AS regret FROM decisions")
+    assert judged.to_dict(orient="records") == [{"n": 0, "regret": 0}]
+
+
+def test_decisions_view_gathers_the_partitioners_of_every_sweep(two_sweeps):
+    """A bandwidth grid under tc is one sweep per rate: one query lines their regrets up. A folder
+    judged before p_slower was recorded reads it as NULL."""
+    columns = ["run", "partitioner", "cut", "layer", "argmin", "argmin_regret", "predicted_ms", "measured_ms"]
+    columns += ["best_cut", "best_ms", "regret", "p_slower", "decision_us", "note"]
+    rows = {"alexnet-a": [RUN, "dads", 1, "features.2", 1, 1.0, 50.0, 57.0, 1, 57.0, 1.0, "", 900.0, ""]}
+    rows["alexnet-b"] = [RUN, "neurosurgeon", 0, "input", 1, 1.05, 150.0, 311.0, 2, 63.0, 4.94, 0.001, 80.0, ""]
+    for run_id, values in rows.items():
+        kept = [(column, value) for column, value in zip(columns, values, strict=True)]
+        if run_id == "alexnet-a":
+            kept = [(column, value) for column, value in kept if column != "p_slower"]
+        lines = [",".join(column for column, _ in kept), ",".join(str(value) for _, value in kept)]
+        (two_sweeps / run_id / "decisions.csv").write_text("\n".join(lines) + "\n")
+    grid = Catalog(two_sweeps).query("SELECT run_id, partitioner, cut, regret, p_slower FROM decisions ORDER BY run_id")
+    assert grid.astype(object).where(grid.notna(), None).to_dict(orient="records") == [
+        {"run_id": "alexnet-a", "partitioner": "dads", "cut": 1, "regret": 1.0, "p_slower": None},
+        {"run_id": "alexnet-b", "partitioner": "neurosurgeon", "cut": 0, "regret": 4.94, "p_slower": 0.001},
+    ]
 
 
 def test_register_again_replaces_the_entry(two_sweeps):
