@@ -2,7 +2,8 @@
 pick one cut from the hosts' profiles and the link.
 
 A schedule (the manifest's ``partitioner``) yields the ``(cut, repeat)`` pairs to run, in order:
-``cyclic`` is built in, a user's is ``package.module:function(cuts, repeats)`` from experiments/.
+``cyclic`` and ``round-robin`` are built in, a user's is ``package.module:function(cuts, repeats)``
+from experiments/.
 A decider (the manifest's ``evaluate``, and ``harness plan``) takes a ``Situation`` and returns a
 ``Decision``: ``neurosurgeon``, ``dads``, ``oracle`` and ``fixed`` are built in, a user's is
 ``package.module:function(situation, **options)``. A new one is a module and a line here.
@@ -17,11 +18,12 @@ from harness.model.user_code import user_function
 from harness.partition import dads, fixed, neurosurgeon, oracle
 from harness.partition.cyclic import cyclic
 from harness.partition.decision import Decision
+from harness.partition.round_robin import round_robin
 from harness.partition.situation import Link, Situation
 
 Schedule = Callable[[Sequence[int], int], Iterable[tuple[int, int]]]
 Decider = Callable[..., Decision]
-_PARTITIONERS: dict[str, Schedule] = {"cyclic": cyclic}
+_PARTITIONERS: dict[str, Schedule] = {"cyclic": cyclic, "round-robin": round_robin}
 _DECIDERS: dict[str, Decider] = {
     "neurosurgeon": neurosurgeon.decide,
     "dads": dads.decide,

@@ -329,7 +329,7 @@ def test_user_model_partitioner_and_task_are_shipped_and_used(hosts_dir, tmp_pat
     done = harness(hosts_dir, "sweep", "tests/fixtures/manifests/extensions.yml", "--out", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     records = pd.read_csv(out / "records.csv")
-    assert list(zip(records["cut"], records["repeat"], strict=True)) == [(0, 0), (3, 0), (0, 1), (3, 1)]
+    assert list(zip(records["cut"], records["repeat"], strict=True)) == [(3, 0), (0, 0), (0, 1), (3, 1)]
     assert list(records["input"]) == [0, 0, 1, 1]
     tasks = [json.loads(text) for text in records["task"]]
     assert all(set(task) == {"label", "probability"} and 0 <= task["label"] < 10 for task in tasks)

@@ -1,4 +1,4 @@
-"""Partitioner schedules: the built-in cyclic order, user schedules, and what is refused."""
+"""Partitioner schedules: the built-in cyclic and round-robin orders, user schedules, what is refused."""
 
 import pytest
 
@@ -12,8 +12,14 @@ def test_cyclic_repeats_each_cut_then_moves_on():
         list(cyclic([0], 0))
 
 
+def test_round_robin_visits_every_cut_once_per_pass():
+    assert schedule("round-robin", [0, 3, 13], 2) == [(0, 0), (3, 0), (13, 0), (0, 1), (3, 1), (13, 1)]
+    with pytest.raises(BadInput, match="round-robin partitioner: repeats 0, expected at least 1"):
+        schedule("round-robin", [0], 0)
+
+
 def test_user_schedule_from_experiments():
-    assert schedule("experiments.tasks:interleaved", [0, 3], 2) == [(0, 0), (3, 0), (0, 1), (3, 1)]
+    assert schedule("experiments.tasks:shuffled", [0, 3, 13], 2) == [(3, 0), (13, 0), (0, 0), (0, 1), (13, 1), (3, 1)]
 
 
 def test_schedules_are_checked():
