@@ -7,6 +7,7 @@ would. SSH connections are multiplexed through a control path inside the lab's s
 the default one in ``~/.ansible/cp`` is shared by every namespace and would leak connections.
 """
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,11 @@ from harness.errors import BadInput
 from harness.lab.spec import LabSpec
 
 HOSTS_FILE = "hosts.yml"
+CONTROL_DIR = "cp"
+_SOCKET_PATH_MAX = 107
+"""A Unix socket's path holds 108 bytes, the last one NUL."""
+_SSH_SOCKET_SUFFIX = 17
+"""ssh creates a control socket as the path plus '.' and 16 random characters, then renames it."""
 GROUP_VARS_FILE = Path("group_vars") / "all.yml"
 STATE_DIR_VARIABLE = "harness_lab_state_dir"
 
@@ -35,10 +41,23 @@ def check_free(inventory_dir: Path) -> None:
             )
 
 
+def check_control_paths(spec: LabSpec, state_dir: Path) -> None:
+    """Refuse a state directory too long for the SSH control sockets kept in it: ssh would fail to
+    reach every host with 'too long for Unix domain socket', after the lab was built."""
+    sockets = [state_dir / CONTROL_DIR / spec.address(host) for host in spec.hosts]
+    longest = max(len(os.fsencode(path)) for path in sockets) + _SSH_SOCKET_SUFFIX
+    if longest > _SOCKET_PATH_MAX:
+        room = len(os.fsencode(state_dir)) - (longest - _SOCKET_PATH_MAX)
+        raise BadInput(
+            f"lab state directory {state_dir} is too long for SSH's control sockets in it ({longest} bytes, "
+            f"at most {_SOCKET_PATH_MAX}): choose a --state-dir of at most {max(room, 1)} bytes"
+        )
+
+
 def _host_variables(spec: LabSpec, state_dir: Path) -> dict[str, dict[str, Any]]:
     """Each host's variables, by host name."""
     ssh_options = (
-        f"-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ControlPath={state_dir / 'cp' / '%h'}"
+        f"-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ControlPath={state_dir / CONTROL_DIR / '%h'}"
     )
     return {
         host.name: {

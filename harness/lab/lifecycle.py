@@ -20,7 +20,6 @@ from harness.lab.system import LabError
 
 CLIENT_KEY = "id_ed25519"
 AUTHORIZED_KEYS = "authorized_keys"
-CONTROL_DIR = "cp"
 HOSTS_DIR = "hosts"
 
 
@@ -71,7 +70,7 @@ def _preflight(spec: LabSpec, state_dir: Path, inventory_dir: Path) -> None:
             f"a lab is already recorded in {state_dir / STATE_FILE}: "
             f"run `harness lab down --state-dir {state_dir}` first"
         )
-    for name in (CLIENT_KEY, CLIENT_KEY + ".pub", AUTHORIZED_KEYS, CONTROL_DIR, HOSTS_DIR):
+    for name in (CLIENT_KEY, CLIENT_KEY + ".pub", AUTHORIZED_KEYS, inventory.CONTROL_DIR, HOSTS_DIR):
         if (state_dir / name).exists():
             raise BadInput(f"{state_dir / name} already exists: the lab state directory must not hold it")
     for name in [bridge_namespace(spec)] + [namespace(spec, host.name) for host in spec.hosts]:
@@ -87,6 +86,7 @@ def _preflight(spec: LabSpec, state_dir: Path, inventory_dir: Path) -> None:
         if cpu.group_path(namespace(spec, host.name)).exists():
             raise BadInput(f"cgroup {cpu.group_path(namespace(spec, host.name))} already exists: choose another prefix")
     inventory.check_free(inventory_dir)
+    inventory.check_control_paths(spec, state_dir)
 
 
 def _make_dirs(path: Path) -> list[str]:
@@ -109,7 +109,7 @@ def _build(spec: LabSpec, state: LabState, inventory_dir: Path) -> None:
         state.add("files", str(path))
     sshd.make_key(key, "harness-lab")
     authorized.write_text(key.with_name(CLIENT_KEY + ".pub").read_text())
-    for directory in (state_dir / CONTROL_DIR, state_dir / HOSTS_DIR):
+    for directory in (state_dir / inventory.CONTROL_DIR, state_dir / HOSTS_DIR):
         state.add("trees", str(directory))
         directory.mkdir(mode=0o700)
     bridge = bridge_namespace(spec)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import harness.lab as lab
 from harness.cli import cli
 from harness.errors import BadInput
-from harness.lab import inventory
+from harness.lab import DEFAULT_STATE_DIR, inventory
 from harness.lab.spec import LabSpec, load_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -135,7 +135,7 @@ def test_a_spec_file_is_read(tmp_path):
 
 def test_inventory_has_each_group_and_every_variable_a_play_needs(tmp_path):
     spec = load_spec(None)
-    state_dir, inventory_dir = tmp_path / "state", tmp_path / "inventory"
+    state_dir, inventory_dir = DEFAULT_STATE_DIR, tmp_path / "inventory"
     (inventory_dir / "group_vars").mkdir(parents=True)
     written = inventory.write(spec, state_dir, inventory_dir, "hlab-observer1")
     assert written == [inventory_dir / "hosts.yml", inventory_dir / "group_vars" / "all.yml"]
@@ -184,6 +184,18 @@ def test_a_spec_names_the_groups_that_gather_its_device_groups(tmp_path):
     inventory.write(load_spec(path), tmp_path / "state", tmp_path / "inventory", "hlab-observer1")
     groups = yaml.safe_load((tmp_path / "inventory" / "hosts.yml").read_text())["all"]["children"]
     assert groups["edge"] == {"children": {"rpi": None, "jetson": None}} and "cloud" not in groups
+
+
+def test_a_state_directory_too_long_for_ssh_control_sockets_is_refused():
+    inventory.check_control_paths(LabSpec(), DEFAULT_STATE_DIR)
+    inventory.check_control_paths(LabSpec(), Path("/tmp/" + "x" * 71))
+    long = Path("/tmp/" + "x" * 80)
+    with pytest.raises(BadInput) as error:
+        inventory.check_control_paths(LabSpec(), long)
+    assert str(error.value) == (
+        f"lab state directory {long} is too long for SSH's control sockets in it (116 bytes, at most 107): "
+        "choose a --state-dir of at most 76 bytes"
+    )
 
 
 def test_an_inventory_is_traced_back_to_its_lab(tmp_path):
