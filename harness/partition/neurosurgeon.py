@@ -15,9 +15,9 @@ latency of every layer from them. The ``criterion`` says which cut they pick:
 
 The seed's two rules stop at the first cut where offloading pays, not at the best one, so the
 default is the argmin; a rule's pick is reported with the argmin beside it. Measured in the virtual
-lab (AlexNet, edge at half a core, tc link) the seed's inequality 4 picked a cut 22% slower than the
-best at 50 MB/s, and inequality 3 offloaded the raw input, 16% slower; the argmin stayed within 4%
-of the best at 1, 4, 10 and 50 MB/s.
+lab (AlexNet, edge at half a core, tc link) the seed's inequality 4 picked a cut 19% slower than the
+best at 10 MB/s in one sweep and 22% slower at 50 MB/s in another, and inequality 3 offloaded the
+raw input at 50 MB/s, 16% slower; the argmin stayed within 7% of the best at 1, 4, 10 and 50 MB/s.
 
 A type whose layers all hold the same parameter bytes (every ReLU holds none) gets a flat line at
 their mean latency, which is what least squares gives when ``m`` does not vary. A line that goes
