@@ -2,9 +2,11 @@
 
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,15 @@ def skip_unless_lab_possible(tools: tuple[tuple[str, str], ...], why: str) -> No
     if made.returncode != 0:
         pytest.skip(f"cannot create a network namespace: {made.stderr.strip()}")
     subprocess.run(["ip", "netns", "del", probe], check=True)
+
+
+@pytest.fixture
+def short_tmp():
+    """A fresh directory with a short path, removed afterwards. A lab's state directory holds SSH's
+    control sockets, whose paths may hold 107 bytes; pytest's own directories grow long under
+    pytest-xdist."""
+    base = Path(tempfile.mkdtemp(prefix="lab-", dir="/tmp"))
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -193,7 +193,7 @@ def _recorded(state_dir: Path, kind: str) -> list[dict]:
     return state.items(kind) if state else []
 
 
-def test_a_half_failed_up_leaves_nothing_behind(tmp_path, monkeypatch):
+def test_a_half_failed_up_leaves_nothing_behind(short_tmp, monkeypatch):
     _skip_unless_possible()
     prefix = f"f{os.getpid()}-"
     spec = _spec(prefix)
@@ -207,7 +207,7 @@ def test_a_half_failed_up_leaves_nothing_behind(tmp_path, monkeypatch):
         return started[-1]
 
     monkeypatch.setattr(sshd, "start", start_once)
-    state_dir, inventory_dir = tmp_path / "state", tmp_path / "inventory"
+    state_dir, inventory_dir = short_tmp / "state", short_tmp / "inventory"
     veths = _root_veths()
     with pytest.raises(LabError) as error:
         lab.up(spec, state_dir, inventory_dir)
@@ -220,7 +220,7 @@ def test_a_half_failed_up_leaves_nothing_behind(tmp_path, monkeypatch):
     assert _root_veths() == veths
     assert not (cpu.CPU_ROOT / f"{prefix}rpi1").exists()
     assert _lab_processes(state_dir) == []
-    assert list(tmp_path.iterdir()) == []
+    assert list(short_tmp.iterdir()) == []
 
 
 def test_up_refuses_names_that_are_taken(tmp_path):

@@ -1,5 +1,6 @@
 """Faults of a sweep over the virtual lab: the cloud worker killed, then the cloud host's link cut
-mid-sweep, as a pulled cable; then Ctrl-C in the middle of the resumed sweep.
+mid-sweep, as a pulled cable. (Ctrl-C is tested on inventory/local, in test_sweep; the lab relay's
+part in it, passing SIGINT on once, in tests/unit/test_relay.py.)
 
 The killed worker must be restarted and the sweep go on over SSH and CurveZMQ. After the cut the
 sweep must stop in bounded time, name the host it lost and say what to do, keep every record
@@ -132,16 +133,6 @@ def test_cloud_host_unreachable_mid_sweep_tears_down_the_edge_and_resumes(vlab, 
     assert any("worker serve" in line for line in _harness_processes(cloud)), (
         "nothing reached the lost host, so its worker still runs"
     )
-
-    interrupted = _start_sweep(scratch, *manifest, "--resume", str(out))
-    _wait_for_rows(out / "records.csv", len(before) + 3)
-    interrupted.send_signal(signal.SIGINT)
-    _, stderr = interrupted.communicate(timeout=STOP_BOUND_S)
-    assert interrupted.returncode == 130, stderr[-3000:]
-    assert "harness: error: interrupted: hosts torn down;" in stderr
-    assert _harness_processes(edge) == [] and _harness_processes(cloud) == []
-    assert "htb" not in _qdiscs(edge), _qdiscs(edge)
-    before = pd.read_parquet(out / "records.parquet")
 
     resumed = _harness(env, "sweep", *manifest, "--resume", str(out), timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-3000:]

@@ -8,10 +8,8 @@ runs is never touched, and all traffic stays between the lab's own namespaces.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -75,7 +73,7 @@ def _lab_processes(state_dir: Path) -> list[str]:
 
 
 @pytest.fixture
-def vlab(tmp_path):
+def vlab(tmp_path, short_tmp):
     """A lab laid out as the default one (rpi1 in rpi, gpu1 in gpu, gathered under the manifest's edge
     and cloud groups), taken down afterwards if a test failed."""
     _skip_unless_possible()
@@ -92,10 +90,7 @@ def vlab(tmp_path):
     }
     spec_path = tmp_path / "lab.yml"
     spec_path.write_text(yaml.safe_dump(spec))
-    # SSH's control sockets live in the state directory, whose path must stay short (a socket's path
-    # holds 107 bytes); pytest's own directories grow long under pytest-xdist.
-    short = Path(tempfile.mkdtemp(prefix="vlab-", dir="/tmp"))
-    state_dir, inventory_dir, scratch = short / "state", tmp_path / "inventory", tmp_path / "tmp"
+    state_dir, inventory_dir, scratch = short_tmp / "state", tmp_path / "inventory", tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, "TMPDIR": str(scratch)}
     veths = _root_veths()
@@ -107,7 +102,6 @@ def vlab(tmp_path):
         yield prefix, quota, state_dir, inventory_dir, scratch, env, veths
     finally:
         _harness(env, "lab", "down", "--state-dir", str(state_dir))
-        shutil.rmtree(short, ignore_errors=True)
 
 
 def _deploy_on_its_own(env: dict[str, str], inventory_dir: Path, keys: Path) -> None:
