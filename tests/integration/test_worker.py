@@ -17,9 +17,15 @@ from harness.worker import EdgeDriver, LinkSettings, WorkerClient, WorkerError, 
 RATE = 4e6
 
 
+def _link_ns(record: InferenceRecord) -> float:
+    """What the request and the reply take at the emulated rate."""
+    return 1e9 * (record.bytes_wire + record.reply_bytes_wire) / RATE
+
+
 def test_every_alexnet_cut_is_exact_and_fully_recorded_under_an_emulated_link(start_worker, alexnet_split):
-    """Five inferences per cut, all exact; the median one's transfer time is checked against bytes/rate
-    (a single inference can be delayed by whatever else the machine runs)."""
+    """Five inferences per cut, all exact. The emulated link never delivers early; lateness is the
+    machine's other work (the rest of the suite runs beside this test), so the fastest of the five is
+    the one checked against bytes/rate."""
     worker = start_worker()
     spec = ModelSpec(name="alexnet", granularity="module", input_shape=alexnet_split.input_shape)
     example = synthetic_inputs(alexnet_split.input_shape, 1, seed=3)[0]
@@ -33,14 +39,17 @@ def test_every_alexnet_cut_is_exact_and_fully_recorded_under_an_emulated_link(st
             driver.prepare(cut.index)
             tries = [driver.infer(cut.index, example) for _ in range(5)]
             assert all(torch.equal(output, reference) for output, _ in tries), f"cut {cut.index}"
-            records.append(sorted((record for _, record in tries), key=lambda record: record.transfer_ns)[2])
+            timed = [record for _, record in tries]
+            early = [record.transfer_ns for record in timed if record.transfer_ns < 0.99 * _link_ns(record)]
+            assert early == [], f"cut {cut.index} arrived before bytes/rate"
+            records.append(min(timed, key=lambda record: record.transfer_ns))
         state = client.ping()
     assert [record.cut for record in records] == [cut.index for cut in alexnet_split.cuts]
     for record, cut in zip(records, alexnet_split.cuts, strict=True):
         assert record.bytes_raw == cut.bytes
         assert record.reply_bytes_raw == 4000
         assert cut.bytes < record.bytes_wire < cut.bytes + 1024
-        expected = 1e9 * (record.bytes_wire + record.reply_bytes_wire) / RATE
+        expected = _link_ns(record)
         assert abs(record.transfer_ns - expected) <= 0.10 * expected, (record.cut, record.transfer_ns, expected)
         parts = record.edge_ns + record.encode_ns + record.transfer_ns + record.decode_ns
         cloud = record.cloud_decode_ns + record.cloud_ns + record.cloud_encode_ns
