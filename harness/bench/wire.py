@@ -12,8 +12,13 @@ decodes the echo. Three kinds of method are timed at each size:
 
 Each server runs in its own spawned process, so client and server do not take turns on one GIL
 and the figures include the real hand-over between two processes, as between edge and worker.
-Every cell (method and size) gets its own warm-up then its timed round trips, back to back, so each
-method is measured at its steady best and the raw-bytes floor is as low as the sockets allow.
+
+At each size, raw bytes and our uncompressed path take turns in blocks (a few untimed round trips,
+then a block of timed ones, then the other method), and their ratio is the target. Measured one
+after the other instead, the two compared a machine minutes apart: on a shared 2-core machine the
+raw floor alone moved from 320 to 460 us at 1 MB between runs. The compressing methods and pickle
+then run back to back after a warm-up, away from the pair: blosc2's threads keep the cores busy
+for a while after a large buffer, which would land on whichever method came next.
 """
 
 import collections
@@ -62,6 +67,12 @@ HARNESS_CODECS = ("none", "lz4", "zstd")
 PICKLE = "pickle+blosc2 tcp"
 METHODS = (RAW, *(f"harness {codec}" for codec in HARNESS_CODECS), PICKLE)
 TARGET_METHOD = "harness none"
+IN_TURNS = (RAW, TARGET_METHOD)
+"""The methods the target compares, measured in turns."""
+BLOCK = 20
+"""Timed round trips of one method before the other's turn."""
+BLOCK_WARMUP = 3
+"""Untimed round trips at the start of each turn."""
 
 _LOOPBACK = "127.0.0.1"
 _UNITS = {"": 1, "k": 1024, "m": 1024 * 1024}
@@ -130,8 +141,10 @@ def bench_wire(sizes: list[int], repeats: int, warmup: int = 20) -> list[WireRow
             cells = {}
             for size in sizes:
                 tensor = activation(size)
-                for method in METHODS:
-                    cells[method, size] = _measure(method, tensor, clients[method](tensor), warmup, repeats)
+                trips = {method: clients[method](tensor) for method in METHODS}
+                for group in (IN_TURNS, *((method,) for method in METHODS if method not in IN_TURNS)):
+                    durations = _measure_in_turns(tensor, {method: trips[method] for method in group}, warmup, repeats)
+                    cells.update({(method, size): (durations[method], trips[method].wire_bytes) for method in group})
     finally:
         torch.set_num_threads(threads)
     rows = []
@@ -161,23 +174,33 @@ class _Trip:
 _Prepare = Callable[[torch.Tensor], _Trip]
 
 
-def _measure(method: str, tensor: torch.Tensor, trip: _Trip, warmup: int, repeats: int) -> tuple[list[int], int]:
-    """Nanoseconds of each timed round trip after the warm-up, and the bytes one direction carries."""
-    durations = []
+def _measure_in_turns(tensor: torch.Tensor, trips: dict[str, _Trip], warmup: int, repeats: int) -> dict[str, list[int]]:
+    """Nanoseconds of each method's timed round trips, the methods taking turns block by block
+    (one method alone: all of its round trips back to back)."""
+    durations = {method: [] for method in trips}
+    blocks = [min(BLOCK, repeats - start) for start in range(0, repeats, BLOCK)]
     try:
-        _check_echo(method, tensor, trip.run())
-        for _ in range(warmup):
-            trip.run()
-        for _ in range(repeats):
-            start = time.perf_counter_ns()
-            trip.run()
-            durations.append(time.perf_counter_ns() - start)
+        for method, trip in trips.items():
+            _check_echo(method, tensor, trip.run())
+            _run_untimed(trip, warmup)
+        for block in blocks:
+            for method, trip in trips.items():
+                _run_untimed(trip, BLOCK_WARMUP)
+                for _ in range(block):
+                    start = time.perf_counter_ns()
+                    trip.run()
+                    durations[method].append(time.perf_counter_ns() - start)
     except (zmq.Again, ConnectionError):
         raise ExperimentFailed(
-            f"{method}: no echo of a {size_label(tensor.nbytes)} tensor within {_ECHO_TIMEOUT_S} s; "
-            "its server process failed (see its traceback above)"
+            f"no echo of a {size_label(tensor.nbytes)} tensor within {_ECHO_TIMEOUT_S} s; "
+            "a server process failed (see its traceback above)"
         ) from None
-    return durations, trip.wire_bytes
+    return durations
+
+
+def _run_untimed(trip: _Trip, count: int) -> None:
+    for _ in range(count):
+        trip.run()
 
 
 def _check_echo(method: str, sent: torch.Tensor, echo) -> None:

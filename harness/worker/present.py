@@ -3,6 +3,7 @@
 import statistics
 from collections import defaultdict
 
+import msgspec
 from rich.table import Table
 
 from harness.console import make_table
@@ -11,7 +12,7 @@ from harness.wire.frames import State
 
 
 def state_record(endpoint: str, state: State) -> dict:
-    record = state.model_dump(exclude={"v", "kind", "id"})
+    record = {key: value for key, value in msgspec.structs.asdict(state).items() if key not in ("v", "id")}
     return {"endpoint": endpoint, **record}
 
 
