@@ -5,7 +5,7 @@ from rich.table import Table
 from harness.bench.partition import DecisionCost
 from harness.bench.regress import RepeatVerdict
 from harness.bench.split import TARGET_OVERHEAD, SplitCost
-from harness.bench.wire import TARGET_METHOD, TARGET_RATIO, WireRow, size_label, target_row
+from harness.bench.wire import IN_TURNS, TARGET_METHOD, TARGET_RATIO, WireRow, size_label, target_row
 from harness.console import make_table
 
 
@@ -36,7 +36,8 @@ def wire_cost_table(rows: list[WireRow], repeats: int, warmup: int) -> Table:
         ["method", "size>", "median us>", "p95 us>", "x raw>", "wire bytes>", ""],
         "client -> server process -> client on 127.0.0.1; tensor: float32 torch.relu(torch.randn(n)), half zeros "
         "like activations after a ReLU; x raw: median / raw-bytes median at the same size; wire bytes: one "
-        f"direction, header included; target: {TARGET_METHOD} at the largest size at most {TARGET_RATIO}x raw",
+        f"direction, header included; target: {TARGET_METHOD} at the largest size at most {TARGET_RATIO}x raw "
+        f"({' and '.join(IN_TURNS)} timed in turns)",
     )
     for row, following in zip(rows, [*rows[1:], None], strict=True):
         verdict = ""
