@@ -188,3 +188,14 @@ def test_emulated_link_crossing_time():
     link = EmulatedLink(4e6, parse_delay("10ms"))
     assert link.crossing_ns(4_000_000) == 1_010_000_000
     assert EmulatedLink(0).crossing_ns(10**9) == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64])
+def test_a_buffer_at_an_odd_address_becomes_an_aligned_tensor(dtype):
+    tensor = torch.arange(6).to(dtype).reshape(2, 3)
+    specs, buffers, _ = pack([tensor], ["x"], Compression())
+    shifted = bytearray(1 + tensor.nbytes)
+    shifted[1:] = bytes(buffers[0])
+    (back,) = unpack(specs, [memoryview(shifted)[1:]])
+    assert back.data_ptr() % back.element_size() == 0
+    assert torch.equal(back, tensor)
