@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import msgspec
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -164,7 +165,7 @@ def layer_timings(run: Run, split: SplitGraph, spec: ModelSpec, client: WorkerCl
         for layer in here
     ]
     there = client.profile(spec, PROFILE_REPEATS, PROFILE_WARMUP).layers
-    cloud_rows = [LayerRow(**layer.model_dump()) for layer in there]
+    cloud_rows = [LayerRow(**msgspec.structs.asdict(layer)) for layer in there]
     for role, rows, name in (("edge", edge_rows, host), ("cloud", cloud_rows, client.endpoint)):
         yield LayersMessage(
             host=name, role=role, run=run.id, model=run.model.name, repeats=PROFILE_REPEATS, layers=rows
