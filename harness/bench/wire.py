@@ -3,7 +3,7 @@
 A client sends a float32 tensor, a server decodes it and sends the same tensor back, the client
 decodes the echo. Three kinds of method are timed at each size:
 
-- ``harness none|lz4|zstd``: our frames (JSON header validated by pydantic, then one buffer per
+- ``harness none|lz4|zstd``: our frames (JSON header validated by msgspec, then one buffer per
   tensor) over the worker's ROUTER/DEALER sockets, packed and unpacked as the edge and worker do.
 - ``raw bytes``: the same sockets carrying the tensor's memory as one frame, echoed unchanged and
   never decoded. This is the floor: what ZeroMQ on loopback costs before our codec adds anything.
