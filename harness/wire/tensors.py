@@ -28,7 +28,10 @@ def pack(values: Sequence, names: Sequence[str], compression: Compression) -> tu
         if isinstance(value, torch.Tensor):
             dtype = _DTYPE_NAMES.get(value.dtype)
             if dtype is None:
-                raise TypeError(f"tensor '{name}' of dtype {value.dtype} cannot be sent (expected one of {DTYPES})")
+                raise TypeError(
+                    f"tensor '{name}' of dtype {str(value.dtype).removeprefix('torch.')} cannot be sent "
+                    f"(expected one of {', '.join(DTYPES)})"
+                )
             data = _bytes_of(value)
             buffer = compression.compress(data, value.element_size()) if compressed else data
             wire = len(buffer) if compressed else data.nbytes

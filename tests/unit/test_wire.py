@@ -199,3 +199,14 @@ def test_a_buffer_at_an_odd_address_becomes_an_aligned_tensor(dtype):
     (back,) = unpack(specs, [memoryview(shifted)[1:]])
     assert back.data_ptr() % back.element_size() == 0
     assert torch.equal(back, tensor)
+
+
+def test_a_value_that_cannot_be_sent_is_named():
+    with pytest.raises(TypeError) as raised:
+        pack([torch.zeros(2, dtype=torch.complex64)], ["z"], Compression())
+    assert str(raised.value) == (
+        "tensor 'z' of dtype complex64 cannot be sent (expected one of float32, float16, bfloat16, float64, "
+        "uint8, int8, int16, int32, int64, bool)"
+    )
+    with pytest.raises(TypeError, match="value 'n' of type str cannot be sent"):
+        pack(["seven"], ["n"], Compression())
