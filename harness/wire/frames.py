@@ -53,7 +53,7 @@ class _Tagged(msgspec.Struct, tag_field="kind", forbid_unknown_fields=True, froz
 
 
 class _Plain(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    pass
+    """A part of a message that travels inside it, held to the same rules."""
 
 
 class TensorSpec(_Tagged, tag="tensor"):
