@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.lab import LabSpec
+from harness.lab.inventory import write as write_lab_inventory
 from tests.integration.conftest import HOSTS_SUBDIR, REPO
 
 RATE = 4e6
@@ -302,13 +304,18 @@ BAD_INPUT = [
         "--set 'repeat': manifests/alexnet.yml has no variable of that name (its variables: bandwidth, compression,",
     ),
     (["sweep", "manifests/alexnet.yml", "-i", "inventory/nothere"], "inventory inventory/nothere does not exist"),
-    (["sweep", "manifests/alexnet.yml", "-i", "inventory/vlab"], "the virtual lab is not up: run `harness lab up`"),
+    (["sweep", "manifests/alexnet.yml", "-i", "{lab}"], "the virtual lab is not up: run `harness lab up`"),
 ]
 
 
 @pytest.mark.parametrize(("args", "message"), BAD_INPUT, ids=["missing", "unused-set", "no-inventory", "lab-down"])
-def test_bad_input_starts_nothing(hosts_dir, args, message):
-    done = harness(hosts_dir, *args)
+def test_bad_input_starts_nothing(hosts_dir, tmp_path, args, message):
+    """The lab case makes a lab inventory of its own whose lab was never brought up, so the verdict
+    does not depend on which labs this machine has or had."""
+    lab_inventory = tmp_path / "vlab"
+    (lab_inventory / "group_vars").mkdir(parents=True)
+    write_lab_inventory(LabSpec(), tmp_path / "lab-state", lab_inventory, "hlab-observer1")
+    done = harness(hosts_dir, *(arg.format(lab=lab_inventory) for arg in args))
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("harness: error: ") and message in lines[0], lines
