@@ -17,6 +17,7 @@ import yaml
 from jinja2 import meta
 
 from harness.errors import BadInput
+from harness.manifest.aliases import load_bounded
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
@@ -40,7 +41,7 @@ def parse_sets(sets: list[str] | tuple[str, ...]) -> dict[str, Any]:
         if not equals or not _KEY.match(key):
             raise BadInput(f"--set '{item}': expected key=value, like repeats=2")
         try:
-            variables[key] = yaml.safe_load(value)
+            variables[key] = load_bounded(value)
         except yaml.YAMLError as error:
             problem = getattr(error, "problem", None) or str(error).splitlines()[0]
             raise BadInput(f"--set '{item}': value is not valid YAML ({problem})") from None
