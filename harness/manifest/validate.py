@@ -15,6 +15,7 @@ from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.errors import BadInput
+from harness.manifest.aliases import BoundedLoader
 from harness.manifest.render import Rendered
 from harness.manifest.schema import Manifest, shown
 
@@ -44,8 +45,17 @@ def parse_manifest(rendered: Rendered) -> Manifest:
         raise BadInput(_first_problem(rendered, root, error.errors())) from None
 
 
+def field_line(rendered: Rendered, loc: tuple[int | str, ...]) -> tuple[int, str]:
+    """Where a field of a valid manifest was written (``loc`` as pydantic gives it), for checks made
+    after validation: its line, and the field as the user wrote it."""
+    root, _ = _load_yaml(rendered)
+    if not isinstance(root, MappingNode):
+        raise BadInput(f"{rendered.path}: expected a mapping of manifest fields")
+    return _locate(root, loc)
+
+
 def _load_yaml(rendered: Rendered) -> tuple[Node | None, Any]:
-    loader = yaml.SafeLoader(rendered.text)
+    loader = BoundedLoader(rendered.text)
     try:
         root = loader.get_single_node()
         return root, loader.construct_document(root) if root is not None else None

@@ -5,6 +5,7 @@ from rich.table import Table
 
 from harness.console import make_table
 from harness.partition.evaluate import Judged
+from harness.wire.link import rate_label
 
 
 def plan_table(judged: Judged) -> Table:
@@ -20,7 +21,7 @@ def plan_table(judged: Judged) -> Table:
     table = make_table(
         f"{judged.run}: predicted end-to-end latency per cut",
         columns,
-        caption=f"link {link.rate / 1e6:g} MB/s, delay {link.delay_s * 1e3:g} ms; profiles per layer of both hosts",
+        caption=f"link {rate_label(link.rate)}, delay {link.delay_s * 1e3:g} ms; profiles per layer of both hosts",
     )
     predicted = {}
     for row in judged.predictions:

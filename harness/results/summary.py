@@ -5,12 +5,14 @@ p95 (linear interpolation, as numpy and pandas compute it) beside them, so the s
 ``cloud`` is everything the worker did (decode, tail, encode); ``total`` is the end-to-end time.
 """
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from harness.errors import BadInput
+from harness.wire.link import rate_label
 
 PARTS: dict[str, tuple[str, ...]] = {
     "edge": ("edge_ns",),
@@ -75,10 +77,13 @@ def read_summary(path: Path) -> pd.DataFrame:
 
 
 def _link_label(shaping: str, rate: float, delay_ns: int) -> str:
+    """Records written before rates were always kept hold 0 for a tc link's rate: it is left unsaid."""
     if shaping == "none":
-        link = "unshaped link"
+        link = "unshaped link, rate unlimited"
+    elif math.isinf(rate):
+        link = f"{shaping} link, rate unlimited"
     else:
-        link = f"{shaping} link {rate / 1e6:g} MB/s" if rate else f"{shaping} link"
+        link = f"{shaping} link {rate_label(rate)}" if rate else f"{shaping} link"
     return f"{link} + {delay_ns / 1e6:g} ms delay" if delay_ns else link
 
 

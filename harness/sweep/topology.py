@@ -6,6 +6,7 @@ there, and edge hosts cannot reach its loopback). Under ``tc`` the kernel shapes
 time, so a sweep whose runs ask for several links is refused before it starts.
 """
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from harness.errors import BadInput
 from harness.lab.spec import OBSERVER_GROUP
 from harness.manifest import LoadedManifest
 from harness.manifest.schema import LinkSpec
+from harness.wire.link import UNLIMITED
 from harness.wire.sockets import loopback_address
 
 
@@ -80,6 +82,12 @@ def shaped_link(loaded: LoadedManifest, inventory: Path, tc_hosts: list[str]) ->
         )
     if not links:
         return None
+    if math.isinf(links[0].rate_bytes):
+        raise BadInput(
+            f"manifest {loaded.rendered.path}: edge host {tc_hosts[0]} of inventory {inventory} shapes its link "
+            f"with tc, which needs a rate, but the runs ask for rate {UNLIMITED}: give a rate, or set "
+            "link.shaping: emulated, which leaves an unlimited link unpaced"
+        )
     return TcLink(rate=round(links[0].rate_bytes), delay_ms=links[0].delay_ns / 1e6)
 
 

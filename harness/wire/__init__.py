@@ -3,9 +3,10 @@
 from harness.wire.compression import Compression
 from harness.wire.frames import FrameError, Limits, ModelSpec
 from harness.wire.keys import ClientKeys, WorkerKeys, client_keys, worker_keys
-from harness.wire.link import EmulatedLink, parse_delay, parse_rate
+from harness.wire.link import UNLIMITED, EmulatedLink, parse_delay, parse_rate, rate_label
 
 __all__ = [
+    "UNLIMITED",
     "ClientKeys",
     "Compression",
     "EmulatedLink",
@@ -16,5 +17,6 @@ __all__ = [
     "client_keys",
     "parse_delay",
     "parse_rate",
+    "rate_label",
     "worker_keys",
 ]

@@ -5,8 +5,12 @@ have crossed a link of ``rate`` bytes per second (plus ``delay``), then sends; a
 reply no earlier than its bytes would have arrived, counting the real transport time (loopback,
 microseconds) towards that, so the transfer time seen in records is bytes/rate + delay per
 direction rather than that plus the loopback's own cost. Records say ``shaping: emulated``.
+
+A rate is always positive: a link that nobody paces is written ``unlimited`` and held as an
+infinite rate, never as 0, which a reader of the records could take for a link that carries nothing.
 """
 
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -27,14 +31,27 @@ _RATE_UNITS = {
     "gbit": 1e9 / 8,
 }
 _DELAY_UNITS = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}
+UNLIMITED = "unlimited"
+"""How a rate that nothing limits is written, in manifests, options and labels."""
 _QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z/]*)\s*$", re.IGNORECASE)
 SPIN_NS = 1_000_000
 """The last stretch of a hold is spent spinning: sleeps overshoot by tens of microseconds."""
 
 
 def parse_rate(text: str | float) -> float:
-    """Bytes per second from ``4MB/s``, ``32mbit``, ``500kB/s`` or a bare number of bytes per second."""
-    return _parse(text, _RATE_UNITS, "b/s", "rate", "4MB/s or 32mbit")
+    """Bytes per second from ``4MB/s``, ``32mbit``, ``500kB/s`` or a bare number of bytes per second;
+    ``unlimited`` is infinity."""
+    if str(text).strip().lower() == UNLIMITED:
+        return math.inf
+    rate = _parse(text, _RATE_UNITS, "b/s", "rate", "4MB/s or 32mbit")
+    if rate <= 0:
+        raise BadInput(f"rate '{text}': expected a rate above 0, like 4MB/s; an unshaped link is '{UNLIMITED}'")
+    return rate
+
+
+def rate_label(rate: float) -> str:
+    """A rate in bytes per second as a person reads it: ``4 MB/s``, or ``unlimited``."""
+    return UNLIMITED if math.isinf(rate) else f"{rate / 1e6:g} MB/s"
 
 
 def parse_delay(text: str | float) -> int:
@@ -52,18 +69,18 @@ def _parse(text, units: dict[str, float], default: str, what: str, example: str)
 
 @dataclass(frozen=True)
 class EmulatedLink:
-    """A link of ``rate`` bytes per second (0: unlimited) with ``delay_ns`` one way."""
+    """A link of ``rate`` bytes per second (infinite: unlimited) with ``delay_ns`` one way."""
 
     rate: float
     delay_ns: int = 0
 
     def __post_init__(self):
-        if self.rate < 0 or self.delay_ns < 0:
-            raise BadInput(f"link rate {self.rate} B/s, delay {self.delay_ns} ns: expected values >= 0")
+        if not self.rate > 0 or self.delay_ns < 0:
+            raise BadInput(f"link rate {self.rate} B/s, delay {self.delay_ns} ns: expected a rate > 0 and a delay >= 0")
 
     def crossing_ns(self, nbytes: int) -> int:
         """How long ``nbytes`` take one way."""
-        return (round(1e9 * nbytes / self.rate) if self.rate else 0) + self.delay_ns
+        return (0 if math.isinf(self.rate) else round(1e9 * nbytes / self.rate)) + self.delay_ns
 
     def hold_outgoing(self, nbytes: int) -> None:
         """Return when a message of ``nbytes`` handed over now would have left the link."""

@@ -10,9 +10,11 @@ restarted worker's tails are prepared and warmed up anew, so no record pays for 
 """
 
 import itertools
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch.utils import _pytree as pytree
@@ -40,18 +42,18 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class LinkSettings:
-    """How the link between edge and cloud is treated: ``shaping`` is recorded with every inference."""
+    """The link between edge and cloud as it is shaped, recorded with every inference: ``rate``
+    (bytes per second, infinite where nothing limits it) and ``delay_ns`` hold whether tc or this
+    driver (``shaping: emulated``) applies them; ``none`` is a link nobody shapes."""
 
     shaping: str = "none"
-    emulated: EmulatedLink | None = None
+    rate: float = math.inf
+    delay_ns: int = 0
 
-    @property
-    def rate(self) -> float:
-        return self.emulated.rate if self.emulated else 0.0
-
-    @property
-    def delay_ns(self) -> int:
-        return self.emulated.delay_ns if self.emulated else 0
+    @cached_property
+    def emulated(self) -> EmulatedLink | None:
+        """The pacing this driver applies itself, for an emulated link."""
+        return EmulatedLink(self.rate, self.delay_ns) if self.shaping == "emulated" else None
 
 
 class EdgeDriver:

@@ -9,6 +9,7 @@ from rich.table import Table
 from harness.console import make_table
 from harness.results import InferenceRecord
 from harness.wire.frames import State
+from harness.wire.link import rate_label
 
 
 def state_record(endpoint: str, state: State) -> dict:
@@ -38,7 +39,7 @@ def edge_table(records: list[InferenceRecord]) -> Table:
     for record in records:
         by_cut[record.cut].append(record)
     first = records[0]
-    link = "unshaped" if first.shaping == "none" else f"{first.shaping} {first.rate / 1e6:g} MB/s"
+    link = "unshaped" if first.shaping == "none" else f"{first.shaping} {rate_label(first.rate)}"
     table = make_table(
         f"{first.model}: {len(records)} inferences, {link}, compression {first.compression}",
         [

@@ -169,6 +169,7 @@ def test_sweep_over_the_lab_with_tc(vlab, tmp_path):
     records = pd.read_parquet(out / "records.parquet")
     assert len(records) == REPEATS * len(CUTS)
     assert set(records["shaping"]) == {"tc"}
+    assert set(records["rate"]) == {RATE}, "each record holds the rate tc shaped the link to"
     records["expected_ns"] = 1e9 * (records["bytes_wire"] + records["reply_bytes_wire"]) / RATE
     large = records[records["bytes_raw"] >= 100_000]
     per_cut = large.groupby("cut")[["transfer_ns", "expected_ns"]].median()

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from harness.cli import cli
 from harness.errors import ExperimentFailed
 from harness.results import InferenceRecord
-from harness.wire import Compression, EmulatedLink, ModelSpec, client_keys
+from harness.wire import Compression, ModelSpec, client_keys
 from harness.wire.keys import generate
 from harness.worker import EdgeDriver, LinkSettings, WorkerClient, WorkerError, synthetic_inputs
 
@@ -31,7 +31,7 @@ def test_every_alexnet_cut_is_exact_and_fully_recorded_under_an_emulated_link(st
     example = synthetic_inputs(alexnet_split.input_shape, 1, seed=3)[0]
     with torch.no_grad():
         reference = alexnet_split.graph_module(example)
-    link = LinkSettings("emulated", EmulatedLink(RATE))
+    link = LinkSettings("emulated", RATE)
     records: list[InferenceRecord] = []
     with WorkerClient(worker.endpoint) as client:
         driver = EdgeDriver(client, alexnet_split, spec, Compression(), link)

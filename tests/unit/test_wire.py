@@ -1,6 +1,7 @@
 """The wire format: what goes in comes out bit for bit, and every malformed frame is named."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -187,7 +188,16 @@ def test_parse_rate_and_delay_errors():
 def test_emulated_link_crossing_time():
     link = EmulatedLink(4e6, parse_delay("10ms"))
     assert link.crossing_ns(4_000_000) == 1_010_000_000
-    assert EmulatedLink(0).crossing_ns(10**9) == 0
+    assert EmulatedLink(math.inf, 5).crossing_ns(10**9) == 5, "an unlimited link adds its delay alone"
+    with pytest.raises(BadInput, match="expected a rate > 0"):
+        EmulatedLink(0)
+
+
+def test_a_rate_is_positive_or_unlimited():
+    assert parse_rate("unlimited") == math.inf
+    with pytest.raises(BadInput) as error:
+        parse_rate("0MB/s")
+    assert str(error.value) == "rate '0MB/s': expected a rate above 0, like 4MB/s; an unshaped link is 'unlimited'"
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64])
