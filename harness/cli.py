@@ -127,7 +127,7 @@ def verify(model, granularity, input_shape, weights, tolerance, as_json):
         task = progress.add_task(f"verifying {model}", total=len(split.cuts))
         report = verify_cuts(split, loaded.module, tolerance, on_cut=lambda cut, check: progress.advance(task))
     if as_json:
-        click.echo(json.dumps(verify_record(report), indent=2))
+        click.echo(json.dumps(verify_record(report, split), indent=2))
     else:
         click.echo("\n".join(verify_lines(report, split)))
     if report.failures:
@@ -374,14 +374,14 @@ def edge(
     from rich.progress import Progress
 
     from harness.partition import cyclic
-    from harness.wire import Compression, EmulatedLink, ModelSpec, parse_delay, parse_rate
+    from harness.wire import Compression, ModelSpec, parse_delay, parse_rate
     from harness.worker import EdgeDriver, LinkSettings, WorkerClient, sweep, synthetic_inputs
     from harness.worker.present import edge_table
 
     if repeats < 1 or warmup < 0 or input_count < 1:
         raise BadInput(f"--repeats {repeats} --warmup {warmup} --inputs {input_count}: expected >= 1, >= 0, >= 1")
     codec = Compression.parse(compression)
-    link = LinkSettings("emulated", EmulatedLink(parse_rate(rate), parse_delay(delay))) if rate else LinkSettings()
+    link = LinkSettings("emulated", parse_rate(rate), parse_delay(delay)) if rate else LinkSettings()
     _set_threads(threads)
     _, split = _split(model, granularity, input_shape, weights)
     chosen = [cut.index for cut in split.cuts] if cuts == "all" else [split.cut(i).index for i in _parse_ints(cuts)]
@@ -685,6 +685,7 @@ def bench_regress(manifest, repeats, inventory, sets, tolerance, alpha, from_res
 def plan_command(manifest_path, sets, inventory, profile_dir, repeats, as_json):
     """Each partitioner's pick and predicted latency per cut for MANIFEST's runs."""
     from harness.manifest import load_manifest
+    from harness.manifest.cuts import check_cuts
     from harness.partition.planning import plan, profiles_folder
     from harness.partition.present import decision_lines, plan_record, plan_table
 
@@ -693,6 +694,7 @@ def plan_command(manifest_path, sets, inventory, profile_dir, repeats, as_json):
     if inventory:
         _relay(inventory)
     loaded = load_manifest(manifest_path, list(sets))
+    check_cuts(loaded)
     _set_threads(loaded.manifest.threads)
     judged = plan(loaded, profiles_folder(loaded, inventory, profile_dir, stderr_console()), repeats)
     if as_json:
@@ -792,9 +794,11 @@ def manifest():
 def manifest_render(manifest_path, sets, as_json):
     """The YAML a manifest renders to, and the runs it expands to."""
     from harness.manifest import load_manifest
+    from harness.manifest.cuts import check_cuts
     from harness.manifest.present import manifest_record, runs_table
 
     loaded = load_manifest(manifest_path, list(sets))
+    check_cuts(loaded)
     if as_json:
         click.echo(json.dumps(manifest_record(loaded), indent=2))
     else:

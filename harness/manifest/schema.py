@@ -25,8 +25,9 @@ from pydantic import (
 )
 
 from harness.errors import BadInput
+from harness.registry import DECIDERS, SCHEDULES
 from harness.wire.compression import CODECS, SHUFFLES, Compression
-from harness.wire.link import parse_delay, parse_rate
+from harness.wire.link import UNLIMITED, parse_delay, parse_rate
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _GROUP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -94,7 +95,7 @@ def _accepted_by(parse: Callable[[str], object], expected: str) -> Callable[[str
     return check
 
 
-_check_rate = _accepted_by(parse_rate, "a rate like 4MB/s or 32mbit")
+_check_rate = _accepted_by(parse_rate, f"a rate above 0, like 4MB/s or 32mbit, or '{UNLIMITED}' for an unshaped link")
 _check_delay = _accepted_by(parse_delay, "a delay like 20ms or 150us")
 _check_compression = _accepted_by(
     Compression.parse,
@@ -140,15 +141,11 @@ def _builtin_or_function(value: str, known: list[str]) -> str:
 
 
 def _check_partitioner(value: str) -> str:
-    from harness.partition import partitioner_names
-
-    return _builtin_or_function(value, partitioner_names())
+    return _builtin_or_function(value, sorted(SCHEDULES))
 
 
 def _check_decider(value: str) -> str:
-    from harness.partition import decider_names
-
-    return _builtin_or_function(value, decider_names())
+    return _builtin_or_function(value, sorted(DECIDERS))
 
 
 def _check_dataset(value: str) -> str:
@@ -182,10 +179,15 @@ class HostsSpec(StrictModel):
 
 
 class ModelSpec(StrictModel):
+    """``single_tensor: true`` keeps to the cuts where exactly one tensor crosses (indices unchanged),
+    as ``harness model inspect --single-tensor`` lists them: ``cuts: all`` means those, and a listed
+    cut where more crosses is refused before anything starts."""
+
     name: Annotated[str, AfterValidator(_check_model)]
     granularity: Literal["node", "module", "block"] = "module"
     weights: str = "none"
     input_shape: list[PositiveInt] | None = None
+    single_tensor: bool = False
 
 
 class PartitionerSpec(StrictModel):

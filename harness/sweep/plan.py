@@ -27,7 +27,7 @@ from harness.model.user_code import user_function
 from harness.partition import schedule
 from harness.results import FailedInference, InferenceRecord
 from harness.sweep.observer import LayerRow, LayersMessage, RecordSender
-from harness.wire import ClientKeys, Compression, EmulatedLink, ModelSpec, parse_delay, parse_rate
+from harness.wire import ClientKeys, Compression, ModelSpec
 from harness.worker import EdgeDriver, LinkSettings, RetryPolicy, WorkerClient, sweep
 
 
@@ -77,9 +77,7 @@ def link_for(run: Run, host_shaping: str) -> LinkSettings:
             f"run {run.id} asks for tc shaping, but this edge host shapes its link by {host_shaping} "
             "(the inventory's harness_link_shaping)"
         )
-    if wanted == "emulated":
-        return LinkSettings("emulated", EmulatedLink(parse_rate(run.link.rate), parse_delay(run.link.delay)))
-    return LinkSettings(wanted)
+    return LinkSettings(wanted, run.link.rate_bytes, run.link.delay_ns)
 
 
 def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRecord], None] = lambda _: None) -> int:
@@ -192,10 +190,12 @@ def per_input_task(name: str | None) -> Callable[[object, int], str] | None:
 
 def _split_graph(run: Run, graphs: dict[tuple, SplitGraph]) -> SplitGraph:
     shape = tuple(run.model.input_shape) if run.model.input_shape else None
-    key = (run.model.name, run.model.weights, run.model.granularity, shape)
+    key = (run.model.name, run.model.weights, run.model.granularity, shape, run.model.single_tensor)
     if key not in graphs:
         loaded = load_model(run.model.name, run.model.weights)
-        graphs[key] = build_split_graph(loaded, Granularity.parse(run.model.granularity), shape)
+        graphs[key] = build_split_graph(
+            loaded, Granularity.parse(run.model.granularity), shape, single_tensor_only=run.model.single_tensor
+        )
     return graphs[key]
 
 

@@ -1,6 +1,9 @@
 """Manifests: rendering, validation with file and line in every error, the run matrix, the CLI."""
 
 import json
+import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,9 +75,29 @@ def test_unknown_model_gets_the_registry_suggestion(tmp_path):
     assert error_of(path).startswith(f"{path}:3: field model.name: unknown model 'resnet81'; did you mean resnet18,")
 
 
-def test_bad_rate(tmp_path):
-    path = write(tmp_path, MINIMAL.replace("4MB/s", "fast"))
-    assert error_of(path) == f"{path}:5: field link.rate: expected a rate like 4MB/s or 32mbit (got 'fast')"
+RATE_EXPECTED = "expected a rate above 0, like 4MB/s or 32mbit, or 'unlimited' for an unshaped link"
+
+
+@pytest.mark.parametrize("rate", ["fast", "0MB/s", "0"])
+def test_bad_rate(tmp_path, rate):
+    path = write(tmp_path, MINIMAL.replace("4MB/s", rate))
+    assert error_of(path) == f"{path}:5: field link.rate: {RATE_EXPECTED} (got '{rate}')"
+
+
+def test_a_zero_rate_is_refused_before_anything_starts():
+    """A zero rate once meant an unshaped link, silently, in a run named ...-0MBps-...."""
+    result = CliRunner().invoke(cli, ["sweep", str(ALEXNET), "--set", "bandwidth=0MB/s", "--dry-run"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert (
+        result.stderr == f"harness: error: manifests/alexnet.yml:54: field link.rate: {RATE_EXPECTED} (got '0MB/s')\n"
+    )
+
+
+def test_an_unlimited_link_is_said_in_words():
+    (run,) = load_manifest(ALEXNET, ["bandwidth=unlimited"]).runs
+    assert run.id == "alexnet-module-unlimited-none"
+    assert run.link.rate_bytes == math.inf
 
 
 def test_missing_field_points_at_the_mapping_that_lacks_it(tmp_path):
@@ -168,6 +191,102 @@ def test_cli_render_json():
     record = json.loads(result.stdout)
     assert record["variables"] == {"repeats": 3}
     assert [run["partitioner"]["repeats"] for run in record["runs"]] == [3]
+
+
+CUT_99 = (
+    "harness: error: manifests/alexnet.yml:37: field cuts: model 'alexnet' at module granularity has no cut 99 "
+    "(expected 0 to 22)\n"
+)
+
+
+@pytest.mark.parametrize("command", [["manifest", "render"], ["sweep", "--dry-run"]], ids=["render", "dry-run"])
+def test_a_cut_the_model_lacks_is_refused_before_anything_starts(command):
+    result = CliRunner().invoke(cli, [*command, str(ALEXNET), "--set", "cuts=[0,99]"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == CUT_99
+
+
+SKIPNET = """\
+name: skip
+model: {name: experiments.models:tiny_skipnet, single_tensor: true}
+cuts: [0, 3, 5]
+link: {rate: 4MB/s}
+evaluate: [{name: fixed, cut: 4}]
+"""
+
+
+def test_a_cut_where_more_than_one_tensor_crosses_is_refused_when_single_tensors_are_asked_for(tmp_path):
+    path = write(tmp_path, SKIPNET)
+    result = CliRunner().invoke(cli, ["manifest", "render", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"harness: error: {path}:3: field cuts: cut 5 of model 'experiments.models:tiny_skipnet' at module "
+        "granularity sends 2 values, and model.single_tensor asks for cuts where one tensor crosses "
+        "(expected 0 to 3, 7 to 11)\n"
+    )
+    fixed = CliRunner().invoke(cli, ["manifest", "render", str(write(tmp_path, SKIPNET.replace("5]", "7]")))])
+    assert fixed.exit_code == 2
+    assert fixed.stderr.startswith(f"harness: error: {path}:5: field evaluate[0].cut: cut 4 of model")
+    allowed = write(tmp_path, SKIPNET.replace("single_tensor: true", "single_tensor: false"))
+    assert CliRunner().invoke(cli, ["manifest", "render", str(allowed)]).exit_code == 0
+
+
+def test_a_cut_withheld_by_the_model_says_why(tmp_path):
+    path = write(
+        tmp_path, "name: d\nmodel: {name: tests.fixtures.models:carries_dtype}\ncuts: [2, 3]\nlink: {rate: 4MB/s}\n"
+    )
+    assert CliRunner().invoke(cli, ["manifest", "render", str(path)]).stderr == (
+        f"harness: error: {path}:3: field cuts: model 'tests.fixtures.models:carries_dtype' at module granularity "
+        "withholds cut 3: a value that cannot be sent is live there (getattr_1: dtype) (expected 0 to 2, 4)\n"
+    )
+
+
+def test_each_model_is_traced_once_however_many_runs_name_it(monkeypatch):
+    from harness.manifest import cuts
+
+    traced = []
+    build = cuts.build_split_graph
+    monkeypatch.setattr(cuts, "build_split_graph", lambda *args: traced.append(args[1:]) or build(*args))
+    cuts.cut_table.cache_clear()
+    loaded = load_manifest(ALEXNET, ["cuts=[0,3]", "compression=[none,lz4,zstd]", "repeats=1"])
+    for _ in range(2):
+        cuts.check_cuts(loaded)
+    assert len(loaded.runs) == 3 and len(traced) == 1
+
+
+HOSTILE_LEVELS = 9
+
+
+def test_a_manifest_of_nested_aliases_is_refused_at_once(tmp_path):
+    """Nine lists each naming the previous one nine times: a few hundred bytes that once took a minute of
+    CPU to refuse. The bound is this test's timeout, not a timed assertion."""
+    lines = ["name: hostile", "a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, HOSTILE_LEVELS + 1)]
+    path = write(tmp_path, "\n".join([*lines, "model: alexnet", "link: {rate: 4MB/s}", ""]))
+    assert len(path.read_bytes()) < 1000
+    for command in (["manifest", "render", str(path)], ["sweep", str(path), "--dry-run"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "harness.cli", *command], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 2
+        assert done.stderr == (
+            f"harness: error: {path}:7: YAML error: alias *a4 brings the values that aliases stand for to 141,148, "
+            "more than the 100,000 a manifest may have (aliases nested in aliases multiply)\n"
+        )
+
+
+def test_aliases_within_the_bound_work_as_yaml_says(tmp_path):
+    path = write(tmp_path, "name: shared\nmodel: alexnet\nx-link: &link {rate: 4MB/s}\nlink: [*link, *link]\n")
+    error = error_of(path)
+    assert error.startswith(f"{path}:3: field x-link: unknown field"), "the aliases themselves were read"
+    path = write(tmp_path, "name: shared\nmodel: &m {name: alexnet}\nlink: {rate: 4MB/s}\nmodel_again: *m\n")
+    assert error_of(path).startswith(f"{path}:4: field model_again: unknown field")
+
+
+def test_an_alias_inside_its_own_value_is_refused(tmp_path):
+    path = write(tmp_path, "name: loop\nmodel: &m [alexnet, *m]\nlink: {rate: 4MB/s}\n")
+    assert error_of(path) == f"{path}:2: YAML error: alias *m refers to a value that holds it"
 
 
 def test_cli_render_error_is_one_line_and_exit_2():

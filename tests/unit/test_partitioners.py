@@ -1,6 +1,9 @@
 """Deciders on hand-made profiles: the seed's regression and inequality, DADS's min cut, the oracle."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -8,12 +11,14 @@ import pytest
 
 from harness.errors import BadInput
 from harness.model import Granularity, build_split_graph, load_model
-from harness.partition import decide
+from harness.partition import decide, decider_names, partitioner_names
 from harness.partition.dads import edge_units, flow_graph
 from harness.partition.evaluate import judge
 from harness.partition.neurosurgeon import Line, first_cut, fit, regressions
 from harness.partition.situation import Link, situation_from_profiles
+from harness.registry import DECIDERS, SCHEDULES
 
+REPO = Path(__file__).resolve().parents[2]
 RATE = 4e6
 MS = 1e6
 
@@ -168,3 +173,16 @@ def test_bench_partition_prints_one_row_per_model_and_partitioner():
         ("oracle", 11, 12),
     ]
     assert all(row["median_ms"] > 0 and row["target_ms"] is None for row in rows)
+
+
+def test_every_name_the_manifest_accepts_has_an_implementation():
+    """The schema checks names from harness.registry without importing the partitioners."""
+    assert partitioner_names() == sorted(SCHEDULES)
+    assert decider_names() == sorted(DECIDERS)
+    script = (
+        "import sys; from harness.manifest import load_manifest; "
+        "load_manifest('manifests/neurosurgeon.yml'); "
+        "print(sorted({m for m in sys.modules if m.startswith('harness.partition')}))"
+    )
+    probe = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO)
+    assert probe.stdout == "[]\n", "validating a manifest imports no partitioner: the manifest package stands below"
