@@ -37,17 +37,19 @@ class NodeFacts:
     """Metadata of one node's value and cost.
 
     ``leaves`` is None when the value holds something that cannot be sent between hosts (a string,
-    a dtype, a device): no cut may leave such a value live.
+    a dtype, a device, None): no cut may leave such a value live. ``unsendable`` names its type then.
     """
 
     leaves: tuple[ValueLeaf, ...] | None
     spec: pytree.TreeSpec
     flops: int
     params: frozenset[str]
+    unsendable: str = ""
 
 
-def describe_value(value) -> tuple[tuple[ValueLeaf, ...] | None, pytree.TreeSpec]:
-    """Flatten a node's value into sendable leaves and the structure that rebuilds it."""
+def describe_value(value) -> tuple[tuple[ValueLeaf, ...] | None, pytree.TreeSpec, str]:
+    """Flatten a node's value into sendable leaves and the structure that rebuilds it; or None and
+    the type of the first leaf that cannot be sent."""
     keyed, spec = pytree.tree_flatten_with_path(value)
     leaves = []
     for key_path, leaf in keyed:
@@ -59,8 +61,8 @@ def describe_value(value) -> tuple[tuple[ValueLeaf, ...] | None, pytree.TreeSpec
             kind = _SCALAR_KINDS[type(leaf)]
             leaves.append(ValueLeaf(path, kind, (), kind, SCALAR_BYTES))
         else:
-            return None, spec
-    return tuple(leaves), spec
+            return None, spec, type(leaf).__name__
+    return tuple(leaves), spec, ""
 
 
 class _ParameterIndex:
@@ -114,8 +116,8 @@ class _Recorder(fx.Interpreter):
         else:
             value = super().run_node(node)
             flops = 0
-        leaves, spec = describe_value(value)
-        self.facts[node.name] = NodeFacts(leaves, spec, flops, self.index.held_by(self.module, node))
+        leaves, spec, unsendable = describe_value(value)
+        self.facts[node.name] = NodeFacts(leaves, spec, flops, self.index.held_by(self.module, node), unsendable)
         return value
 
 

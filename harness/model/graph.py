@@ -61,6 +61,13 @@ class SplitGraph:
     layers: list[Layer]
     cuts: list[Cut]
     facts: GraphFacts = field(repr=False)
+    withheld: dict[int, str] = field(default_factory=dict)
+    """Cut positions never offered, each with the live value that cannot be sent (``mask: NoneType``)."""
+
+    @property
+    def positions(self) -> int:
+        """Cut positions in all: before the first layer and after each."""
+        return len(self.layers) + 1
 
     def cut(self, index: int) -> Cut:
         for cut in self.cuts:
@@ -161,7 +168,7 @@ def build_split_graph(
     facts = analyse(traced.graph_module, example)
     layers = group_layers(traced.graph_module, loaded.module, facts, granularity)
     split = SplitGraph(loaded.name, granularity, shape, traced.tracer, traced.graph_module, layers, [], facts)
-    split.cuts = _price_cuts(split)
+    split.cuts, split.withheld = _price_cuts(split)
     if single_tensor_only:
         split.cuts = [cut for cut in split.cuts if cut.single_tensor]
     return split
@@ -179,7 +186,7 @@ def check_input_fits(loaded: LoadedModel, example: tuple[torch.Tensor, ...]) -> 
         raise BadInput(f"input shape {shape} does not fit model '{loaded.name}': {reason}") from error
 
 
-def _price_cuts(split: SplitGraph) -> list[Cut]:
+def _price_cuts(split: SplitGraph) -> tuple[list[Cut], dict[int, str]]:
     facts = split.facts
     compute = split._compute
     params_at = [
@@ -197,14 +204,18 @@ def _price_cuts(split: SplitGraph) -> list[Cut]:
     cloud_params.reverse()
     total_flops = sum(facts.nodes[node.name].flops for node in compute)
     cuts = []
+    withheld = {}
     edge_flops = 0
     for index in range(len(split.layers) + 1):
         layer = split.layers[index - 1] if index else None
         layer_flops = sum(facts.nodes[name].flops for name in layer.nodes) if layer else 0
         edge_flops += layer_flops
         boundary = split._layer_end[index]
-        crossings = _crossings(facts, split._live_nodes(boundary))
+        live = split._live_nodes(boundary)
+        crossings = _crossings(facts, live)
         if crossings is None:
+            blocking = next(node.name for node in live if facts.nodes[node.name].leaves is None)
+            withheld[index] = f"{blocking}: {facts.nodes[blocking].unsendable}"
             continue
         cuts.append(
             Cut(
@@ -220,7 +231,7 @@ def _price_cuts(split: SplitGraph) -> list[Cut]:
                 cloud_flops=total_flops - edge_flops,
             )
         )
-    return cuts
+    return cuts, withheld
 
 
 def _crossings(facts: GraphFacts, live: list[fx.Node]) -> tuple[Crossing, ...] | None:

@@ -1,5 +1,6 @@
 """How the split engine's results are shown: rich tables for people, plain dicts for ``--json``."""
 
+from collections import Counter
 from dataclasses import asdict
 
 from rich.table import Table
@@ -24,8 +25,22 @@ def split_record(split: SplitGraph) -> dict:
         "granularity": str(split.granularity),
         "input_shape": list(split.input_shape),
         "tracer": split.tracer,
+        "positions": split.positions,
+        "withheld": [{"cut": index, "live": live} for index, live in split.withheld.items()],
         "cuts": [cut_record(cut) for cut in split.cuts],
     }
+
+
+def withheld_line(split: SplitGraph) -> str | None:
+    """How many cut positions are never offered and why, or None when every position is a cut."""
+    if not split.withheld:
+        return None
+    values = Counter(split.withheld.values())
+    reasons = ", ".join(f"{live} at {count}" for live, count in values.most_common())
+    return (
+        f"{len(split.withheld)} of {split.positions} cut positions withheld: a value that cannot be sent "
+        f"is live there ({reasons})"
+    )
 
 
 def _size(nbytes: int) -> str:
@@ -41,8 +56,10 @@ def _crossing_text(cut: Cut) -> str:
 
 def cut_table(split: SplitGraph) -> Table:
     shape = ",".join(map(str, split.input_shape))
+    withheld = withheld_line(split)
     table = make_table(
-        f"{split.name}: {len(split.cuts)} cuts at {split.granularity} granularity, input {shape}",
+        f"{split.name}: {len(split.cuts)} cuts at {split.granularity} granularity, input {shape}"
+        + (f"\n{withheld}" if withheld else ""),
         [
             "cut>",
             "after",
@@ -68,30 +85,42 @@ def cut_table(split: SplitGraph) -> Table:
     return table
 
 
-def verify_record(report: VerifyReport) -> dict:
+def verify_record(report: VerifyReport, split: SplitGraph) -> dict:
     return {
         "model": report.model,
         "granularity": report.granularity,
         "checked": len(report.checks),
         "failed": [asdict(check) for check in report.failures],
         "max_abs_diff": max((check.max_abs_diff for check in report.checks), default=0.0),
+        "positions": split.positions,
+        "withheld": len(split.withheld),
+        "input_independent": report.input_independent,
     }
 
 
 def verify_lines(report: VerifyReport, split: SplitGraph) -> list[str]:
     checked = len(report.checks)
+    lines = []
     if not report.failures:
         largest = max((check.max_abs_diff for check in report.checks), default=0.0)
-        return [
+        lines.append(
             f"verified {checked} cuts of {report.model} at {report.granularity} granularity: "
             f"tail(head(x)) matches the unsplit output at every cut (largest difference {largest:.3g})"
-        ]
-    lines = []
+        )
     for check in report.failures:
         cut = split.cut(check.cut)
         detail = check.error or f"max |difference| {check.max_abs_diff:.3g} > bound {check.bound:.3g}"
         lines.append(f"cut {check.cut} (after {cut.after}): {detail}")
-    lines.append(f"{len(report.failures)} of {checked} cuts of {report.model} failed verification")
+    if report.failures:
+        lines.append(f"{len(report.failures)} of {checked} cuts of {report.model} failed verification")
+    withheld = withheld_line(split)
+    if withheld:
+        lines.append(withheld)
+    if report.input_independent:
+        lines.append(
+            "warning: the output does not depend on the input (two different inputs gave the same output), "
+            "so matching it proves little: give trained weights (--weights) or a model whose output varies"
+        )
     return lines
 
 

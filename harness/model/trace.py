@@ -1,14 +1,19 @@
 """Turning a model into a graph we can cut: torch.fx first, torch.export where fx fails.
 
 fx keeps library layers as ``call_module`` nodes, which is what per-layer cuts and hooks want.
+Arguments of ``forward`` left at their defaults (``attn_mask=None``) are constants of the trace,
+as they are of every call the harness makes: left as graph inputs they would be live, unsendable
+values at every cut up to their last use, and those cuts would be withheld.
 torch.export handles Python control flow on shapes that fx cannot, at the price of aten-level nodes
 (layers are then recovered from each node's module stack). If both fail, the error names the line
 of model code each tracer stopped at.
 """
 
 import contextlib
+import inspect
 import io
 import logging
+import operator
 import os
 import traceback
 from collections.abc import Iterator
@@ -48,7 +53,9 @@ def trace(loaded: LoadedModel, example: tuple[torch.Tensor, ...]) -> TracedModel
     """Trace ``loaded`` with fx, or with torch.export on ``example`` if fx fails."""
     try:
         tracer = _BlockTracer(loaded.blocks_are_leaves)
-        graph = tracer.trace(loaded.module)
+        defaults = _defaults(loaded.module, passed=len(example))
+        graph = tracer.trace(loaded.module, concrete_args=defaults or None)
+        _drop_specialised_inputs(graph)
         return TracedModel(fx.GraphModule(tracer.root, graph, loaded.module.__class__.__name__), "fx")
     except Exception as fx_error:
         fx_failure = describe_failure(fx_error)
@@ -63,6 +70,52 @@ def trace(loaded: LoadedModel, example: tuple[torch.Tensor, ...]) -> TracedModel
     graph_module = program.module()
     _drop_input_guards(graph_module)
     return TracedModel(graph_module, "export")
+
+
+def _defaults(module: nn.Module, passed: int) -> dict[str, object]:
+    """The arguments of ``module.forward`` left at their defaults, with their values: all that have
+    one but the first ``passed``, which the harness gives (``forward(self, input_ids=None, ...)``)."""
+    try:
+        parameters = list(inspect.signature(module.forward).parameters.values())[passed:]
+    except (TypeError, ValueError):
+        return {}
+    return {
+        parameter.name: parameter.default
+        for parameter in parameters
+        if parameter.default is not inspect.Parameter.empty
+        and parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+
+
+_SPECIALISATION_CHECKS = {operator.eq, torch._assert, fx._symbolic_trace._assert_is_none}
+
+
+def _drop_specialised_inputs(graph: fx.Graph) -> None:
+    """Remove the inputs that fx made constants, with the checks it adds that each keeps its value:
+    the segments are called with the remaining inputs only."""
+    for placeholder in [node for node in graph.nodes if node.op == "placeholder" and node.args]:
+        checks = _checks_of(placeholder)
+        if checks is None:
+            continue
+        for node in reversed(checks):
+            graph.erase_node(node)
+        graph.erase_node(placeholder)
+
+
+def _checks_of(placeholder: fx.Node) -> list[fx.Node] | None:
+    """The nodes that only check ``placeholder``'s value, in graph order; None if anything else reads it."""
+    found: list[fx.Node] = []
+    pending = list(placeholder.users)
+    while pending:
+        node = pending.pop()
+        if node in found:
+            continue
+        if node.op != "call_function" or node.target not in _SPECIALISATION_CHECKS:
+            return None
+        found.append(node)
+        pending += list(node.users)
+    order = {node: position for position, node in enumerate(placeholder.graph.nodes)}
+    return sorted(found, key=order.__getitem__)
 
 
 @contextlib.contextmanager

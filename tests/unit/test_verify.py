@@ -1,5 +1,7 @@
 """Every cut is exact; a segment that is not gets reported with its cut."""
 
+import json
+
 import pytest
 import torch
 from click.testing import CliRunner
@@ -78,3 +80,46 @@ def test_head_and_tail_are_modules_that_share_no_work(alexnet_split):
     assert head_bytes == alexnet_split.cut(13).edge_param_bytes
     live = head(torch.randn(1, 3, 224, 224))
     assert [tuple(t.shape) for t in live] == [(1, 256, 6, 6)]
+
+
+def test_arguments_left_at_their_defaults_are_constants_of_the_trace():
+    """A default ``mask=None`` kept as a graph input would be live, and unsendable, at every cut up to
+    its last use: each such cut would be withheld without a word."""
+    result = CliRunner().invoke(cli, ["model", "inspect", "tests.fixtures.models:optional_mask", "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert (record["positions"], record["withheld"]) == (6, [])
+    assert [cut["index"] for cut in record["cuts"]] == [0, 1, 2, 3, 4, 5]
+    verified = CliRunner().invoke(cli, ["model", "verify", "tests.fixtures.models:optional_mask"])
+    assert verified.exit_code == 0, verified.output
+    assert verified.stdout.splitlines() == [
+        "verified 6 cuts of tests.fixtures.models:optional_mask at module granularity: tail(head(x)) matches "
+        "the unsplit output at every cut (largest difference 0)"
+    ]
+
+
+def test_inspect_and_verify_say_which_positions_are_withheld_and_why():
+    name = "tests.fixtures.models:carries_dtype"
+    line = "1 of 5 cut positions withheld: a value that cannot be sent is live there (getattr_1: dtype at 1)"
+    inspected = CliRunner().invoke(cli, ["model", "inspect", name])
+    assert inspected.exit_code == 0, inspected.output
+    assert line in inspected.stdout
+    record = json.loads(CliRunner().invoke(cli, ["model", "inspect", name, "--json"]).stdout)
+    assert record["withheld"] == [{"cut": 3, "live": "getattr_1: dtype"}]
+    verified = CliRunner().invoke(cli, ["model", "verify", name])
+    assert verified.exit_code == 0, verified.output
+    assert verified.stdout.splitlines()[1:] == [line]
+
+
+def test_verify_warns_when_the_output_does_not_depend_on_the_input():
+    result = CliRunner().invoke(cli, ["model", "verify", "tests.fixtures.models:zero_output"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        "warning: the output does not depend on the input (two different inputs gave the same output), so "
+        "matching it proves little: give trained weights (--weights) or a model whose output varies"
+    )
+    record = json.loads(
+        CliRunner().invoke(cli, ["model", "verify", "tests.fixtures.models:zero_output", "--json"]).stdout
+    )
+    assert record["input_independent"] is True
+    assert "warning" not in CliRunner().invoke(cli, ["model", "verify", "tests.fixtures.models:optional_mask"]).stdout
