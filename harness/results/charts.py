@@ -80,54 +80,69 @@ def time_by_cut(
     Each partitioner's pick (``picks``: name to cut) is a marker of its own above its cut's bar, as
     the seed's figure numbers the layer its partitioner chose.
     """
-    rows = rows.sort_values("cut").reset_index(drop=True)
     with mpl.rc_context(STYLE):
-        figure, axes = _figure()
-        positions = range(len(rows))
-        bottom = pd.Series(0.0, index=rows.index)
-        for part, colour in COLOURS.items():
-            heights = rows[f"{part}_ms_median"]
-            axes.bar(positions, heights, 0.72, bottom=bottom, color=colour, label=f"{part}", edgecolor="white")
-            bottom = bottom + heights
-        axes.scatter(
-            positions,
-            rows["total_ms_median"],
-            marker="_",
-            s=260,
-            linewidths=2.5,
-            color="black",
-            zorder=3,
-            label="end-to-end (median)",
-        )
-        best = int(rows.index[rows["cut"] == best_cut][0])
-        best_total = float(rows.loc[best, "total_ms_median"])
-        top = float(max(bottom.max(), rows["total_ms_median"].max()))
-        pick_labels = _mark_picks(axes, rows, bottom, top, picks or {})
-        axes.annotate(
-            f"best: cut {best_cut} ({rows.loc[best, 'layer']})\n{best_total:,.1f} ms",
-            xy=(best, max(best_total, float(bottom[best]))),
-            xytext=(0, 42 + 24 * sum(1 for cut in (picks or {}).values() if cut == best_cut)),
-            textcoords="offset points",
-            ha="center",
-            color=HIGHLIGHT,
-            fontweight="bold",
-            arrowprops={"arrowstyle": "-|>", "color": HIGHLIGHT, "lw": 2},
-            bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": HIGHLIGHT, "alpha": 0.92},
-            zorder=5,
-        )
-        axes.set_ylim(0, top * (1.18 + 0.06 * len(pick_labels)))
-        _cut_axis(axes, rows)
-        label = axes.get_xticklabels()[best]
-        label.set_color(HIGHLIGHT)
-        label.set_fontweight("bold")
-        axes.set_ylabel("time (ms)")
-        axes.yaxis.set_major_formatter("{x:,.0f}")
-        axes.set_title(_subtitle(info, rows), loc="left", color="#333333")
-        figure.suptitle("Total inference time by split layer", fontsize=19, fontweight="bold", x=0.01, ha="left")
-        handles, labels = axes.get_legend_handles_labels()
-        order = [labels.index(label) for label in (*COLOURS, "end-to-end (median)", *pick_labels)]
-        figure.legend([handles[i] for i in order], [labels[i] for i in order], loc="outside upper right", ncols=4)
-        return _save(figure, path)
+        return _save(time_by_cut_figure(rows, info, best_cut, picks), path)
+
+
+def time_by_cut_figure(rows: pd.DataFrame, info: RunInfo, best_cut: int, picks: dict[str, int] | None = None) -> Figure:
+    """The figure ``time_by_cut`` saves (drawn under ``STYLE``)."""
+    rows = rows.sort_values("cut").reset_index(drop=True)
+    figure, axes = _figure()
+    positions = range(len(rows))
+    bottom = pd.Series(0.0, index=rows.index)
+    for part, colour in COLOURS.items():
+        heights = rows[f"{part}_ms_median"]
+        axes.bar(positions, heights, 0.72, bottom=bottom, color=colour, label=f"{part}", edgecolor="white")
+        bottom = bottom + heights
+    axes.scatter(
+        positions,
+        rows["total_ms_median"],
+        marker="_",
+        s=260,
+        linewidths=2.5,
+        color="black",
+        zorder=3,
+        label="end-to-end (median)",
+    )
+    best = int(rows.index[rows["cut"] == best_cut][0])
+    best_total = float(rows.loc[best, "total_ms_median"])
+    top = float(max(bottom.max(), rows["total_ms_median"].max()))
+    pick_labels = _mark_picks(axes, rows, bottom, top, picks or {})
+    axes.annotate(
+        f"best: cut {best_cut} ({rows.loc[best, 'layer']})\n{best_total:,.1f} ms",
+        xy=(best, max(best_total, float(bottom[best]))),
+        xytext=(0, 42 + 24 * sum(1 for cut in (picks or {}).values() if cut == best_cut)),
+        textcoords="offset points",
+        ha=_inward(best, len(rows)),
+        color=HIGHLIGHT,
+        fontweight="bold",
+        arrowprops={"arrowstyle": "-|>", "color": HIGHLIGHT, "lw": 2},
+        bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": HIGHLIGHT, "alpha": 0.92},
+        zorder=5,
+    )
+    axes.set_ylim(0, top * (1.18 + 0.06 * len(pick_labels)))
+    _cut_axis(axes, rows)
+    label = axes.get_xticklabels()[best]
+    label.set_color(HIGHLIGHT)
+    label.set_fontweight("bold")
+    axes.set_ylabel("time (ms)")
+    axes.yaxis.set_major_formatter("{x:,.0f}")
+    axes.set_title(_subtitle(info, rows), loc="left", color="#333333")
+    figure.suptitle("Total inference time by split layer", fontsize=19, fontweight="bold", x=0.01, ha="left")
+    handles, labels = axes.get_legend_handles_labels()
+    order = [labels.index(label) for label in (*COLOURS, "end-to-end (median)", *pick_labels)]
+    figure.legend([handles[i] for i in order], [labels[i] for i in order], loc="outside upper right", ncols=4)
+    return figure
+
+
+def _inward(position: int, count: int) -> str:
+    """How to align a label over bar ``position`` of ``count`` so that it stays inside the axes: a
+    label centred over one of the outer bars would run past the edge (the best cut is often the last)."""
+    if count > 2 and position >= count - 2:
+        return "right"
+    if count > 2 and position <= 1:
+        return "left"
+    return "center"
 
 
 def _mark_picks(axes: Axes, rows: pd.DataFrame, bottom: pd.Series, top: float, picks: dict[str, int]) -> list[str]:

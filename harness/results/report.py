@@ -136,14 +136,30 @@ def _environment_html(path: Path, data: dict) -> str:
     links = data.get("links")
     if isinstance(links, dict) and links:
         parts.append(_links_html(links))
-    facts = [
-        [key, value if isinstance(value, str) else json.dumps(value, sort_keys=True)]
-        for key, value in sorted(data.items())
-        if key not in ("hosts", "links")
-    ]
+    facts = [[key, _provenance(key, value)] for key, value in sorted(data.items()) if key not in _OWN_TABLES]
     if facts:
         parts.append(_table(["fact", "value"], facts, set()))
+    packages = data.get("packages")
+    if isinstance(packages, dict) and packages:
+        rows = [[str(name), str(version) if version else "not installed"] for name, version in packages.items()]
+        parts.append("<h3>Packages on the controller</h3>" + _table(["package", "version"], rows, set()))
     return "\n".join(parts)
+
+
+_OWN_TABLES = ("hosts", "links", "packages")
+
+
+def _provenance(key: str, value: object) -> str:
+    """A fact of environment.json in words: the controller's Python and platform, the git revision
+    and whether the checkout had changes; anything else as it was written."""
+    if key == "controller" and isinstance(value, dict):
+        return f"Python {value.get('python', '?')} on {value.get('platform', '?')}"
+    if key == "git" and isinstance(value, dict):
+        if not value.get("revision"):
+            return "not a git checkout"
+        state = {True: "dirty: uncommitted changes", False: "clean"}.get(value.get("dirty"), "state unknown")
+        return f"{value['revision']} ({state})"
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 def _decisions_html(judged: pd.DataFrame) -> str:

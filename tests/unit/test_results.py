@@ -1,9 +1,12 @@
 """Results folder: records reach disk row by row, summaries match hand-computed numbers, the report stands alone."""
 
 import json
+import math
 import re
 import struct
+from dataclasses import replace
 
+import matplotlib as mpl
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -20,6 +23,8 @@ from harness.results import (
     summarise,
     write_layers,
 )
+from harness.results.charts import STYLE, time_by_cut_figure
+from harness.results.summary import run_info
 from harness.results.writer import RECORD_SCHEMA, convert_records
 from tests.fixtures.records import inference
 
@@ -207,6 +212,74 @@ def test_report_shows_each_links_qdiscs_and_measured_rate(tmp_path):
         ["gpu1", "emulated", "-", "-", "-", "-", "-"],
         ["rpi1", "tc", "eth1", "htb, ingress", "4.000", "3.960", "0.990"],
     ]
+
+
+def _table_after(page: str, heading: str) -> list[list[str]]:
+    table = page.split(heading)[1].split("</table>")[0]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody>")[1])
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+
+
+def test_report_environment_reads_as_rows_not_json(tmp_path):
+    folder = write_folder(tmp_path)
+    folder.write_environment(
+        {
+            "controller": {"python": "3.11.2", "platform": "Linux-6.1.0-x86_64-with-glibc2.36"},
+            "git": {"revision": "af00e73", "dirty": True},
+            "packages": {"ansible-core": "2.19.14", "torch": "2.13.0", "split-harness": None},
+            "inventory": "inventory/local",
+        }
+    )
+    build_report(folder.path)
+    page = folder.report.read_text()
+    assert "{&quot;" not in page and '{"' not in page, "no cell holds raw JSON"
+    facts = dict(_table_after(page, "<h2>Environment</h2>"))
+    assert facts == {
+        "controller": "Python 3.11.2 on Linux-6.1.0-x86_64-with-glibc2.36",
+        "git": "af00e73 (dirty: uncommitted changes)",
+        "inventory": "inventory/local",
+    }
+    assert _table_after(page, "<h3>Packages on the controller</h3>") == [
+        ["ansible-core", "2.19.14"],
+        ["split-harness", "not installed"],
+        ["torch", "2.13.0"],
+    ]
+
+
+def test_an_unlimited_link_is_recorded_and_summarised_in_words(tmp_path):
+    folder = ResultsFolder(tmp_path / "sweep")
+    with RecordWriter(folder) as writer:
+        for item in all_records():
+            writer.append(replace(item, rate=math.inf))
+    build_report(folder.path)
+    assert set(pd.read_parquet(folder.records_parquet)["rate"]) == {math.inf}
+    assert set(pd.read_csv(folder.records_csv)["rate"]) == {math.inf}
+    (info,) = run_info(pd.read_parquet(folder.records_parquet))
+    assert info.link == "emulated link, rate unlimited"
+    assert "emulated link, rate unlimited" in folder.report.read_text()
+
+
+@pytest.mark.parametrize("best_cut", [0, 1, 11, 21, 22])
+def test_the_best_cuts_label_stays_inside_the_chart(best_cut):
+    """AlexNet on inventory/local picks its last cut of 23: a label centred over the last bar ran off the edge."""
+    records = pd.DataFrame(
+        [
+            inference(
+                cut=cut, repeat=0, layer=f"features.{cut}", edge_ns=MS * cut, transfer_ns=MS, cloud_ns=MS
+            ).as_dict()
+            for cut in range(23)
+        ]
+    )
+    summary = summarise(records)
+    (info,) = run_info(records)
+    with mpl.rc_context(STYLE):
+        figure = time_by_cut_figure(summary, info, best_cut)
+        renderer = figure.canvas.get_renderer()
+        figure.draw(renderer)
+        (axes,) = figure.axes
+        (label,) = [text for text in axes.texts if text.get_text().startswith("best: cut")]
+        box, inside = label.get_window_extent(renderer), axes.get_window_extent(renderer)
+    assert inside.x0 <= box.x0 and box.x1 <= inside.x1, (box, inside)
 
 
 def test_report_command_converts_a_lone_csv(tmp_path):
