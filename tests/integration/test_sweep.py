@@ -150,11 +150,30 @@ def test_provision_is_idempotent(hosts_dir):
 
 
 def test_failed_sweep_names_host_and_reason_and_tears_down(hosts_dir, tmp_path):
-    done = harness(hosts_dir, "sweep", "manifests/alexnet.yml", "--set", "cuts=[0,99]", "--out", str(tmp_path / "r"))
+    """A folder of images is read on the edge host, so only the edge can find it missing."""
+    manifest = tmp_path / "alexnet.yml"
+    dataset = "dataset:\n  name: samples\n"
+    text = (REPO / "manifests" / "alexnet.yml").read_text()
+    assert dataset in text
+    manifest.write_text(text.replace(dataset, f"dataset:\n  name: images\n  path: {tmp_path / 'nothere'}\n"))
+    done = harness(hosts_dir, "sweep", str(manifest), "--set", "cuts=[0,3]", "--out", str(tmp_path / "r"))
     assert done.returncode == 1, done.stderr[-3000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("harness: error: sweep failed (host edge-local: ")
-    assert "model 'alexnet' has no cut 99 at module granularity" in last
+    assert f"dataset 'images': folder '{tmp_path / 'nothere'}' does not exist on this host" in last
+    assert _left_behind(hosts_dir) == []
+
+
+def test_an_unlimited_link_is_recorded_and_said_in_words(hosts_dir, tmp_path):
+    out = tmp_path / "results"
+    sets = ("--set", "bandwidth=unlimited", "--set", "repeats=1", "--set", "cuts=[0,22]")
+    done = harness(hosts_dir, "sweep", "manifests/alexnet.yml", *sets, "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = pd.read_parquet(out / "records.parquet")
+    assert list(records["run"].unique()) == ["alexnet-module-unlimited-none"]
+    assert set(records["rate"]) == {float("inf")} and set(records["shaping"]) == {"emulated"}
+    assert set(pd.read_csv(out / "records.csv")["rate"]) == {float("inf")}
+    assert "emulated link, rate unlimited" in (out / "report.html").read_text()
     assert _left_behind(hosts_dir) == []
 
 
