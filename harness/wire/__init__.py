@@ -3,10 +3,9 @@
 from harness.wire.compression import Compression
 from harness.wire.frames import FrameError, Limits, ModelSpec
 from harness.wire.keys import ClientKeys, WorkerKeys, client_keys, worker_keys
-from harness.wire.link import UNLIMITED, EmulatedLink, parse_delay, parse_rate, rate_label
+from harness.wire.link import EmulatedLink, parse_delay, parse_rate
 
 __all__ = [
-    "UNLIMITED",
     "ClientKeys",
     "Compression",
     "EmulatedLink",
@@ -17,6 +16,5 @@ __all__ = [
     "client_keys",
     "parse_delay",
     "parse_rate",
-    "rate_label",
     "worker_keys",
 ]
