@@ -2,7 +2,7 @@
 
 from harness.model.graph import Crossing, Cut, SplitGraph, build_split_graph
 from harness.model.layers import Granularity, Layer
-from harness.model.segments import Head, Tail
+from harness.model.segments import Head, Segment, Tail
 from harness.model.sources import LoadedModel, load_model, model_names
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "Head",
     "Layer",
     "LoadedModel",
+    "Segment",
     "SplitGraph",
     "Tail",
     "build_split_graph",

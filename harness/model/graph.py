@@ -6,6 +6,8 @@ of the chosen granularity (cut 0 sends the input, the last keeps every layer on 
 the same when cuts are filtered, so a manifest's ``cuts: [0, 3, 13]`` always means the same layers.
 """
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -16,7 +18,7 @@ from torch.utils import _pytree as pytree
 from harness.errors import BadInput
 from harness.model.analysis import COMPUTE_OPS, GraphFacts, ValueLeaf, analyse
 from harness.model.layers import Granularity, Layer, group_layers
-from harness.model.segments import Head, Tail, carve, live_structure
+from harness.model.segments import Head, Segment, Tail, carve, live_structure
 from harness.model.sources import LoadedModel, weights_digest
 from harness.model.trace import trace
 
@@ -86,17 +88,34 @@ class SplitGraph:
 
     def head(self, index: int) -> Head:
         """The edge segment of cut ``index``: model inputs to the live values."""
-        boundary, live, structure = self._crossing_plan(index)
-        body = {node for node in self._compute if self._position[node] <= boundary}
-        graph_module = carve(self.graph_module, self._placeholders, body, tuple(live), copy_inputs=True)
-        return Head(graph_module, flatten=structure is not None)
+        return self.segment(None, index)
 
     def tail(self, index: int) -> Tail:
         """The cloud segment of cut ``index``: the live values to the model's output."""
-        boundary, live, structure = self._crossing_plan(index)
-        body = {node for node in self._compute if self._position[node] > boundary}
-        graph_module = carve(self.graph_module, live, body, self._output.args[0], copy_inputs=False)
-        return Tail(graph_module, structure)
+        return self.segment(index, None)
+
+    def segments(self, cuts: Sequence[int]) -> list[Segment]:
+        """The ``len(cuts) + 1`` consecutive segments between ``cuts`` (increasing), for a pipeline of
+        hosts: the first takes the model's inputs, each returns what is live at its cut (a skip
+        connection that spans several segments passes through each), the last gives the output."""
+        if list(cuts) != sorted(set(cuts)):
+            raise BadInput(f"cuts {list(cuts)}: expected increasing cut indices, each once")
+        ends: list[int | None] = [None, *cuts, None]
+        return [self.segment(start, end) for start, end in itertools.pairwise(ends)]
+
+    def segment(self, start: int | None, end: int | None) -> Segment:
+        """The layers after cut ``start`` up to cut ``end``; None: from the model's inputs, or to its output."""
+        first = self._crossing_plan(start) if start is not None else None
+        last = self._crossing_plan(end) if end is not None else None
+        low = first[0] if first else -1
+        high = last[0] if last else len(self._compute)
+        if high < low:
+            raise BadInput(f"segment from cut {start} to cut {end}: expected the second cut after the first")
+        body = {node for node in self._compute if low < self._position[node] <= high}
+        inputs = first[1] if first else self._placeholders
+        outputs = tuple(last[1]) if last else self._output.args[0]
+        graph_module = carve(self.graph_module, inputs, body, outputs, copy_inputs=first is None)
+        return Segment(graph_module, first[2] if first else None, flatten=last is not None and last[2] is not None)
 
     def _crossing_plan(self, index: int):
         """The last head position of cut ``index``, its live nodes, and their structure on the wire."""

@@ -1,8 +1,9 @@
-"""Carving a traced graph into the two segments of a cut: head (edge) and tail (cloud).
+"""Carving a traced graph into segments: head (edge) and tail (cloud) of one cut, or the consecutive
+segments between several cuts, one for each host of a pipeline.
 
 Each segment is an fx GraphModule over the same parameters holding only the nodes on its side, so
-the cloud never re-runs the head. The head returns every value live across the cut, each once; the
-tail takes them as inputs. Values that are tuples or dicts (YOLO's detect output, a backbone's
+no host re-runs another's layers. A segment returns every value live across the cut that ends it,
+each once; the next segment takes them as inputs. Values that are tuples or dicts (YOLO's detect output, a backbone's
 feature maps) are flattened to tensors and scalars for the wire and rebuilt on the other side.
 Parameters read through ``get_attr`` are copied into whichever side reads them; they never cross.
 
@@ -20,30 +21,29 @@ from torch.utils import _pytree as pytree
 from harness.model.analysis import attribute
 
 
-class Head(nn.Module):
-    """The edge segment: model inputs in, the live values out as a flat tuple of tensors and scalars."""
+class Segment(nn.Module):
+    """The layers between two cuts: the flat tuple of tensors and scalars live at the first cut in
+    (rebuilt into its values by ``live_spec``; the model's own inputs for the first segment), and
+    the values live at the second cut out, flattened again where ``flatten`` (the model's output
+    for the last segment)."""
 
-    def __init__(self, graph_module: fx.GraphModule, flatten: bool):
-        super().__init__()
-        self.graph_module = graph_module
-        self.flatten = flatten
-
-    def forward(self, *inputs):
-        live = self.graph_module(*inputs)
-        return tuple(pytree.tree_leaves(live)) if self.flatten else live
-
-
-class Tail(nn.Module):
-    """The cloud segment: the head's flat tuple in, the model's output out."""
-
-    def __init__(self, graph_module: fx.GraphModule, live_spec: pytree.TreeSpec | None):
+    def __init__(self, graph_module: fx.GraphModule, live_spec: pytree.TreeSpec | None, flatten: bool):
         super().__init__()
         self.graph_module = graph_module
         self.live_spec = live_spec
+        self.flatten = flatten
 
     def forward(self, *leaves):
         values = pytree.tree_unflatten(list(leaves), self.live_spec) if self.live_spec is not None else leaves
-        return self.graph_module(*values)
+        live = self.graph_module(*values)
+        return tuple(pytree.tree_leaves(live)) if self.flatten else live
+
+
+Head = Segment
+"""The edge segment of one cut: the model's inputs in, the live values out."""
+
+Tail = Segment
+"""The cloud segment of one cut: the live values in, the model's output out."""
 
 
 def carve(
