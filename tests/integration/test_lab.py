@@ -30,12 +30,12 @@ def _skip_unless_possible() -> None:
     )
 
 
-def _spec(prefix: str) -> LabSpec:
+def _spec(prefix: str, subnet: str = SUBNET) -> LabSpec:
     quota = 0.5 if cpu.CPU_ROOT.joinpath("cpu.cfs_quota_us").exists() else None
     return LabSpec.model_validate(
         {
             "prefix": prefix,
-            "subnet": SUBNET,
+            "subnet": subnet,
             "hosts": [
                 {"name": "rpi1", "group": "rpi", "cpu_quota": quota},
                 {"name": "gpu1", "group": "gpu"},
@@ -67,7 +67,7 @@ def _lab_processes(state_dir: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    """One lab for the module's tests; the last test takes it down, and so does this, if it is still up."""
+    """One lab for the module's tests, which run in any order: none of them takes it down, this does."""
     _skip_unless_possible()
     base = tmp_path_factory.mktemp("lab")
     prefix = f"t{os.getpid()}-"
@@ -171,21 +171,30 @@ def test_the_root_namespace_has_no_way_into_the_lab(running):
         assert f" dev {device} " in default.stdout + " ", f"{route.stdout} does not use the default route"
 
 
-def test_down_removes_everything_the_lab_made(running):
-    spec, state_dir, inventory_dir, veths = running
-    groups = [Path(item["path"]) for item in _recorded(state_dir, "cgroups")]
-    pids = [item["pid"] for item in _recorded(state_dir, "processes")]
-    assert lab.down(state_dir)
-    assert _lab_namespaces(spec.prefix) == []
-    assert _root_veths() == veths
-    assert not any(system.alive(pid) for pid in pids)
-    assert _lab_processes(state_dir) == []
-    assert not any(group.exists() for group in groups)
-    assert not state_dir.exists()
-    assert not inventory_dir.exists()
-    assert not lab.status(state_dir).recorded
-    with pytest.raises(BadInput, match="the virtual lab is not up"):
+def test_down_removes_everything_the_lab_made(short_tmp):
+    """A lab of its own (another prefix and subnet), so the module's lab stays up for the other tests."""
+    _skip_unless_possible()
+    spec = _spec(f"d{os.getpid()}-", "10.234.0.0/24")
+    state_dir, inventory_dir = short_tmp / "state", short_tmp / "inventory"
+    veths = _root_veths()
+    lab.up(spec, state_dir, inventory_dir)
+    try:
         lab.check_lab_up(state_dir)
+        groups = [Path(item["path"]) for item in _recorded(state_dir, "cgroups")]
+        pids = [item["pid"] for item in _recorded(state_dir, "processes")]
+        assert pids and lab.down(state_dir)
+        assert _lab_namespaces(spec.prefix) == []
+        assert _root_veths() == veths
+        assert not any(system.alive(pid) for pid in pids)
+        assert _lab_processes(state_dir) == []
+        assert not any(group.exists() for group in groups)
+        assert not state_dir.exists()
+        assert not inventory_dir.exists()
+        assert not lab.status(state_dir).recorded
+        with pytest.raises(BadInput, match="the virtual lab is not up"):
+            lab.check_lab_up(state_dir)
+    finally:
+        lab.down(state_dir)
 
 
 def _recorded(state_dir: Path, kind: str) -> list[dict]:
