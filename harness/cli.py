@@ -213,6 +213,48 @@ def bench_partition(models, repeats, as_json):
         )
 
 
+@bench.command("placement")
+@click.option("--model", default="googlenet", show_default=True, help="Model whose block-granularity chain is placed.")
+@click.option("--hosts", default="3,6,9,15,30,60,100,300,1000", show_default=True, help="Host counts, comma-separated.")
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Scenarios per host count.")
+@click.option("--strategies", default="dp,ilp,genetic,cloud-only,device-only,even-split", show_default=True)
+@click.option("--ilp-time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True)
+@click.option("--ilp-max-hosts", type=click.IntRange(min=0), default=60, show_default=True, help="Skip ilp above.")
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("results/bench/placement.png"),
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True)
+def bench_placement(model, hosts, seeds, strategies, ilp_time_limit, ilp_max_hosts, chart, as_json):
+    """Seed 003's figure: strategies by host count (target: dp at 1,000 hosts in 2 s and 1 GiB)."""
+    from harness.bench import placement
+    from harness.bench.placement_chart import placement_chart
+    from harness.bench.tables import placement_table
+
+    counts = placement.parse_counts(hosts)
+    chain = placement.model_chain(model)
+    status = stderr_console()
+    rows = placement.bench_placement(
+        chain, counts, range(seeds), placement.parse_strategies(strategies), ilp_time_limit, ilp_max_hosts, status.log
+    )
+    chart.parent.mkdir(parents=True, exist_ok=True)
+    placement_chart(rows, model, chart)
+    if as_json:
+        click.echo(json.dumps([asdict(row) for row in rows], indent=2))
+    else:
+        stdout_console().print(placement_table(rows, model, len(chain.flops), seeds))
+        stdout_console().print(f"chart: {chart}")
+    over = [row for row in rows if row.within_target is False]
+    if over:
+        worst = over[0]
+        raise ExperimentFailed(
+            f"dp at {worst.hosts} hosts took {worst.solve_s:.2f} s and {worst.peak_bytes / 2**20:.0f} MiB "
+            f"(target {placement.DP_TARGET_S:g} s, {placement.DP_TARGET_BYTES >> 20} MiB)"
+        )
+
+
 @bench.command("wire")
 @click.option("--sizes", default="4k,16k,64k,256k,1m", show_default=True, help="float32 tensor sizes in bytes (k, m).")
 @click.option("--repeats", default=200, show_default=True, help="Timed round trips per method and size.")

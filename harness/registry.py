@@ -10,3 +10,6 @@ SCHEDULES = ("cyclic", "round-robin")
 
 DECIDERS = ("dads", "fixed", "neurosurgeon", "oracle")
 """Built-in deciders: partitioners that pick one cut (the manifest's ``evaluate``, ``harness plan``)."""
+
+PLACEMENT_STRATEGIES = ("cloud-only", "device-only", "dp", "even-split", "exhaustive", "genetic", "ilp")
+"""Built-in placement strategies over many hosts (the manifest's ``placement``, ``harness place``)."""

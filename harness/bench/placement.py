@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.errors import BadInput
 from harness.model import Granularity, build_split_graph, load_model
-from harness.partition.placement import place
+from harness.partition.placement import place, strategy_names
 from harness.partition.placement.scenario import Chain, iot_edge_cloud
 from harness.partition.situation import layer_param_bytes
 
@@ -39,6 +40,26 @@ class PlacementRow:
         if self.strategy != "dp":
             return None
         return self.solve_s <= DP_TARGET_S and self.peak_bytes <= DP_TARGET_BYTES
+
+
+def parse_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 3:
+        raise BadInput(f"--hosts '{text}': expected comma-separated host counts of at least 3 (one host per tier)")
+    return counts
+
+
+def parse_strategies(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in strategy_names() and ":" not in name]
+    if not names or unknown:
+        raise BadInput(f"--strategies '{text}': expected names from {', '.join(strategy_names())}")
+    if "dp" not in names:
+        names.insert(0, "dp")
+    return names
 
 
 def model_chain(name: str = "googlenet", granularity: Granularity = Granularity.BLOCK) -> Chain:

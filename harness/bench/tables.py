@@ -3,6 +3,7 @@
 from rich.table import Table
 
 from harness.bench.partition import DecisionCost
+from harness.bench.placement import DP_TARGET_BYTES, DP_TARGET_S, PlacementRow
 from harness.bench.regress import RepeatVerdict
 from harness.bench.split import TARGET_OVERHEAD, SplitCost
 from harness.bench.wire import IN_TURNS, TARGET_METHOD, TARGET_RATIO, WireRow, size_label, target_row
@@ -94,5 +95,30 @@ def false_alarm_table(rows: list[RepeatVerdict], tolerance: float, alpha: float)
             "-" if row.worst_ratio is None else f"{row.worst_ratio:.3f}x",
             "-" if row.min_p_value is None else f"{row.min_p_value:.2g}",
             style="bold red" if row.flagged else None,
+        )
+    return table
+
+
+def placement_table(rows: list[PlacementRow], chain: str, segments: int, seeds: int) -> Table:
+    table = make_table(
+        f"placement strategies on addnn's IoT/edge/cloud scenario: {chain}, {segments} segments, seeds 0..{seeds - 1}",
+        ["hosts>", "strategy", "solve s>", "peak MiB>", "latency ms>", "worst ratio>", "generations>", "status", ""],
+        "solve s: median over seeds; peak MiB: largest Python allocation peak while solving; latency: mean predicted; "
+        "worst ratio: the largest over seeds of latency / dp's (dp is exact); "
+        f"target: dp at most {DP_TARGET_S:g} s and {DP_TARGET_BYTES >> 30} GiB",
+    )
+    for row, following in zip(rows, [*rows[1:], None], strict=True):
+        verdict = {None: "", True: "ok", False: "OVER"}[row.within_target]
+        table.add_row(
+            str(row.hosts),
+            row.strategy,
+            f"{row.solve_s:.4f}",
+            f"{row.peak_bytes / 2**20:.1f}",
+            "-" if row.latency_s is None else f"{1e3 * row.latency_s:,.1f}",
+            "-" if row.ratio is None else f"{row.ratio:.4f}",
+            "-" if row.generations is None else f"{row.generations:.0f}",
+            row.statuses,
+            verdict,
+            end_section=following is not None and following.hosts != row.hosts,
         )
     return table

@@ -1,13 +1,18 @@
 """Placement strategies over many hosts: exact ones against exhaustive enumeration, the integer
 program's contiguity, addnn's scenario, the genetic algorithm's gap and the rules' error messages."""
 
+import json
+
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from harness.bench.placement import model_chain
+from harness.cli import cli
 from harness.errors import BadInput
 from harness.partition.placement import Problem, place, strategy_names
-from harness.partition.placement.scenario import iot_edge_cloud
+from harness.partition.placement.scenario import Chain, iot_edge_cloud
+from harness.registry import PLACEMENT_STRATEGIES
 
 
 def random_problem(rng: np.random.Generator) -> Problem:
@@ -170,10 +175,41 @@ def test_bad_strategy_options_and_objectives_name_what_was_expected():
         place("dp", problem, "energy")
     with pytest.raises(BadInput, match=r"strategy 'exhaustive': 10 hosts \^ 22 segments"):
         place("exhaustive", iot_edge_cloud(model_chain_stub(), 10, 0))
-    assert {"dp", "ilp", "genetic", "exhaustive"} <= set(strategy_names())
+    assert strategy_names() == sorted(PLACEMENT_STRATEGIES)
 
 
-def model_chain_stub():
-    from harness.partition.placement.scenario import Chain
-
+def model_chain_stub() -> Chain:
     return Chain("stub", np.full(22, 1e6), np.zeros(22), np.full(23, 1e3))
+
+
+def test_bench_placement_prints_the_table_and_draws_the_chart(tmp_path):
+    chart = tmp_path / "placement.png"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            "placement",
+            "--model",
+            "experiments.models:tiny_skipnet",
+            "--hosts",
+            "3,6",
+            "--seeds",
+            "2",
+            "--strategies",
+            "genetic,cloud-only",
+            "--chart",
+            str(chart),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(row["hosts"], row["strategy"], row["seeds"]) for row in rows] == [
+        (hosts, strategy, 2) for hosts in (3, 6) for strategy in ("dp", "genetic", "cloud-only")
+    ]
+    for row in rows:
+        assert row["ratio"] >= 1 - 1e-12 and row["latency_s"] > 0
+        assert (row["statuses"] == "optimal") == (row["strategy"] == "dp")
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = CliRunner().invoke(cli, ["bench", "placement", "--hosts", "2", "--chart", str(chart)])
+    assert bad.exit_code == 2 and "--hosts '2': expected comma-separated host counts of at least 3" in bad.output
