@@ -6,10 +6,9 @@ A third of the hosts are IoT devices (Raspberry Pi A+: 218 MFLOPS, 256 MB), a th
 each host draws its compute and memory uniformly from 10% to 100% of its tier's figure. Links inside
 a tier carry 1 Gbit/s with no delay; IoT-edge links 5 to 50 Mbit/s with 25 ms, IoT-cloud 0.5 to
 5 Mbit/s with 50 ms, edge-cloud 10 to 100 Mbit/s with 25 ms (uniform from 10% of the figure). The
-first IoT device holds the input. Where addnn registers each link under the wrong peer (so most
-inter-tier rates fall back to an 8 bit/s placeholder), this uses the rates its scenario meant, one
-per unordered pair. A segment's compute time on a host is its FLOPs over the host's rate; the reply
-is the classifier's output, a few kB, priced like any hop.
+first IoT device holds the input. Each unordered pair draws one rate, used both ways. A segment's
+compute time on a host is its FLOPs over the host's rate; addnn leaves the reply out, here it is the
+classifier's output, a few kB, priced like any hop.
 """
 
 from dataclasses import dataclass
