@@ -57,8 +57,6 @@ def parse_strategies(text: str) -> list[str]:
     unknown = [name for name in names if name not in strategy_names() and ":" not in name]
     if not names or unknown:
         raise BadInput(f"--strategies '{text}': expected names from {', '.join(strategy_names())}")
-    if "dp" not in names:
-        names.insert(0, "dp")
     return names
 
 
@@ -85,11 +83,14 @@ def bench_placement(
     ilp_max_hosts: int = 60,
     progress=None,
 ) -> list[PlacementRow]:
+    """One row per host count and strategy; ``dp`` is solved first (it is put first if listed
+    later) and its placements are the optimum every other ratio is taken against."""
+    ordered = ["dp", *(strategy for strategy in strategies if strategy != "dp")]
     rows = []
     for hosts in host_counts:
         problems = [iot_edge_cloud(chain, hosts, seed) for seed in seeds]
-        optimum = [place("dp", problem).value_s for problem in problems]
-        for strategy in strategies:
+        optimum: list[float] = []
+        for strategy in ordered:
             if strategy == "ilp" and hosts > ilp_max_hosts:
                 continue
             if progress is not None:
@@ -102,6 +103,8 @@ def bench_placement(
                 results.append(place(strategy, problem, **options, **extra))
                 peaks.append(tracemalloc.get_traced_memory()[1])
                 tracemalloc.stop()
+            if strategy == "dp":
+                optimum = [result.value_s for result in results]
             feasible = [(result, best) for result, best in zip(results, optimum, strict=True) if result.feasible]
             generations = [dict(result.details).get("generations") for result in results]
             rows.append(

@@ -95,9 +95,7 @@ class Problem:
     def hop_s(self, cut: int) -> np.ndarray:
         """``[g, h]``: seconds to move cut ``cut``'s tensors from ``g`` to ``h``; 0 on the diagonal,
         infinite where no link was measured."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            seconds = self.delay_s + self.cut_bytes[cut] / self.rate
-        seconds = np.where(np.isfinite(seconds) & (np.nan_to_num(self.rate) > 0), seconds, np.inf)
+        seconds = _seconds_to_move(self.cut_bytes[cut], self.rate, self.delay_s)
         np.fill_diagonal(seconds, 0.0)
         return seconds
 
@@ -133,7 +131,7 @@ class Problem:
                         f"(tier {self.tiers[block]}) to {self.host_names[following]} (tier {self.tiers[following]}); "
                         "expected a higher tier at each hop"
                     )
-                if not np.isfinite(self.hop_s(end)[block, following]):
+                if not np.isfinite(self._one_hop(end, block, following)):
                     raise BadInput(
                         f"placement {self.named(hosts)}: no link measured from {self.host_names[block]} "
                         f"to {self.host_names[following]}"
@@ -141,7 +139,7 @@ class Problem:
             start = end
         ends = ((self.source, hosts[0], 0, "input"), (hosts[-1], self.source, self.segments, "reply"))
         for frm, to, cut, what in ends:
-            if not np.isfinite(self.hop_s(cut)[frm, to]):
+            if not np.isfinite(self._one_hop(cut, frm, to)):
                 raise BadInput(
                     f"placement {self.named(hosts)}: no link measured for the {what} "
                     f"from {self.host_names[frm]} to {self.host_names[to]}"
@@ -183,18 +181,21 @@ class Problem:
         return found
 
     def _hop_stage(self, cut: int, frm: int, to: int) -> "Stage":
-        seconds = float(self.hop_s(cut)[frm, to])
-        return Stage("hop", self.host_names[frm], self.host_names[to], cut, cut, seconds)
+        return Stage("hop", self.host_names[frm], self.host_names[to], cut, cut, self._one_hop(cut, frm, to))
+
+    def _one_hop(self, cut: int, frm: int, to: int) -> float:
+        """One pair's ``hop_s``, without building the whole matrix."""
+        if frm == to:
+            return 0.0
+        return float(_seconds_to_move(self.cut_bytes[cut], self.rate[frm, to], self.delay_s[frm, to]))
 
     def _hops(self, rows: np.ndarray) -> np.ndarray:
         """``[row, k]``: seconds of hop ``k``: the input's, one per inner cut, then the reply's."""
         source = np.full((rows.shape[0], 1), self.source)
         frm = np.concatenate((source, rows), axis=1)
         to = np.concatenate((rows, source), axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            seconds = self.delay_s[frm, to] + self.cut_bytes[None, :] / self.rate[frm, to]
-        unreachable = ~np.isfinite(seconds) | ~(np.nan_to_num(self.rate[frm, to]) > 0)
-        return np.where(frm == to, 0.0, np.where(unreachable, np.inf, seconds))
+        seconds = _seconds_to_move(self.cut_bytes[None, :], self.rate[frm, to], self.delay_s[frm, to])
+        return np.where(frm == to, 0.0, seconds)
 
     def _block_compute(self, rows: np.ndarray) -> np.ndarray:
         """``[row, h]``: seconds host ``h`` computes in each row."""
@@ -210,6 +211,13 @@ class Problem:
         np.add.at(memory, (np.arange(rows.shape[0])[:, None], rows), self.segment_bytes[None, :].astype(float))
         fits = np.all(memory <= self.memory_bytes[None, :], axis=1)
         return ordered & fits
+
+
+def _seconds_to_move(nbytes, rate, delay_s):
+    """The one hop formula: delay plus bytes over rate, infinite where the rate is 0 or NaN (a gap)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        seconds = np.asarray(delay_s + nbytes / rate, dtype=float)
+    return np.where(np.isfinite(seconds) & (np.nan_to_num(rate) > 0), seconds, np.inf)
 
 
 @dataclass(frozen=True)
