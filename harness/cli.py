@@ -329,11 +329,18 @@ def worker():
 @click.option("--max-models", default=4, show_default=True, help="Models kept loaded at once.")
 @click.option("--max-message-mb", default=256, show_default=True, help="Largest request accepted.")
 @click.option(
+    "--peer",
+    "peers",
+    multiple=True,
+    help="A worker's tcp://HOST:PORT this one may forward to in a pipeline (with --keys, as client 'edge').",
+)
+@click.option(
     "--supervise", is_flag=True, help="Run the worker as a child and start it again when it dies (no systemd)."
 )
-def serve(endpoint, keys, device, threads, weights_dir, user_packages, max_models, max_message_mb, supervise):
-    """Serve model tails to edge clients until SIGTERM."""
-    from harness.wire import Limits, worker_keys
+def serve(endpoint, keys, device, threads, weights_dir, user_packages, max_models, max_message_mb, peers, supervise):
+    """Serve model segments to edge clients (and forward to --peer workers) until SIGTERM."""
+    from harness.wire import Limits, client_keys, worker_keys
+    from harness.wire.sockets import check_endpoint
     from harness.worker import ModelPolicy, Worker, WorkerConfig
     from harness.worker.supervisor import Supervisor, die_with_supervisor
 
@@ -350,6 +357,8 @@ def serve(endpoint, keys, device, threads, weights_dir, user_packages, max_model
         limits=Limits(message_bytes=max_message_mb * 1024 * 1024),
         policy=ModelPolicy(tuple(user_packages), weights_dir),
         max_models=max_models,
+        peers=tuple(check_endpoint(peer, "--peer") for peer in peers),
+        peer_keys=client_keys(keys) if keys and peers else None,
     )
     daemon = Worker(config)
     daemon.stop_on_signals()

@@ -59,3 +59,27 @@ class FailedInference:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class HopRecord:
+    """One worker's share of an inference through a pipeline, beside its ``InferenceRecord`` (whose
+    ``cloud_*`` columns are the sums over the hops): the cut range it ran, its own durations and the
+    bytes it received. Hop 1 is the first worker after the edge."""
+
+    run: str
+    request: int
+    hop: int
+    endpoint: str
+    start_cut: int
+    end_cut: int
+    """-1 for the last hop, which runs to the model's output."""
+    decode_ns: int
+    compute_ns: int
+    encode_ns: int
+    busy_ns: int
+    bytes_raw: int
+    bytes_wire: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -34,7 +34,7 @@ ITEMSIZE = {
     "int64": 8,
     "bool": 1,
 }
-ErrorCode = Literal["bad-frame", "too-large", "mismatch", "unknown-model", "refused", "failed"]
+ErrorCode = Literal["bad-frame", "too-large", "mismatch", "unknown-model", "refused", "unreachable", "failed"]
 
 Label = Annotated[str, msgspec.Meta(max_length=256)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
@@ -42,6 +42,12 @@ RequestId = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 Dimension = Annotated[int, msgspec.Meta(ge=0, le=2**31)]
 Cut = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
 Version = Literal[PROTOCOL]
+Endpoint = Annotated[
+    str, msgspec.Meta(pattern=r"^(tcp://[A-Za-z0-9_.\-\[\]:]{1,255}|ipc://[^\s]{1,255}|inproc://[^\s]{1,255})$")
+]
+PeerId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+"""The routing id a client gives its socket to the last hop of a pipeline (16 random bytes, hex)."""
+MAX_HOPS = 16
 
 
 class _Tagged(msgspec.Struct, tag_field="kind", forbid_unknown_fields=True, frozen=True):
@@ -105,26 +111,54 @@ class Timings(_Plain):
     busy_ns: Count
 
 
+class Hop(_Plain):
+    """A later stage of a pipeline: the worker at ``endpoint`` runs from the previous stage's end cut
+    to ``end`` (None: to the model's output)."""
+
+    endpoint: Endpoint
+    end: Cut | None = None
+
+
+class HopFigures(_Plain):
+    """What one worker of a pipeline did for a request: its own durations and the bytes it received."""
+
+    timings: Timings
+    received_raw: Count
+    received_wire: Count
+
+
 class Ping(_Tagged, tag="ping"):
     id: RequestId
     v: Version = PROTOCOL
 
 
 class Prepare(_Tagged, tag="prepare"):
-    """Load (or find cached) the tail of ``model`` at ``cut``, so that no inference pays for it."""
+    """Load (or find cached) the segment of ``model`` from ``cut`` to ``end`` (None: the tail), and
+    connect to the ``next`` worker of its pipeline, so that no inference pays for either."""
 
     id: RequestId
     model: ModelSpec
     cut: Cut
+    end: Cut | None = None
+    next: Endpoint | None = None
     v: Version = PROTOCOL
 
 
 class Infer(_Tagged, tag="infer"):
+    """Run the segment from ``cut`` to ``end`` on ``values``. With a ``route``, send the outputs on
+    to its first hop (the rest of the route with them) and add this worker's figures to
+    ``upstream``; the worker without a route replies, to ``reply_to`` where the client named one
+    (its socket to that worker), else to whoever sent the request."""
+
     id: RequestId
     model: ModelSpec
     cut: Cut
     values: Values
     reply: CompressionSpec = CompressionSpec()
+    end: Cut | None = None
+    route: Annotated[tuple[Hop, ...], msgspec.Meta(max_length=MAX_HOPS)] = ()
+    reply_to: PeerId | None = None
+    upstream: Annotated[tuple[HopFigures, ...], msgspec.Meta(max_length=MAX_HOPS)] = ()
     v: Version = PROTOCOL
 
 
@@ -177,9 +211,13 @@ class Ready(_Tagged, tag="ready"):
 
 
 class Result(_Tagged, tag="result"):
+    """The model's output; ``timings`` are the replying worker's, ``hops`` the figures of every
+    worker of a pipeline in order, the replying one last (empty when one worker did all)."""
+
     id: RequestId
     values: Values
     timings: Timings
+    hops: Annotated[tuple[HopFigures, ...], msgspec.Meta(max_length=MAX_HOPS)] = ()
     v: Version = PROTOCOL
 
 

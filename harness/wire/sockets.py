@@ -95,8 +95,11 @@ def bind_server(context: zmq.Context, endpoint: str, keys: WorkerKeys | None, li
     return ServerSocket(socket, socket.getsockopt_string(zmq.LAST_ENDPOINT), authenticator)
 
 
-def connect_client(context: zmq.Context, endpoint: str, keys: ClientKeys | None, limits: Limits) -> zmq.Socket:
-    """A DEALER connected to a worker; off loopback it must have keys (the worker would ignore it)."""
+def connect_client(
+    context: zmq.Context, endpoint: str, keys: ClientKeys | None, limits: Limits, identity: bytes | None = None
+) -> zmq.Socket:
+    """A DEALER connected to a worker; off loopback it must have keys (the worker would ignore it).
+    ``identity``: its routing id at the worker, for replies that another socket's request asked for."""
     check_endpoint(endpoint, "worker endpoint")
     if keys is None and not is_loopback(endpoint):
         raise BadInput(
@@ -106,6 +109,8 @@ def connect_client(context: zmq.Context, endpoint: str, keys: ClientKeys | None,
     socket = context.socket(zmq.DEALER)
     socket.setsockopt(zmq.MAXMSGSIZE, limits.frame_bytes)
     socket.setsockopt(zmq.LINGER, 0)
+    if identity is not None:
+        socket.setsockopt(zmq.ROUTING_ID, identity)
     if keys is not None:
         socket.curve_secretkey = keys.secret
         socket.curve_publickey = keys.public

@@ -3,7 +3,7 @@
 from harness.worker.client import WorkerClient, WorkerError
 from harness.worker.daemon import Worker, WorkerConfig
 from harness.worker.edge import EdgeDriver, LinkSettings, RetryPolicy, sweep, synthetic_inputs
-from harness.worker.tails import ModelPolicy
+from harness.worker.segments import ModelPolicy
 
 __all__ = [
     "EdgeDriver",

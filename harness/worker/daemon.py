@@ -1,10 +1,17 @@
-"""The cloud worker: a ZeroMQ daemon that runs tails for any number of edge clients.
+"""The worker: a ZeroMQ daemon that runs model segments for any number of edge clients.
 
 Requests are served one at a time in arrival order, so one client's inference never shares the
 processor with another's and the compute time it reports is its own. Every request gets exactly one
 reply; a request that cannot be served gets an ``error`` reply and the worker goes on. Clocks are
 monotonic nanoseconds on this host; on a GPU the device is synchronised before each reading, each
 received tensor is moved to the device once and each output back once.
+
+In a pipeline of workers a request carries the rest of its route: this worker runs its range,
+sends the live values on to the next hop over a persistent socket and turns to its next request
+without waiting, so the stages overlap. The last hop replies straight to the edge, which is
+connected to every hop with one routing id (``reply_to``); errors go there too. A worker forwards
+only to the ``peers`` its operator listed, as a client with the operator's keys, so a request
+cannot make it connect anywhere else.
 """
 
 import logging
@@ -17,12 +24,13 @@ import torch
 import zmq
 from torch.utils import _pytree as pytree
 
-from harness.errors import HarnessError
+from harness.errors import BadInput, HarnessError
 from harness.model.profile import profile
 from harness.wire.compression import Compression
 from harness.wire.frames import (
     Error,
     FrameError,
+    HopFigures,
     Infer,
     LayerFigures,
     Limits,
@@ -37,11 +45,11 @@ from harness.wire.frames import (
     decode_request,
     encode,
 )
-from harness.wire.keys import WorkerKeys
-from harness.wire.sockets import bind_server
+from harness.wire.keys import ClientKeys, WorkerKeys
+from harness.wire.sockets import bind_server, connect_client
 from harness.wire.tensors import pack, unpack
+from harness.worker.segments import ModelPolicy, SegmentCache
 from harness.worker.supervisor import supervised
-from harness.worker.tails import ModelPolicy, TailCache
 
 log = logging.getLogger("harness.worker")
 POLL_MS = 200
@@ -56,6 +64,18 @@ class WorkerConfig:
     limits: Limits = field(default_factory=Limits)
     policy: ModelPolicy = field(default_factory=ModelPolicy)
     max_models: int = 4
+    peers: tuple[str, ...] = ()
+    """The workers this one may forward to, as the operator wrote their endpoints."""
+    peer_keys: ClientKeys | None = None
+    """The client keys it presents to them (needed off loopback)."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """Reply frames and whom they go to: a client's routing id, or None for the request's sender."""
+
+    frames: list
+    to: bytes | None = None
 
 
 class Worker:
@@ -66,7 +86,7 @@ class Worker:
         self.device = torch.device(config.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise HarnessError(f"--device {config.device}: torch here has no CUDA device")
-        self.tails = TailCache(self.device, config.policy, config.limits, config.max_models)
+        self.segments = SegmentCache(self.device, config.policy, config.limits, config.max_models)
         self.context = zmq.Context()
         self.server = bind_server(self.context, config.endpoint, config.keys, config.limits)
         self.endpoint = self.server.endpoint
@@ -74,6 +94,7 @@ class Worker:
         self.requests = 0
         self.errors = 0
         self._clients: set[bytes] = set()
+        self._peers: dict[str, zmq.Socket] = {}
         self._stopping = False
 
     def stop(self, *_signal_args) -> None:
@@ -93,42 +114,51 @@ class Worker:
                 received_ns = self._now()
                 identity, body = frames[0], frames[1:]
                 self._clients.add(identity.bytes)
-                socket.send_multipart([identity, *self.handle(body, received_ns)], copy=False)
+                outgoing = self.handle(body, received_ns)
+                if outgoing is not None:
+                    socket.send_multipart([outgoing.to or identity, *outgoing.frames], copy=False)
         finally:
             self.close()
 
     def close(self) -> None:
+        for peer in self._peers.values():
+            peer.close(linger=0)
         self.server.close()
         self.context.term()
         log.info("worker stopped after %d requests (%d errors)", self.requests, self.errors)
 
-    def handle(self, body: list, received_ns: int) -> list:
-        """The reply frames for one request's frames; never raises."""
+    def handle(self, body: list, received_ns: int) -> Outgoing | None:
+        """The reply to one request's frames (None when it went on to the next hop); never raises."""
         self.requests += 1
         request_id = 0
+        reply_to = None
         try:
             message, buffers = decode_request(body, self.config.limits)
             request_id = message.id
-            return self._dispatch(message, buffers, received_ns)
+            reply_to = bytes.fromhex(message.reply_to) if getattr(message, "reply_to", None) else None
+            return self._dispatch(message, buffers, received_ns, reply_to)
         except FrameError as error:
             self.errors += 1
             log.warning("request %d refused (%s): %s", error.request_id, error.code, error)
-            return encode(Error(id=error.request_id, code=error.code, message=str(error)[:4000]))
+            return Outgoing(encode(Error(id=error.request_id, code=error.code, message=str(error)[:4000])), reply_to)
         except Exception as error:  # one failing request must not take the worker down for every client
             self.errors += 1
             log.exception("request %d failed", request_id)
-            return encode(Error(id=request_id, code="failed", message=f"{type(error).__name__}: {error}"[:4000]))
+            failed = Error(id=request_id, code="failed", message=f"{type(error).__name__}: {error}"[:4000])
+            return Outgoing(encode(failed), reply_to)
 
-    def _dispatch(self, message, buffers: list, received_ns: int) -> list:
+    def _dispatch(self, message, buffers: list, received_ns: int, reply_to: bytes | None) -> Outgoing | None:
         if isinstance(message, Ping):
-            return encode(self.state(message.id))
+            return Outgoing(encode(self.state(message.id)))
         if isinstance(message, Profile):
-            return encode(self._profile(message))
+            return Outgoing(encode(self._profile(message)))
         if isinstance(message, Prepare):
-            prepared = self.tails.get(message.model, message.cut, message.id)
+            prepared = self.segments.get(message.model, message.cut, message.end, message.id)
+            if message.next is not None:
+                self._peer(message.next, message.id)
             live = tuple(crossing.name for crossing in prepared.live)
-            return encode(Ready(id=message.id, load_ns=prepared.load_ns, live=live, weights=prepared.weights))
-        return self._infer(message, buffers, received_ns)
+            return Outgoing(encode(Ready(id=message.id, load_ns=prepared.load_ns, live=live, weights=prepared.weights)))
+        return self._infer(message, buffers, received_ns, reply_to)
 
     def state(self, request_id: int) -> State:
         from harness import __version__
@@ -145,13 +175,13 @@ class Worker:
             requests=self.requests,
             errors=self.errors,
             clients=len(self._clients),
-            loaded=tuple(self.tails.loaded()),
+            loaded=tuple(self.segments.loaded()),
         )
 
     def _profile(self, message: Profile) -> Profiled:
         """Per-layer latency of the whole model on this host. Forward hooks time CPU work; on a GPU
         worker the figures are those of this host's CPU (the sweep's records carry the GPU's times)."""
-        report = profile(self.tails.graph(message.model, message.id), None, message.repeats, message.warmup)
+        report = profile(self.segments.graph(message.model, message.id), None, message.repeats, message.warmup)
         layers = tuple(
             LayerFigures(
                 name=layer.name,
@@ -163,8 +193,10 @@ class Worker:
         )
         return Profiled(id=message.id, layers=layers)
 
-    def _infer(self, message: Infer, buffers: list, received_ns: int) -> list:
-        prepared = self.tails.get(message.model, message.cut, message.id)
+    def _infer(self, message: Infer, buffers: list, received_ns: int, reply_to: bytes | None) -> Outgoing | None:
+        if message.route and (message.end is None or reply_to is None):
+            raise FrameError("bad-frame", "a request with a route must name its end cut and reply_to", message.id)
+        prepared = self.segments.get(message.model, message.cut, message.end, message.id)
         _check_live(message, prepared.live)
         values = [
             value.to(self.device) if isinstance(value, torch.Tensor) else value
@@ -172,11 +204,15 @@ class Worker:
         ]
         decoded_ns = self._now()
         with torch.inference_mode():
-            output = prepared.tail(*values)
+            output = prepared.segment(*values)
         computed_ns = self._now()
-        keyed = pytree.tree_flatten_with_path(output)[0]
-        names = ["output" + pytree.keystr(path) for path, _ in keyed]
-        leaves = [leaf.cpu() if isinstance(leaf, torch.Tensor) else leaf for _, leaf in keyed]
+        if message.end is None:
+            keyed = pytree.tree_flatten_with_path(output)[0]
+            names = ["output" + pytree.keystr(path) for path, _ in keyed]
+            leaves = [leaf for _, leaf in keyed]
+        else:
+            names, leaves = list(prepared.sends), list(output)
+        leaves = [leaf.cpu() if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
         reply = message.reply
         specs, out_buffers, _ = pack(leaves, names, Compression(reply.codec, reply.level, reply.shuffle))
         encoded_ns = self._now()
@@ -186,7 +222,48 @@ class Worker:
             encode_ns=encoded_ns - computed_ns,
             busy_ns=encoded_ns - received_ns,
         )
-        return encode(Result(id=message.id, values=specs, timings=timings), out_buffers)
+        figures = HopFigures(
+            timings=timings,
+            received_raw=sum(spec.nbytes for spec in message.values if spec.kind == "tensor"),
+            received_wire=sum(len(buffer) for buffer in buffers),
+        )
+        if not message.route:
+            hops = (*message.upstream, figures) if message.upstream else ()
+            result = Result(id=message.id, values=specs, timings=timings, hops=hops)
+            return Outgoing(encode(result, out_buffers), reply_to)
+        hop, rest = message.route[0], message.route[1:]
+        onward = Infer(
+            id=message.id,
+            model=message.model,
+            cut=message.end,
+            values=specs,
+            reply=reply,
+            end=hop.end,
+            route=rest,
+            reply_to=message.reply_to,
+            upstream=(*message.upstream, figures),
+        )
+        try:
+            peer = self._peer(hop.endpoint, message.id)
+            peer.send_multipart(encode(onward, out_buffers), flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            raise FrameError(
+                "unreachable", f"next hop {hop.endpoint} is not taking requests (its queue is full)", message.id
+            ) from None
+        return None
+
+    def _peer(self, endpoint: str, request_id: int) -> zmq.Socket:
+        """The persistent socket to next hop ``endpoint``, opened on first use; only to listed peers."""
+        if endpoint not in self.config.peers:
+            listed = ", ".join(self.config.peers) or "none (start the worker with --peer)"
+            raise FrameError("refused", f"next hop {endpoint} is not one of this worker's peers: {listed}", request_id)
+        if endpoint not in self._peers:
+            try:
+                socket = connect_client(self.context, endpoint, self.config.peer_keys, self.config.limits)
+            except BadInput as error:
+                raise FrameError("refused", f"next hop {endpoint}: {error}", request_id) from None
+            self._peers[endpoint] = socket
+        return self._peers[endpoint]
 
     def _now(self) -> int:
         if self.device.type == "cuda":

@@ -7,26 +7,34 @@ time is what remains of the end-to-end time, so a shaped (or emulated) link show
 An inference the worker could not finish (it died, restarted or went quiet) is reported as a
 ``FailedInference`` and tried again, per ``RetryPolicy``, once the worker answers pings again; the
 restarted worker's tails are prepared and warmed up anew, so no record pays for a restart.
+
+A pipeline is the same inference with more hops: the edge runs up to the first cut and the workers
+each run to the next, forwarding among themselves; the last replies to the edge. Its record is the
+two-host record with the workers' times summed, and one ``HopRecord`` per worker beside it.
 """
 
 import itertools
 import math
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import torch
+import zmq
 from torch.utils import _pytree as pytree
 
-from harness.errors import ExperimentFailed
+from harness.errors import BadInput, ExperimentFailed
 from harness.model import Head, SplitGraph
 from harness.results import FailedInference, InferenceRecord
+from harness.results.records import HopRecord
 from harness.wire.compression import Compression
-from harness.wire.frames import CompressionSpec, Infer, ModelSpec, encode
+from harness.wire.frames import MAX_HOPS, CompressionSpec, Hop, HopFigures, Infer, ModelSpec, encode
+from harness.wire.keys import ClientKeys
 from harness.wire.link import EmulatedLink
 from harness.wire.tensors import pack, unpack
-from harness.worker.client import WorkerClient, WorkerUnavailable
+from harness.worker.client import ReplyGroup, WorkerClient, WorkerUnavailable
 
 
 @dataclass(frozen=True)
@@ -56,12 +64,30 @@ class LinkSettings:
         return EmulatedLink(self.rate, self.delay_ns) if self.shaping == "emulated" else None
 
 
+def connect_pipeline(endpoints: Sequence[str], keys: ClientKeys | None = None, limits=None) -> list[WorkerClient]:
+    """Clients for the workers of a pipeline, in hop order, sharing one fresh routing id so that the
+    last hop's reply (or any hop's error) finds this edge."""
+    if not 1 <= len(endpoints) <= MAX_HOPS:
+        raise BadInput(f"a pipeline of {len(endpoints)} workers: expected 1 to {MAX_HOPS}")
+    identity = secrets.token_bytes(16)
+    clients: list[WorkerClient] = []
+    try:
+        for endpoint in endpoints:
+            clients.append(WorkerClient(endpoint, keys, limits, identity))
+    except BaseException:
+        for client in clients:
+            client.close()
+        raise
+    return clients
+
+
 class EdgeDriver:
-    """Runs heads of ``split`` here and their tails on the worker behind ``client``."""
+    """Runs heads of ``split`` here and the rest on the worker behind ``hops`` (one client, or the
+    clients of a pipeline from ``connect_pipeline``, in hop order)."""
 
     def __init__(
         self,
-        client: WorkerClient,
+        hops: WorkerClient | Sequence[WorkerClient],
         split: SplitGraph,
         spec: ModelSpec,
         compression: Compression | None = None,
@@ -70,37 +96,58 @@ class EdgeDriver:
         timeout_s: float = 60.0,
         run: str = "",
     ):
-        self.client = client
+        self.link = link or LinkSettings()
+        self.hops = (hops,) if isinstance(hops, WorkerClient) else tuple(hops)
+        self.client = self.hops[0]
+        self._replies = ReplyGroup(self.hops)
+        self._reply_to = self.client.socket.getsockopt(zmq.ROUTING_ID).hex() if len(self.hops) > 1 else None
+        if len(self.hops) > 1 and self.link.emulated:
+            raise BadInput(
+                "link.shaping emulated paces the edge's own link only; a pipeline of workers needs tc or none"
+            )
         self.split = split
         self.spec = spec
         self.compression = compression or Compression()
-        self.link = link or LinkSettings()
         self.device = torch.device(device)
         self.timeout_s = timeout_s
         self.run = run
         self._heads: dict[int, tuple[Head, list[str]]] = {}
+        self._prepared: set[tuple[int, ...]] = set()
         self._reply = CompressionSpec(
             codec=self.compression.codec, level=self.compression.level, shuffle=self.compression.shuffle
         )
 
-    def prepare(self, cut: int) -> None:
-        """Build the head here and the tail on the worker, before anything is measured."""
-        if cut not in self._heads:
-            names = [crossing.name for crossing in self.split.live(cut)]
-            self._heads[cut] = (self.split.head(cut).to(self.device), names)
-        ready = self.client.prepare(self.spec, cut)
-        if ready.weights != self.split.weights_digest:
-            raise ExperimentFailed(
-                f"edge and worker at {self.client.endpoint} hold different weights for {self.spec.name} "
-                f"(digest {self.split.weights_digest} here, {ready.weights} there): give both the same weights; "
-                "untrained models match only with the same torch version on both hosts"
-            )
+    def prepare(self, cuts: int | Sequence[int]) -> None:
+        """Build the head here and each worker's segment there, before anything is measured."""
+        cuts = self._cuts(cuts)
+        if cuts[0] not in self._heads:
+            names = [crossing.name for crossing in self.split.live(cuts[0])]
+            self._heads[cuts[0]] = (self.split.head(cuts[0]).to(self.device), names)
+        for index, client in enumerate(self.hops[: len(cuts)]):
+            end = cuts[index + 1] if index + 1 < len(cuts) else None
+            next_hop = self.hops[index + 1].endpoint if end is not None else None
+            ready = client.prepare(self.spec, cuts[index], end, next_hop)
+            if ready.weights != self.split.weights_digest:
+                raise ExperimentFailed(
+                    f"edge and worker at {client.endpoint} hold different weights for {self.spec.name} "
+                    f"(digest {self.split.weights_digest} here, {ready.weights} there): give both the same weights; "
+                    "untrained models match only with the same torch version on both hosts"
+                )
+        self._prepared.add(cuts)
 
     def infer(self, cut: int, inputs: torch.Tensor, repeat: int = 0, input_index: int = 0):
         """The model's output for ``inputs`` split at ``cut``, and the record of that inference."""
-        if cut not in self._heads:
-            self.prepare(cut)
-        head, names = self._heads[cut]
+        output, record, _ = self.run_pipeline((cut,), inputs, repeat, input_index)
+        return output, record
+
+    def run_pipeline(self, cuts: Sequence[int], inputs: torch.Tensor, repeat: int = 0, input_index: int = 0):
+        """The model's output for ``inputs`` cut at each of ``cuts`` (the edge runs to the first, the
+        i-th worker from cut i to cut i+1, the last to the output), its record and one ``HopRecord``
+        per worker."""
+        cuts = self._cuts(cuts)
+        if cuts not in self._prepared:
+            self.prepare(cuts)
+        head, names = self._heads[cuts[0]]
         started_at_ns = time.time_ns()
         start = self._now()
         with torch.inference_mode():
@@ -108,42 +155,76 @@ class EdgeDriver:
         headed = self._now()
         live = [value.cpu() if isinstance(value, torch.Tensor) else value for value in live]
         specs, buffers, raw = pack(live, names, self.compression)
-        request = Infer(id=self.client.next_id(), model=self.spec, cut=cut, values=specs, reply=self._reply)
+        ends = [*cuts[1:], None]
+        route = tuple(
+            Hop(endpoint=client.endpoint, end=end) for client, end in zip(self.hops[1:], ends[1:], strict=True)
+        )
+        request = Infer(
+            id=self.client.next_id(),
+            model=self.spec,
+            cut=cuts[0],
+            values=specs,
+            reply=self._reply,
+            end=ends[0],
+            route=route,
+            reply_to=self._reply_to if route else None,
+        )
         frames = encode(request, buffers)
         encoded = self._now()
         wire = sum(len(frame) for frame in frames)
         if self.link.emulated:
             self.link.emulated.hold_outgoing(wire)
-        exchange = self.client.exchange(frames, request.id, self.timeout_s)
-        timings = exchange.reply.timings
+        exchange = self.client.exchange(frames, request.id, self.timeout_s, self._replies)
+        reply = exchange.reply
         if self.link.emulated:
-            in_transit = exchange.received_ns - exchange.sent_ns - timings.busy_ns
+            in_transit = exchange.received_ns - exchange.sent_ns - reply.timings.busy_ns
             self.link.emulated.hold_incoming(exchange.wire_bytes, in_transit)
         arrived = self._now()
-        leaves = unpack(exchange.reply.values, exchange.buffers, request.id)
+        leaves = unpack(reply.values, exchange.buffers, request.id)
         output = pytree.tree_unflatten(leaves, self.split.output_structure)
         done = self._now()
-        cut_facts = self.split.cut(cut)
+        figures = reply.hops or (HopFigures(reply.timings, raw, sum(len(buffer) for buffer in buffers)),)
+        if len(figures) != len(cuts):
+            raise ExperimentFailed(f"the pipeline's reply holds figures of {len(figures)} workers; it has {len(cuts)}")
+        hops = [
+            HopRecord(
+                run=self.run,
+                request=request.id,
+                hop=number,
+                endpoint=client.endpoint,
+                start_cut=cut,
+                end_cut=-1 if end is None else end,
+                decode_ns=figure.timings.decode_ns,
+                compute_ns=figure.timings.compute_ns,
+                encode_ns=figure.timings.encode_ns,
+                busy_ns=figure.timings.busy_ns,
+                bytes_raw=figure.received_raw,
+                bytes_wire=figure.received_wire,
+            )
+            for number, (client, cut, end, figure) in enumerate(zip(self.hops, cuts, ends, figures, strict=True), 1)
+        ]
+        worker_timings = [figure.timings for figure in figures]
+        cut_facts = self.split.cut(cuts[0])
         record = InferenceRecord(
             run=self.run,
             model=self.split.name,
             granularity=str(self.split.granularity),
-            cut=cut,
+            cut=cuts[0],
             layer=cut_facts.after,
             repeat=repeat,
             input=input_index,
             request=request.id,
             edge_ns=headed - start,
             encode_ns=encoded - headed,
-            transfer_ns=arrived - encoded - timings.busy_ns,
-            cloud_decode_ns=timings.decode_ns,
-            cloud_ns=timings.compute_ns,
-            cloud_encode_ns=timings.encode_ns,
+            transfer_ns=arrived - encoded - sum(timings.busy_ns for timings in worker_timings),
+            cloud_decode_ns=sum(timings.decode_ns for timings in worker_timings),
+            cloud_ns=sum(timings.compute_ns for timings in worker_timings),
+            cloud_encode_ns=sum(timings.encode_ns for timings in worker_timings),
             decode_ns=done - arrived,
             e2e_ns=done - start,
             bytes_raw=raw,
             bytes_wire=wire,
-            reply_bytes_raw=sum(spec.nbytes for spec in exchange.reply.values if spec.kind == "tensor"),
+            reply_bytes_raw=sum(spec.nbytes for spec in reply.values if spec.kind == "tensor"),
             reply_bytes_wire=exchange.wire_bytes,
             compression=str(self.compression),
             shaping=self.link.shaping,
@@ -151,7 +232,16 @@ class EdgeDriver:
             delay_ns=self.link.delay_ns,
             started_at_ns=started_at_ns,
         )
-        return output, record
+        return output, record, hops
+
+    def _cuts(self, cuts: int | Sequence[int]) -> tuple[int, ...]:
+        """``cuts`` as a tuple, checked against the pipeline: one cut per worker, in order."""
+        cuts = (cuts,) if isinstance(cuts, int) else tuple(cuts)
+        if len(cuts) != len(self.hops):
+            raise BadInput(f"cuts {list(cuts)}: expected one cut per worker of this pipeline ({len(self.hops)})")
+        if list(cuts) != sorted(set(cuts)):
+            raise BadInput(f"cuts {list(cuts)}: expected increasing cut indices, each once")
+        return cuts
 
     def await_worker(self, wait_s: float, after: Exception) -> None:
         """Return once the worker answers a ping again; raise when ``wait_s`` passes without one."""

@@ -96,6 +96,17 @@ BAD = [
         "bad-frame",
         "header field model.name: Expected `str` matching regex",
     ),
+    (
+        {"header": {"end": 5, "route": [{"endpoint": "http://10.0.0.1/", "end": None}]}},
+        "bad-frame",
+        "header field route[0].endpoint: Expected `str` matching regex",
+    ),
+    (
+        {"header": {"end": 5, "route": [{"endpoint": "tcp://127.0.0.1:5"}] * 17}},
+        "bad-frame",
+        "header field route: Expected `array` of length <= 16",
+    ),
+    ({"header": {"reply_to": "edge"}}, "bad-frame", "header field reply_to: Expected `str` matching regex"),
 ]
 
 

@@ -1,9 +1,10 @@
-"""The worker's model segments: built on first request, kept per model and cut, bounded in number.
+"""The worker's model segments: built on first request, kept per model and cut range, bounded in number.
 
-A request names a model; the worker builds it itself, so what a client may name is policed here:
-registry names always, ``module:function`` only from the packages the operator deployed
-(``experiments`` by default, since importing a module runs its code), weight files only from the
-weights directory the operator gave. Nothing a client sends is ever executed as code.
+A segment runs from one cut to the next of a pipeline; a tail (to the model's output) is the
+two-host case. A request names a model; the worker builds it itself, so what a client may name is
+policed here: registry names always, ``module:function`` only from the packages the operator
+deployed (``experiments`` by default, since importing a module runs its code), weight files only
+from the weights directory the operator gave. Nothing a client sends is ever executed as code.
 """
 
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 import torch
 
 from harness.errors import BadInput
-from harness.model import Crossing, Granularity, SplitGraph, Tail, build_split_graph, load_model
+from harness.model import Crossing, Granularity, Segment, SplitGraph, build_split_graph, load_model
 from harness.model.sources.weights import is_none, is_weight_file
 from harness.wire.frames import FrameError, Limits, ModelSpec
 
@@ -40,17 +41,20 @@ class ModelPolicy:
 
 
 @dataclass
-class PreparedTail:
-    """A tail on the worker's device, with what its cut must receive."""
+class PreparedSegment:
+    """A segment on the worker's device, with what its first cut must receive and the names its
+    last cut sends on (empty for a tail, whose output is the model's)."""
 
-    tail: Tail
+    segment: Segment
     live: tuple[Crossing, ...]
+    sends: tuple[str, ...]
     weights: str
     load_ns: int
 
 
-class TailCache:
-    """Split graphs per model (at most ``max_models``, least recently used dropped) and tails per cut."""
+class SegmentCache:
+    """Split graphs per model (at most ``max_models``, least recently used dropped) and segments per
+    cut range."""
 
     def __init__(self, device: torch.device, policy: ModelPolicy, limits: Limits, max_models: int = 4):
         self.device = device
@@ -58,23 +62,31 @@ class TailCache:
         self.limits = limits
         self.max_models = max_models
         self._graphs: OrderedDict[ModelSpec, SplitGraph] = OrderedDict()
-        self._tails: dict[tuple[ModelSpec, int], PreparedTail] = {}
+        self._segments: dict[tuple[ModelSpec, int, int | None], PreparedSegment] = {}
 
-    def get(self, spec: ModelSpec, cut: int, request_id: int) -> PreparedTail:
-        key = (spec, cut)
-        if key not in self._tails:
+    def get(self, spec: ModelSpec, cut: int, end: int | None, request_id: int) -> PreparedSegment:
+        """The segment from ``cut`` to ``end`` (None: to the output)."""
+        key = (spec, cut, end)
+        if key not in self._segments:
             start = time.monotonic_ns()
             split = self.graph(spec, request_id)
             try:
-                tail = split.tail(cut).to(self.device)
+                segment = split.segment(cut, end).to(self.device)
+                sends = () if end is None else tuple(crossing.name for crossing in split.live(end))
+                live = split.live(cut)
             except BadInput as error:
                 raise FrameError("mismatch", str(error), request_id) from None
-            self._tails[key] = PreparedTail(tail, split.live(cut), split.weights_digest, time.monotonic_ns() - start)
+            self._segments[key] = PreparedSegment(
+                segment, live, sends, split.weights_digest, time.monotonic_ns() - start
+            )
         self._graphs.move_to_end(spec)
-        return self._tails[key]
+        return self._segments[key]
 
     def loaded(self) -> list[str]:
-        return [f"{spec.name}@{spec.granularity} cut {cut}" for spec, cut in self._tails]
+        return [
+            f"{spec.name}@{spec.granularity} cut {cut}" + ("" if end is None else f" to {end}")
+            for spec, cut, end in self._segments
+        ]
 
     def graph(self, spec: ModelSpec, request_id: int) -> SplitGraph:
         """The split graph of ``spec``, built on first use (the policy is checked then)."""
@@ -96,5 +108,5 @@ class TailCache:
             self._graphs[spec] = graph
             while len(self._graphs) > self.max_models:
                 dropped, _ = self._graphs.popitem(last=False)
-                self._tails = {key: value for key, value in self._tails.items() if key[0] != dropped}
+                self._segments = {key: value for key, value in self._segments.items() if key[0] != dropped}
         return self._graphs[spec]
