@@ -387,10 +387,21 @@ def ping(endpoint, keys, client_name, timeout, as_json):
 
 @worker.command()
 @_model_options
-@click.option("--connect", "endpoint", required=True, help="The worker's tcp://HOST:PORT.")
+@click.option(
+    "--connect",
+    "endpoints",
+    required=True,
+    multiple=True,
+    help="The worker's tcp://HOST:PORT; repeated, the workers of a pipeline in hop order.",
+)
 @_KEYS_OPTION
 @click.option("--client", "client_name", default="edge", show_default=True, help="Which client key pair to use.")
-@click.option("--cuts", default="all", show_default=True, help="'all' or comma-separated cut indices.")
+@click.option(
+    "--cuts",
+    default="all",
+    show_default=True,
+    help="'all' or comma-separated cut indices; for a pipeline, its cuts, one per worker.",
+)
 @click.option("--repeats", default=5, show_default=True, help="Recorded inferences per cut.")
 @click.option("--warmup", default=1, show_default=True, help="Unrecorded inferences per cut first.")
 @click.option(
@@ -407,7 +418,7 @@ def edge(
     granularity,
     input_shape,
     weights,
-    endpoint,
+    endpoints,
     keys,
     client_name,
     cuts,
@@ -421,13 +432,17 @@ def edge(
     out,
     as_json,
 ):
-    """Run heads here and tails on a worker, for every chosen cut; one record per inference."""
+    """Run heads here and tails on a worker, for every chosen cut; one record per inference.
+
+    With several --connect, one pipeline: the edge runs to the first of --cuts, each worker to the
+    next (each must list the next with --peer), the last replies here."""
     from rich.progress import Progress
 
     from harness.partition import cyclic
     from harness.wire import Compression, ModelSpec, parse_delay, parse_rate
-    from harness.worker import EdgeDriver, LinkSettings, WorkerClient, sweep, synthetic_inputs
-    from harness.worker.present import edge_table
+    from harness.worker import EdgeDriver, LinkSettings, sweep, synthetic_inputs
+    from harness.worker.edge import connect_pipeline
+    from harness.worker.present import edge_table, hop_table
 
     if repeats < 1 or warmup < 0 or input_count < 1:
         raise BadInput(f"--repeats {repeats} --warmup {warmup} --inputs {input_count}: expected >= 1, >= 0, >= 1")
@@ -436,17 +451,24 @@ def edge(
     _set_threads(threads)
     _, split = _split(model, granularity, input_shape, weights)
     chosen = [cut.index for cut in split.cuts] if cuts == "all" else [split.cut(i).index for i in _parse_ints(cuts)]
+    pipeline = len(endpoints) > 1
+    if pipeline and cuts == "all":
+        raise BadInput(f"--cuts all: a pipeline of {len(endpoints)} workers takes its cuts, one per worker, like 3,13")
     spec = ModelSpec(name=model, granularity=granularity, input_shape=split.input_shape, weights=weights or "none")
     inputs = synthetic_inputs(split.input_shape, input_count)
-    records = []
+    records, hops = [], []
     with ExitStack() as stack:
-        client = stack.enter_context(WorkerClient(endpoint, _client_keys(keys, client_name)))
+        clients = connect_pipeline(endpoints, _client_keys(keys, client_name))
+        for client in clients:
+            stack.callback(client.close)
         sink = stack.enter_context(out.open("w")) if out else None
         progress = stack.enter_context(Progress(console=stderr_console(), transient=True))
-        task = progress.add_task(f"{model} via {endpoint}", total=len(chosen) * repeats)
-        driver = EdgeDriver(client, split, spec, codec, link)
-        for record, _ in sweep(driver, cyclic(chosen, repeats), inputs, warmup):
+        plans = [tuple(chosen)] if pipeline else chosen
+        task = progress.add_task(f"{model} via {' then '.join(endpoints)}", total=len(plans) * repeats)
+        driver = EdgeDriver(clients, split, spec, codec, link)
+        for record, _, record_hops in sweep(driver, cyclic(plans, repeats), inputs, warmup):
             records.append(record)
+            hops += record_hops
             line = json.dumps(record.as_dict())
             if sink:
                 sink.write(line + "\n")
@@ -456,6 +478,8 @@ def edge(
             progress.update(task, advance=1, description=f"cut {record.cut}: {record.e2e_ns / 1e6:.1f} ms")
     if not as_json:
         stdout_console().print(edge_table(records))
+        if pipeline:
+            stdout_console().print(hop_table(hops))
 
 
 def _parse_ints(text: str) -> list[int]:

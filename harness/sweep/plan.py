@@ -126,7 +126,7 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
                 pairs = [pair for pair in wanted if pair not in done]
                 task = per_input_task(run.task)
                 sender.started(run.id, len(pairs))
-                for record, output in sweep(driver, pairs, inputs, run.warmup, retry, failed):
+                for record, output, _ in sweep(driver, pairs, inputs, run.warmup, retry, failed):
                     if task is not None:
                         record = replace(record, task=task(output, record.input))
                     if spool:

@@ -265,16 +265,17 @@ class EdgeDriver:
 
 def sweep(
     driver: EdgeDriver,
-    pairs: Iterable[tuple[int, int]],
+    pairs: Iterable[tuple[int | tuple[int, ...], int]],
     inputs: Sequence[torch.Tensor],
     warmup: int = 1,
     retry: RetryPolicy | None = None,
     on_failure: Callable[[FailedInference], None] = lambda _: None,
-) -> Iterator[tuple[InferenceRecord, object]]:
-    """Run a partitioner's ``(cut, repeat)`` pairs in order; the first time a cut comes up, prepare it
-    and run ``warmup`` unrecorded inferences. Repeat ``r`` uses ``inputs[r % len(inputs)]``. Each
-    record is yielded, with the model's output, as soon as it is made. An inference the worker did
-    not finish goes to ``on_failure`` and is tried again after the worker is back (``retry``)."""
+) -> Iterator[tuple[InferenceRecord, object, list[HopRecord]]]:
+    """Run a partitioner's ``(cut, repeat)`` pairs in order (a pipeline's cut is the tuple of its
+    cuts); the first time a cut comes up, prepare it and run ``warmup`` unrecorded inferences.
+    Repeat ``r`` uses ``inputs[r % len(inputs)]``. Each record is yielded, with the model's output
+    and the hops' records, as soon as it is made. An inference the workers did not finish goes to
+    ``on_failure`` and is tried again after the first worker is back (``retry``)."""
     policy = retry or RetryPolicy()
     warmed: set[int] = set()
     for cut, repeat in pairs:
@@ -284,15 +285,15 @@ def sweep(
                 if cut not in warmed:
                     driver.prepare(cut)
                     for _ in range(warmup):
-                        driver.infer(cut, inputs[0])
+                        driver.run_pipeline(cut, inputs[0])
                     warmed.add(cut)
-                output, record = driver.infer(cut, inputs[index], repeat, index)
+                output, record, hops = driver.run_pipeline(cut, inputs[index], repeat, index)
                 break
             except WorkerUnavailable as error:
                 failed = FailedInference(
                     run=driver.run,
                     model=driver.split.name,
-                    cut=cut,
+                    cut=cut if isinstance(cut, int) else cut[0],
                     repeat=repeat,
                     input=index,
                     attempt=attempt,
@@ -307,7 +308,7 @@ def sweep(
                     ) from None
                 driver.await_worker(policy.wait_s, error)
                 warmed.clear()
-        yield record, output
+        yield record, output, hops
 
 
 def synthetic_inputs(shape: Sequence[int], count: int, seed: int = 0) -> list[torch.Tensor]:

@@ -1,4 +1,5 @@
-"""How the worker commands show results: a worker's state, and the edge run's medians per cut."""
+"""How the worker commands show results: a worker's state, the edge run's medians per cut, and a
+pipeline's per worker."""
 
 import statistics
 from collections import defaultdict
@@ -8,6 +9,7 @@ from rich.table import Table
 
 from harness.console import make_table
 from harness.results import InferenceRecord
+from harness.results.records import HopRecord
 from harness.wire.frames import State
 from harness.wire.link import rate_label
 
@@ -70,5 +72,31 @@ def edge_table(records: list[InferenceRecord]) -> Table:
             _ms([r.e2e_ns for r in group]),
             f"{group[0].bytes_raw:,}",
             f"{statistics.median(r.bytes_wire for r in group):,.0f}",
+        )
+    return table
+
+
+def hop_table(hops: list[HopRecord]) -> Table:
+    """Medians per worker of a pipeline, in milliseconds, with the bytes each received."""
+    by_hop: dict[int, list[HopRecord]] = defaultdict(list)
+    for hop in hops:
+        by_hop[hop.hop].append(hop)
+    table = make_table(
+        "per worker",
+        ["hop>", "worker", "cuts", "decode ms>", "compute ms>", "encode ms>", "busy ms>", "received bytes>"],
+        caption="medians per worker, each timed on its own host",
+    )
+    for number, group in sorted(by_hop.items()):
+        first = group[0]
+        end = "output" if first.end_cut < 0 else str(first.end_cut)
+        table.add_row(
+            str(number),
+            first.endpoint,
+            f"{first.start_cut} to {end}",
+            _ms([hop.decode_ns for hop in group]),
+            _ms([hop.compute_ns for hop in group]),
+            _ms([hop.encode_ns for hop in group]),
+            _ms([hop.busy_ns for hop in group]),
+            f"{first.bytes_raw:,}",
         )
     return table

@@ -3,7 +3,9 @@ forwarding to its peer; the last replies to the edge. Outputs equal the unsplit 
 
 import pytest
 import torch
+from click.testing import CliRunner
 
+from harness.cli import cli
 from harness.errors import BadInput
 from harness.wire import Compression, ModelSpec, client_keys
 from harness.wire.frames import Hop, Infer, encode
@@ -129,3 +131,21 @@ def test_a_worker_forwards_only_to_its_listed_peers(start_worker, resnet18_nodes
     ):
         client.exchange(encode(unrouted, buffers), 1)
     assert middle.stop() == 0 and "is not one of this worker's peers" in middle.log.read_text()
+
+
+def test_edge_command_runs_a_pipeline_and_shows_each_worker(start_worker, skipnet):
+    _, split = skipnet
+    last = start_worker()
+    first = start_worker("--peer", last.endpoint)
+    cuts = [cut.index for cut in split.cuts][1:3]
+    args = ["worker", "edge", "experiments.models:tiny_skipnet", "-g", "node"]
+    args += ["--connect", first.endpoint, "--connect", last.endpoint]
+    result = CliRunner().invoke(cli, [*args, "--cuts", ",".join(map(str, cuts)), "--repeats", "3"])
+    assert result.exit_code == 0, result.output
+    assert "experiments.models:tiny_skipnet: 3 inferences, unshaped" in result.output
+    rows = [line for line in result.output.splitlines() if "127.0.0.1" in line]
+    assert len(rows) == 2
+    assert f"{cuts[0]} to {cuts[1]}" in rows[0] and f"{cuts[1]} to output" in rows[1]
+    everything = CliRunner().invoke(cli, args)
+    assert everything.exit_code == 2
+    assert "--cuts all: a pipeline of 2 workers takes its cuts, one per worker, like 3,13" in everything.stderr

@@ -72,7 +72,7 @@ def _inputs():
 def test_a_lost_inference_is_reported_and_retried_on_freshly_prepared_tails():
     driver = FlakyDriver({(2, 1, 1)})
     failures = []
-    done = [made for made, _ in sweep(driver, [(0, 0), (2, 0), (2, 1)], _inputs(), 0, None, failures.append)]
+    done = [made for made, _, _ in sweep(driver, [(0, 0), (2, 0), (2, 1)], _inputs(), 0, None, failures.append)]
     assert [(made.cut, made.repeat) for made in done] == [(0, 0), (2, 0), (2, 1)]
     assert [(failure.cut, failure.repeat, failure.attempt) for failure in failures] == [(2, 1, 1)]
     assert failures[0].error.startswith("the connection to the worker at tcp://w dropped")
