@@ -53,13 +53,13 @@ class FlakyDriver:
     def prepare(self, cut: int) -> None:
         self.prepared.append(cut)
 
-    def infer(self, cut: int, inputs, repeat: int = 0, input_index: int = 0):
+    def run_pipeline(self, cut: int, inputs, repeat: int = 0, input_index: int = 0):
         if inputs != "measured":
-            return None, None
+            return None, None, []
         attempt = self.attempts[(cut, repeat)] = self.attempts.get((cut, repeat), 0) + 1
         if (cut, repeat, attempt) in self.lost:
             raise WorkerLost("the connection to the worker at tcp://w dropped (the worker stopped or died)")
-        return "output", record(cut, repeat)
+        return "output", record(cut, repeat), []
 
     def await_worker(self, wait_s: float, after: Exception) -> None:
         self.awaited += 1
