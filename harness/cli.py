@@ -760,7 +760,7 @@ def bench_regress(manifest, repeats, inventory, sets, tolerance, alpha, from_res
 def plan_command(manifest_path, sets, inventory, profile_dir, repeats, as_json):
     """Each partitioner's pick and predicted latency per cut for MANIFEST's runs."""
     from harness.manifest import load_manifest
-    from harness.manifest.cuts import check_cuts
+    from harness.manifest.cuts import check_cuts, require_two_groups
     from harness.partition.planning import plan, profiles_folder
     from harness.partition.present import decision_lines, plan_record, plan_table
 
@@ -769,6 +769,7 @@ def plan_command(manifest_path, sets, inventory, profile_dir, repeats, as_json):
     if inventory:
         _relay(inventory)
     loaded = load_manifest(manifest_path, list(sets))
+    require_two_groups(loaded, "harness plan")
     check_cuts(loaded)
     _set_threads(loaded.manifest.threads)
     judged = plan(loaded, profiles_folder(loaded, inventory, profile_dir, stderr_console()), repeats)

@@ -56,8 +56,10 @@ def check_cuts(loaded: LoadedManifest) -> None:
                 f"one tensor crosses at {table.granularity} granularity (expected false, or another granularity)"
             )
         if manifest.cuts != "all":
-            for cut in manifest.cuts:
-                _check_cut(loaded, ("cuts",), cut, table, model, offered)
+            for number, entry in enumerate(manifest.cuts):
+                loc = ("cuts", number) if isinstance(entry, list) else ("cuts",)
+                for cut in entry if isinstance(entry, list) else [entry]:
+                    _check_cut(loaded, loc, cut, table, model, offered)
         for index, judged in enumerate(manifest.evaluate):
             if judged.cut is not None:
                 _check_cut(loaded, ("evaluate", index, "cut"), judged.cut, table, model, offered)
@@ -80,6 +82,21 @@ def _check_cut(
             "cuts where one tensor crosses"
         )
     raise BadInput(f"{loaded.rendered.path}:{line}: field {field}: {reason} (expected {spans(offered)})")
+
+
+def require_two_groups(loaded: LoadedManifest, command: str) -> None:
+    """``command`` runs the two-group form (one edge group, one cloud group, one cut per
+    inference); a manifest of more tiers or with a placement is refused at its field."""
+    manifest = loaded.manifest
+    loc = ("hosts", "tiers") if len(manifest.hosts.pipeline) > 2 else ("placement",) if manifest.placement else None
+    if loc is None:
+        return
+    line, field = field_line(loaded.rendered, loc)
+    raise BadInput(
+        f"{loaded.rendered.path}:{line}: field {field}: `{command}` runs one edge group and one cloud group so far "
+        f"(expected hosts: {{edge, cloud}} and no placement); `harness place` chooses and predicts pipelines over "
+        "the tiers, and `harness worker edge --connect A --connect B --cuts C1,C2` runs one"
+    )
 
 
 def spans(indices: list[int]) -> str:

@@ -51,6 +51,13 @@ class Run(StrictModel):
         return Compression.parse(self.compression)
 
 
+def _run_cuts(cuts):
+    """Pipelines of one cut each (a two-group manifest written as pipelines) are plain cuts."""
+    if isinstance(cuts, list) and isinstance(cuts[0], list) and all(len(plan) == 1 for plan in cuts):
+        return [plan[0] for plan in cuts]
+    return cuts
+
+
 def expand(manifest: Manifest) -> list[Run]:
     """Every combination, in the order the axes appear in a manifest; the last axis varies fastest."""
     axes = (manifest.model, manifest.partitioner, manifest.dataset, manifest.link, manifest.compression)
@@ -66,7 +73,7 @@ def expand(manifest: Manifest) -> list[Run]:
                 experiment=manifest.name,
                 hosts=manifest.hosts,
                 model=model,
-                cuts=manifest.cuts,
+                cuts=_run_cuts(manifest.cuts),
                 partitioner=partitioner,
                 warmup=manifest.warmup,
                 dataset=dataset,

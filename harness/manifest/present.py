@@ -38,7 +38,9 @@ def manifest_record(loaded: LoadedManifest) -> dict[str, Any]:
 
 
 def _cuts(run: Run) -> str:
-    return run.cuts if isinstance(run.cuts, str) else ",".join(map(str, run.cuts))
+    if isinstance(run.cuts, str):
+        return run.cuts
+    return "; ".join(",".join(map(str, entry)) if isinstance(entry, list) else str(entry) for entry in run.cuts)
 
 
 def _link(run: Run) -> str:

@@ -22,10 +22,11 @@ from pydantic import (
     PlainValidator,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from harness.errors import BadInput
-from harness.registry import DECIDERS, SCHEDULES
+from harness.registry import DECIDERS, PLACEMENT_STRATEGIES, SCHEDULES
 from harness.wire.compression import CODECS, SHUFFLES, Compression
 from harness.wire.link import UNLIMITED, parse_delay, parse_rate
 
@@ -110,18 +111,32 @@ def _check_device(value: str) -> str:
     return value
 
 
-def _check_cuts(value: Any) -> str | list[int]:
-    """``all`` or cut indices; an index past the model's last cut is caught when the model is built."""
+def _check_cuts(value: Any) -> str | list[int] | list[list[int]]:
+    """``all``, cut indices, or pipelines: lists of increasing cut indices, one cut per worker tier.
+    An index past the model's last cut is caught when the model is built."""
     if value == "all":
         return value
-    if not isinstance(value, list) or not all(isinstance(cut, int) and not isinstance(cut, bool) for cut in value):
-        raise ValueError(f"expected 'all' or a list of cut indices, like [0, 3, 13] (got {shown(value)})")
-    if not value or any(cut < 0 for cut in value):
-        raise ValueError(f"expected at least one cut index, each >= 0 (got {shown(value)})")
+    if isinstance(value, list) and value and all(isinstance(plan, list) for plan in value):
+        for plan in value:
+            _check_cut_list(plan, "a pipeline's cuts, like [3, 13]")
+            if plan != sorted(set(plan)):
+                raise ValueError(f"expected each pipeline's cuts in increasing order, each once (got {shown(plan)})")
+        repeated = [plan for number, plan in enumerate(value) if plan in value[:number]]
+        if repeated:
+            raise ValueError(f"expected each pipeline once (got {shown(repeated[0])} more than once)")
+        return value
+    _check_cut_list(value, "'all', a list of cut indices like [0, 3, 13], or pipelines like [[3, 13], [5, 20]]")
     repeated = sorted({cut for cut in value if value.count(cut) > 1})
     if repeated:
         raise ValueError(f"expected each cut once (got {', '.join(map(str, repeated))} more than once)")
     return value
+
+
+def _check_cut_list(value: Any, expected: str) -> None:
+    if not isinstance(value, list) or not all(isinstance(cut, int) and not isinstance(cut, bool) for cut in value):
+        raise ValueError(f"expected {expected} (got {shown(value)})")
+    if not value or any(cut < 0 for cut in value):
+        raise ValueError(f"expected at least one cut index, each >= 0 (got {shown(value)})")
 
 
 def _check_function(value: str) -> str:
@@ -148,6 +163,10 @@ def _check_decider(value: str) -> str:
     return _builtin_or_function(value, sorted(DECIDERS))
 
 
+def _check_placement(value: str) -> str:
+    return _builtin_or_function(value, sorted(PLACEMENT_STRATEGIES))
+
+
 def _check_dataset(value: str) -> str:
     from harness.model.datasets import dataset_names
 
@@ -161,7 +180,7 @@ def _name_as_mapping(value: Any) -> Any:
 Rate = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_check_rate)]
 Delay = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_check_delay)]
 CompressionText = Annotated[str, AfterValidator(_check_compression)]
-Cuts = Annotated[str | list[int], PlainValidator(_check_cuts)]
+Cuts = Annotated[str | list[int] | list[list[int]], PlainValidator(_check_cuts)]
 PositiveInt = Annotated[int, Field(ge=1)]
 
 
@@ -171,11 +190,38 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class HostsSpec(StrictModel):
-    """Inventory groups, never host names: the same manifest runs on any lab that has the groups."""
+Group = Annotated[str, AfterValidator(_check_group)]
 
-    edge: Annotated[str, AfterValidator(_check_group)] = "edge"
-    cloud: Annotated[str, AfterValidator(_check_group)] = "cloud"
+
+class HostsSpec(StrictModel):
+    """Inventory groups, never host names: the same manifest runs on any lab that has the groups.
+
+    ``tiers`` names a pipeline of groups in tier order (device, edge, cloud): the first group runs
+    the edge driver, each later one workers. ``edge`` and ``cloud`` are the two-group form; with
+    ``tiers`` they are its first and last group, and giving both forms is refused."""
+
+    edge: Group = "edge"
+    cloud: Group = "cloud"
+    tiers: Annotated[list[Group], Field(min_length=2, max_length=16)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ends_of_the_tiers(cls, data: Any) -> Any:
+        tiers = data.get("tiers") if isinstance(data, dict) else None
+        if not isinstance(tiers, list) or not tiers or not all(isinstance(group, str) for group in tiers):
+            return data
+        ends = {"edge": tiers[0], "cloud": tiers[-1]}
+        if any(data.get(role, end) != end for role, end in ends.items()):
+            raise ValueError("expected either tiers or edge and cloud, not both")
+        repeated = sorted({group for group in tiers if tiers.count(group) > 1})
+        if repeated:
+            raise ValueError(f"expected each tier group once (got {', '.join(repeated)} more than once)")
+        return {**data, **ends}
+
+    @property
+    def pipeline(self) -> tuple[str, ...]:
+        """The groups in tier order; ``(edge, cloud)`` in the two-group form."""
+        return tuple(self.tiers) if self.tiers else (self.edge, self.cloud)
 
 
 class ModelSpec(StrictModel):
@@ -209,6 +255,17 @@ class EvaluateSpec(StrictModel):
     cut: Annotated[int, Field(ge=0)] | None = None
     single_tensor: bool | None = None
     criterion: Literal["argmin", "next-layer", "remaining"] | None = None
+
+
+class PlacementSpec(StrictModel):
+    """A placement strategy over the pipeline's hosts (``harness place`` lists them): ``dp``
+    (exact), ``ilp``, ``genetic``, ``exhaustive``, the baselines, or a user's
+    ``package.module:function(problem, objective, **options)``. ``options`` reach it as keyword
+    arguments (``time_limit_s`` for ilp, ``seed`` for genetic)."""
+
+    name: Annotated[str, AfterValidator(_check_placement)]
+    objective: Literal["latency", "throughput"] = "latency"
+    options: dict[str, bool | int | float | str] = Field(default_factory=dict)
 
 
 class DatasetSpec(StrictModel):
@@ -282,3 +339,4 @@ class Manifest(StrictModel):
     worker: WorkerSpec = WorkerSpec()
     retry: RetrySpec = RetrySpec()
     evaluate: list[Annotated[EvaluateSpec, BeforeValidator(_name_as_mapping)]] = Field(default_factory=list)
+    placement: Annotated[PlacementSpec, BeforeValidator(_name_as_mapping)] | None = None

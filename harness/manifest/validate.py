@@ -40,9 +40,37 @@ def parse_manifest(rendered: Rendered) -> Manifest:
         raise BadInput(f"{rendered.path}:{line}: expected a mapping of manifest fields (got {what})")
     _refuse_duplicate_keys(rendered, root, ())
     try:
-        return Manifest.model_validate(data)
+        manifest = Manifest.model_validate(data)
     except ValidationError as error:
         raise BadInput(_first_problem(rendered, root, error.errors())) from None
+    problem = _pipeline_problem(manifest)
+    if problem is not None:
+        loc, message = problem
+        line, field = _locate(root, loc)
+        raise BadInput(f"{rendered.path}:{line}: field {field}: {message}")
+    return manifest
+
+
+def _pipeline_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | None:
+    """Where ``cuts`` does not fit ``hosts``: a pipeline names one cut per worker tier, more than
+    two tiers need pipelines or a placement, and a placement chooses the cuts itself."""
+    pipeline = manifest.hosts.pipeline
+    workers = len(pipeline) - 1
+    after = f"one per tier after {pipeline[0]} ({', '.join(pipeline[1:])})"
+    if manifest.placement is not None and manifest.cuts != "all":
+        return ("cuts",), f"expected 'all' beside placement, which chooses the cuts (got {shown(manifest.cuts)})"
+    if isinstance(manifest.cuts, list) and isinstance(manifest.cuts[0], list):
+        for number, plan in enumerate(manifest.cuts):
+            if len(plan) != workers:
+                cuts = f"{workers} cut{'s' * (workers > 1)}"
+                return ("cuts", number), f"expected {cuts} per pipeline, {after} (got {plan})"
+    elif workers > 1 and manifest.placement is None:
+        example = ", ".join(str(3 * (number + 1)) for number in range(workers))
+        return ("cuts",), (
+            f"expected pipelines for {workers + 1} tiers, {after}, like [[{example}]], or a placement "
+            f"(got {shown(manifest.cuts)})"
+        )
+    return None
 
 
 def field_line(rendered: Rendered, loc: tuple[int | str, ...]) -> tuple[int, str]:

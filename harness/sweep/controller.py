@@ -25,7 +25,7 @@ from harness.ansible.inventory import check_groups, inventory_groups
 from harness.ansible.runner import PlaybookResult, run_playbook
 from harness.errors import BadInput, ExperimentFailed, HarnessError
 from harness.manifest import LoadedManifest, load_manifest
-from harness.manifest.cuts import check_cuts
+from harness.manifest.cuts import check_cuts, require_two_groups
 from harness.partition.evaluate import judge_sweep
 from harness.results import FailedInference, InferenceRecord, RecordWriter, ResultsFolder, build_report, write_layers
 from harness.results.writer import append_failures
@@ -61,6 +61,7 @@ class SweepOutcome:
 def prepare(manifest: Path, inventory: Path, sets: list[str]) -> LoadedManifest:
     """Everything that can be checked without starting anything; raises ``BadInput``."""
     loaded = load_manifest(manifest, sets)
+    require_two_groups(loaded, "harness sweep")
     check_cuts(loaded)
     topology(inventory, loaded)
     return loaded

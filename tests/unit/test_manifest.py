@@ -56,7 +56,8 @@ def test_unknown_field_names_its_line_and_the_fields(tmp_path):
     path = write(tmp_path, MINIMAL.replace("model:", "modle:"))
     assert error_of(path) == (
         f"{path}:2: field modle: unknown field (expected one of: name, description, hosts, model, cuts, "
-        "partitioner, warmup, dataset, link, compression, threads, task, worker, retry, evaluate) (and 1 more problem)"
+        "partitioner, warmup, dataset, link, compression, threads, task, worker, retry, evaluate, placement) "
+        "(and 1 more problem)"
     )
 
 
@@ -303,4 +304,82 @@ def test_unknown_evaluated_partitioner_names_its_line(tmp_path):
     assert error_of(path) == (
         f"{path}:6: field evaluate[1].name: expected one of dads, fixed, neurosurgeon, oracle or "
         "package.module:function (got 'magic')"
+    )
+
+
+TIERS = """\
+name: tiers
+hosts: {tiers: [rpi, jetson, gpu]}
+model: {name: alexnet}
+cuts: [[3, 13], [5, 20]]
+link: {rate: 4MB/s}
+"""
+
+
+def test_tiers_name_a_pipeline_and_cuts_one_cut_per_later_tier(tmp_path):
+    loaded = load_manifest(write(tmp_path, TIERS))
+    hosts = loaded.manifest.hosts
+    assert (hosts.pipeline, hosts.edge, hosts.cloud) == (("rpi", "jetson", "gpu"), "rpi", "gpu")
+    assert loaded.runs[0].cuts == [[3, 13], [5, 20]]
+    two = load_manifest(write(tmp_path, MINIMAL + "hosts: {tiers: [pi, gpu]}\ncuts: [[3], [5]]\n"))
+    assert two.manifest.hosts.pipeline == ("pi", "gpu") and two.runs[0].cuts == [3, 5]
+    placed = load_manifest(write(tmp_path, TIERS.replace("cuts: [[3, 13], [5, 20]]", "placement: dp")))
+    assert placed.manifest.placement.name == "dp" and placed.manifest.placement.objective == "latency"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("cuts: [[3, 13], [5, 20]]", "cuts: [[3, 13], [13, 3]]"),
+            ":4: field cuts: expected each pipeline's cuts in increasing order, each once (got [13, 3])",
+        ),
+        (
+            ("cuts: [[3, 13], [5, 20]]", "cuts: [[3, 13], [5]]"),
+            ":4: field cuts[1]: expected 2 cuts per pipeline, one per tier after rpi (jetson, gpu) (got [5])",
+        ),
+        (
+            ("cuts: [[3, 13], [5, 20]]", "cuts: [3, 13]"),
+            ":4: field cuts: expected pipelines for 3 tiers, one per tier after rpi (jetson, gpu), like [[3, 6]], "
+            "or a placement (got [3, 13])",
+        ),
+        (
+            ("cuts: [[3, 13], [5, 20]]", "placement: simplex"),
+            ":4: field placement.name: expected one of cloud-only, device-only, dp, even-split, exhaustive, "
+            "genetic, ilp or package.module:function (got 'simplex')",
+        ),
+        (
+            ("link:", "placement: {name: dp, objective: energy}\nlink:"),
+            ":5: field placement.objective: expected 'latency' or 'throughput' (got 'energy')",
+        ),
+        (
+            ("link:", "placement: dp\nlink:"),
+            ":4: field cuts: expected 'all' beside placement, which chooses the cuts (got [[3, 13], [5, 20]])",
+        ),
+        (
+            ("{tiers: [rpi, jetson, gpu]}", "{tiers: [rpi, jetson, gpu], cloud: jetson}"),
+            ":2: field hosts: expected either tiers or edge and cloud, not both",
+        ),
+        (
+            ("{tiers: [rpi, jetson, gpu]}", "{tiers: [rpi, gpu, rpi]}"),
+            ":2: field hosts: expected each tier group once (got rpi more than once)",
+        ),
+        (("cuts: [[3, 13], [5, 20]]", "cuts: [[3, 13], [5, 99]]"), ":4: field cuts[1]: model 'alexnet'"),
+    ],
+    ids=["order", "count", "flat", "strategy", "objective", "both", "forms", "twice", "range"],
+)
+def test_bad_pipelines_are_refused_at_their_line(tmp_path, change, expected):
+    path = write(tmp_path, TIERS.replace(*change))
+    result = CliRunner().invoke(cli, ["manifest", "render", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"harness: error: {path}{expected}"), result.stderr
+    assert "\n" not in result.stderr.rstrip("\n")
+
+
+def test_a_sweep_of_three_tiers_is_refused_before_anything_starts(tmp_path):
+    path = write(tmp_path, TIERS)
+    result = CliRunner().invoke(cli, ["sweep", "--dry-run", str(path)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(
+        f"harness: error: {path}:2: field hosts.tiers: `harness sweep` runs one edge group and one cloud group so far"
     )
