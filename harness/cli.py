@@ -782,6 +782,52 @@ def plan_command(manifest_path, sets, inventory, profile_dir, repeats, as_json):
         click.echo("\n".join(decision_lines(item)))
 
 
+@cli.command("place")
+@click.argument("manifest_path", metavar="MANIFEST", type=click.Path(path_type=Path))
+@_SET_OPTION
+@click.option(
+    "-i",
+    "--inventory",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Whose tier groups' hosts to place on (harness_speed, harness_memory_bytes per host).",
+)
+@click.option(
+    "--links",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A link matrix (Parquet from `harness links measure`); default: the manifest's link for every pair.",
+)
+@click.option(
+    "--strategy",
+    "strategies",
+    multiple=True,
+    help="Only these strategies (repeatable); default: all, and the manifest's placement.",
+)
+@click.option("--objective", type=click.Choice(["latency", "throughput"]), help="Default: the manifest's, or latency.")
+@click.option("--repeats", type=click.IntRange(min=1), default=10, show_default=True, help="Profiling runs here.")
+@click.option("--json", "as_json", is_flag=True, help="Print every placement and its stages as JSON.")
+def place_command(manifest_path, sets, inventory, links, strategies, objective, repeats, as_json):
+    """The placement each strategy chooses for MANIFEST's tiers, and its predicted latency per stage."""
+    from harness.manifest import load_manifest
+    from harness.manifest.cuts import check_cuts
+    from harness.partition.placement.present import placement_records, placement_table, stages_table
+    from harness.partition.placing import place_runs
+
+    loaded = load_manifest(manifest_path, list(sets))
+    check_cuts(loaded)
+    _set_threads(loaded.manifest.threads)
+    found = place_runs(loaded, inventory, links, list(strategies) or None, objective, repeats)
+    if as_json:
+        click.echo(json.dumps([record for run in found for record in placement_records(run)], indent=2))
+        return
+    console = stdout_console()
+    for run in found:
+        console.print(placement_table(run))
+        stages = stages_table(run)
+        if stages is not None:
+            console.print(stages)
+
+
 def _phase_command(name: str, summary: str):
     @cli.command(name, help=summary)
     @_INVENTORY_OPTION

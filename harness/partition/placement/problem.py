@@ -104,14 +104,16 @@ class Problem:
         """``[g, h]``: a hop from ``g`` to ``h`` goes up a tier."""
         return self.tiers[:, None] < self.tiers[None, :]
 
-    def check(self, placement) -> None:
-        """Raise BadInput naming the first rule ``placement`` (one host index per segment) breaks."""
+    def check(self, placement, label: str | None = None) -> None:
+        """Raise BadInput naming the first rule ``placement`` (one host index per segment) breaks;
+        ``label`` names it in the message (default: its hosts)."""
         hosts = [int(host) for host in placement]
         if len(hosts) != self.segments:
             raise BadInput(f"placement {hosts}: {len(hosts)} hosts for {self.segments} segments")
         for host in hosts:
             if not 0 <= host < self.hosts:
                 raise BadInput(f"placement {hosts}: host {host} does not exist; expected 0..{self.hosts - 1}")
+        name = label or f"placement {self.named(hosts)}"
         start = 0
         for end in range(1, self.segments + 1):
             if end < self.segments and hosts[end] == hosts[start]:
@@ -120,29 +122,27 @@ class Problem:
             needed = self.memory_prefix[end] - self.memory_prefix[start]
             if needed > self.memory_bytes[block]:
                 raise BadInput(
-                    f"placement {self.named(hosts)}: segments {start + 1}..{end} need {needed:.0f} B on "
+                    f"{name}: segments {start + 1}..{end} need {needed:.0f} B on "
                     f"{self.host_names[block]}, which has {self.memory_bytes[block]:.0f} B"
                 )
             if end < self.segments:
                 following = hosts[end]
                 if self.tiers[following] <= self.tiers[block]:
                     raise BadInput(
-                        f"placement {self.named(hosts)}: segment {end + 1} goes from {self.host_names[block]} "
+                        f"{name}: segment {end + 1} goes from {self.host_names[block]} "
                         f"(tier {self.tiers[block]}) to {self.host_names[following]} (tier {self.tiers[following]}); "
                         "expected a higher tier at each hop"
                     )
                 if not np.isfinite(self._one_hop(end, block, following)):
                     raise BadInput(
-                        f"placement {self.named(hosts)}: no link measured from {self.host_names[block]} "
-                        f"to {self.host_names[following]}"
+                        f"{name}: no link measured from {self.host_names[block]} to {self.host_names[following]}"
                     )
             start = end
         ends = ((self.source, hosts[0], 0, "input"), (hosts[-1], self.source, self.segments, "reply"))
         for frm, to, cut, what in ends:
             if not np.isfinite(self._one_hop(cut, frm, to)):
                 raise BadInput(
-                    f"placement {self.named(hosts)}: no link measured for the {what} "
-                    f"from {self.host_names[frm]} to {self.host_names[to]}"
+                    f"{name}: no link measured for the {what} from {self.host_names[frm]} to {self.host_names[to]}"
                 )
 
     def named(self, placement) -> str:

@@ -1,0 +1,148 @@
+"""``harness place``: the placement each strategy chooses for a manifest's pipeline of tier groups,
+with its prediction per stage, before anything is deployed.
+
+Each run's model is profiled once on this machine (see ``placement.instance`` for how hosts'
+speed, memory and links enter); every strategy then solves the same problem, and ``dp``'s optimum
+is the yardstick each other strategy's gap is taken against. ``exhaustive`` is skipped with its
+reason where the instance is too large for it, rather than failing the command.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import BadInput
+from harness.links.matrix import read_matrix
+from harness.manifest import LoadedManifest
+from harness.manifest.validate import field_line
+from harness.partition.evaluate import split_for
+from harness.partition.placement import Placement, Stage, place, strategy_names
+from harness.partition.placement.instance import LabInstance, declared_links, lab_instance, tier_hosts
+from harness.partition.situation import profile_here
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One strategy's answer for one run: the placement, its gap to ``dp``, the pipeline it means."""
+
+    run: str
+    strategy: str
+    placement: Placement | None
+    gap: float | None
+    cuts: tuple[int, ...]
+    workers: tuple[str, ...]
+    stages: tuple[Stage, ...]
+    chosen: bool
+    skipped: str = ""
+
+
+@dataclass(frozen=True)
+class PlacedRun:
+    run: str
+    model: str
+    instance: LabInstance
+    objective: str
+    placed: list[Placed]
+
+
+def place_runs(
+    loaded: LoadedManifest,
+    inventory: Path,
+    links: Path | None = None,
+    strategies: list[str] | None = None,
+    objective: str | None = None,
+    repeats: int = 10,
+) -> list[PlacedRun]:
+    """Every strategy's placement for each run of ``loaded`` on ``inventory``'s tier hosts."""
+    manifest = loaded.manifest
+    hosts = tier_hosts(inventory, manifest.hosts.pipeline)
+    matrix = read_matrix(links) if links is not None else None
+    chosen = manifest.placement
+    wanted = strategies or sorted(strategy_names(), key=lambda name: name != "dp")
+    if chosen is not None and chosen.name not in wanted:
+        wanted = [*wanted, chosen.name]
+    goal = objective or (chosen.objective if chosen else "latency")
+    profiles: dict[str, tuple] = {}
+    found = []
+    for run in loaded.runs:
+        key = run.model.model_dump_json()
+        if key not in profiles:
+            split = split_for(run.model)
+            profiles[key] = (split, profile_here(split, repeats))
+        split, layer_ns = profiles[key]
+        if matrix is None:
+            run_links, label = declared_links(hosts, run.link.rate_bytes, run.link.delay_ns / 1e9), "declared"
+        else:
+            run_links, label = matrix, str(links)
+        instance = lab_instance(split, [cut.index for cut in split.cuts], layer_ns, hosts, run_links, label)
+        placed = _solve_all(run.id, instance, wanted, goal, chosen)
+        placed += _given_pipelines(loaded, run.id, instance, goal)
+        found.append(PlacedRun(run.id, run.model.name, instance, goal, placed))
+    return found
+
+
+def _given_pipelines(loaded: LoadedManifest, run: str, instance: LabInstance, objective: str) -> list[Placed]:
+    """The manifest's own pipelines (``cuts: [[3, 13]]``) priced like any strategy's; one that breaks
+    a rule (a block too large for its host's memory, a link that is a gap) is refused at its line."""
+    cuts = loaded.manifest.cuts
+    if not (isinstance(cuts, list) and isinstance(cuts[0], list)):
+        return []
+    optimum = None
+    rows = []
+    for number, plan in enumerate(cuts):
+        hosts = instance.given(plan)
+        try:
+            instance.problem.check(hosts, f"pipeline {plan}")
+        except BadInput as error:
+            line, field = field_line(loaded.rendered, ("cuts", number))
+            raise BadInput(f"{loaded.rendered.path}:{line}: field {field}: {error}") from None
+        value = float(instance.problem.price(np.array([hosts]), objective)[0])
+        found = Placement(f"given {plan}", objective, hosts, value, "given", 0.0)
+        if optimum is None:
+            optimum = place("dp", instance.problem, objective).value_s
+        pipeline_cuts, workers = instance.pipeline(hosts)
+        rows.append(
+            Placed(
+                run,
+                found.strategy,
+                found,
+                found.gap_to(optimum),
+                pipeline_cuts,
+                workers,
+                tuple(found.stages(instance.problem)),
+                chosen=False,
+            )
+        )
+    return rows
+
+
+def _solve_all(run: str, instance: LabInstance, wanted: list[str], objective: str, chosen) -> list[Placed]:
+    solved: list[tuple[str, Placement | None, str]] = []
+    for name in wanted:
+        options = dict(chosen.options) if chosen is not None and chosen.name == name else {}
+        try:
+            solved.append((name, place(name, instance.problem, objective, **options), ""))
+        except BadInput as error:
+            if name != "exhaustive":
+                raise
+            solved.append((name, None, str(error)))
+    optimum = next((found.value_s for name, found, _ in solved if name == "dp" and found and found.feasible), None)
+    rows = []
+    for name, found, skipped in solved:
+        feasible = found is not None and found.feasible
+        cuts, workers = instance.pipeline(found.hosts) if feasible else ((), ())
+        rows.append(
+            Placed(
+                run=run,
+                strategy=name,
+                placement=found,
+                gap=found.gap_to(optimum) if feasible and optimum is not None else None,
+                cuts=cuts,
+                workers=workers,
+                stages=tuple(found.stages(instance.problem)) if feasible else (),
+                chosen=chosen is not None and chosen.name == name,
+                skipped=skipped,
+            )
+        )
+    return rows
