@@ -383,3 +383,9 @@ def test_a_sweep_of_three_tiers_is_refused_before_anything_starts(tmp_path):
     assert result.stderr.startswith(
         f"harness: error: {path}:2: field hosts.tiers: `harness sweep` runs one edge group and one cloud group so far"
     )
+
+
+def test_the_tiers_example_names_the_sample_labs_groups_and_a_placement():
+    loaded = load_manifest(Path("manifests/tiers.yml"), ["objective=throughput"])
+    assert loaded.manifest.hosts.pipeline == ("rpi", "jetson", "gpu")
+    assert (loaded.manifest.placement.name, loaded.manifest.placement.objective) == ("dp", "throughput")
