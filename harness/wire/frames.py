@@ -111,12 +111,21 @@ class Timings(_Plain):
     busy_ns: Count
 
 
+class Pace(_Plain):
+    """An emulated link a sender holds its message for: ``rate`` bytes per second (None: unlimited)
+    and ``delay_ns`` one way."""
+
+    rate: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    delay_ns: Count = 0
+
+
 class Hop(_Plain):
     """A later stage of a pipeline: the worker at ``endpoint`` runs from the previous stage's end cut
-    to ``end`` (None: to the model's output)."""
+    to ``end`` (None: to the model's output); ``pace``: the emulated link into it."""
 
     endpoint: Endpoint
     end: Cut | None = None
+    pace: Pace | None = None
 
 
 class HopFigures(_Plain):
@@ -148,7 +157,9 @@ class Infer(_Tagged, tag="infer"):
     """Run the segment from ``cut`` to ``end`` on ``values``. With a ``route``, send the outputs on
     to its first hop (the rest of the route with them) and add this worker's figures to
     ``upstream``; the worker without a route replies, to ``reply_to`` where the client named one
-    (its socket to that worker), else to whoever sent the request."""
+    (its socket to that worker), else to whoever sent the request. Under an emulated link each
+    worker holds what it sends for the next hop's ``pace``, the last one its reply for
+    ``reply_pace``."""
 
     id: RequestId
     model: ModelSpec
@@ -158,6 +169,7 @@ class Infer(_Tagged, tag="infer"):
     end: Cut | None = None
     route: Annotated[tuple[Hop, ...], msgspec.Meta(max_length=MAX_HOPS)] = ()
     reply_to: PeerId | None = None
+    reply_pace: Pace | None = None
     upstream: Annotated[tuple[HopFigures, ...], msgspec.Meta(max_length=MAX_HOPS)] = ()
     v: Version = PROTOCOL
 

@@ -15,6 +15,7 @@ cannot make it connect anywhere else.
 """
 
 import logging
+import math
 import os
 import signal
 import time
@@ -34,6 +35,7 @@ from harness.wire.frames import (
     Infer,
     LayerFigures,
     Limits,
+    Pace,
     Ping,
     Prepare,
     Profile,
@@ -46,6 +48,7 @@ from harness.wire.frames import (
     encode,
 )
 from harness.wire.keys import ClientKeys, WorkerKeys
+from harness.wire.link import EmulatedLink
 from harness.wire.sockets import bind_server, connect_client
 from harness.wire.tensors import pack, unpack
 from harness.worker.segments import ModelPolicy, SegmentCache
@@ -229,8 +232,9 @@ class Worker:
         )
         if not message.route:
             hops = (*message.upstream, figures) if message.upstream else ()
-            result = Result(id=message.id, values=specs, timings=timings, hops=hops)
-            return Outgoing(encode(result, out_buffers), reply_to)
+            frames = encode(Result(id=message.id, values=specs, timings=timings, hops=hops), out_buffers)
+            _hold(message.reply_pace, frames)
+            return Outgoing(frames, reply_to)
         hop, rest = message.route[0], message.route[1:]
         onward = Infer(
             id=message.id,
@@ -241,11 +245,14 @@ class Worker:
             end=hop.end,
             route=rest,
             reply_to=message.reply_to,
+            reply_pace=message.reply_pace,
             upstream=(*message.upstream, figures),
         )
+        peer = self._peer(hop.endpoint, message.id)
+        frames = encode(onward, out_buffers)
+        _hold(hop.pace, frames)
         try:
-            peer = self._peer(hop.endpoint, message.id)
-            peer.send_multipart(encode(onward, out_buffers), flags=zmq.NOBLOCK, copy=False)
+            peer.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
         except zmq.Again:
             raise FrameError(
                 "unreachable", f"next hop {hop.endpoint} is not taking requests (its queue is full)", message.id
@@ -269,6 +276,12 @@ class Worker:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return time.monotonic_ns()
+
+
+def _hold(pace: Pace | None, frames: list) -> None:
+    """Hold a message for its emulated link (the bytes of every frame at its rate, plus its delay)."""
+    if pace is not None:
+        EmulatedLink(pace.rate or math.inf, pace.delay_ns).hold_outgoing(sum(len(frame) for frame in frames))
 
 
 def _check_live(message: Infer, live) -> None:

@@ -10,7 +10,9 @@ restarted worker's tails are prepared and warmed up anew, so no record pays for 
 
 A pipeline is the same inference with more hops: the edge runs up to the first cut and the workers
 each run to the next, forwarding among themselves; the last replies to the edge. Its record is the
-two-host record with the workers' times summed, and one ``HopRecord`` per worker beside it.
+two-host record with the workers' times summed, and one ``HopRecord`` per worker beside it. Under
+an emulated link every sender holds what it sends (the edge its request, each worker what it
+forwards, the last its reply), since only the sender knows when a message left.
 """
 
 import itertools
@@ -30,7 +32,7 @@ from harness.model import Head, SplitGraph
 from harness.results import FailedInference, InferenceRecord
 from harness.results.records import HopRecord
 from harness.wire.compression import Compression
-from harness.wire.frames import MAX_HOPS, CompressionSpec, Hop, HopFigures, Infer, ModelSpec, encode
+from harness.wire.frames import MAX_HOPS, CompressionSpec, Hop, HopFigures, Infer, ModelSpec, Pace, encode
 from harness.wire.keys import ClientKeys
 from harness.wire.link import EmulatedLink
 from harness.wire.tensors import pack, unpack
@@ -101,10 +103,8 @@ class EdgeDriver:
         self.client = self.hops[0]
         self._replies = ReplyGroup(self.hops)
         self._reply_to = self.client.socket.getsockopt(zmq.ROUTING_ID).hex() if len(self.hops) > 1 else None
-        if len(self.hops) > 1 and self.link.emulated:
-            raise BadInput(
-                "link.shaping emulated paces the edge's own link only; a pipeline of workers needs tc or none"
-            )
+        emulated = self.link.emulated
+        self._pace = Pace(None if math.isinf(emulated.rate) else emulated.rate, emulated.delay_ns) if emulated else None
         self.split = split
         self.spec = spec
         self.compression = compression or Compression()
@@ -157,7 +157,8 @@ class EdgeDriver:
         specs, buffers, raw = pack(live, names, self.compression)
         ends = [*cuts[1:], None]
         route = tuple(
-            Hop(endpoint=client.endpoint, end=end) for client, end in zip(self.hops[1:], ends[1:], strict=True)
+            Hop(endpoint=client.endpoint, end=end, pace=self._pace)
+            for client, end in zip(self.hops[1:], ends[1:], strict=True)
         )
         request = Infer(
             id=self.client.next_id(),
@@ -168,6 +169,7 @@ class EdgeDriver:
             end=ends[0],
             route=route,
             reply_to=self._reply_to if route else None,
+            reply_pace=self._pace if route else None,
         )
         frames = encode(request, buffers)
         encoded = self._now()
@@ -176,7 +178,7 @@ class EdgeDriver:
             self.link.emulated.hold_outgoing(wire)
         exchange = self.client.exchange(frames, request.id, self.timeout_s, self._replies)
         reply = exchange.reply
-        if self.link.emulated:
+        if self.link.emulated and not route:
             in_transit = exchange.received_ns - exchange.sent_ns - reply.timings.busy_ns
             self.link.emulated.hold_incoming(exchange.wire_bytes, in_transit)
         arrived = self._now()

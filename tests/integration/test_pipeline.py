@@ -1,24 +1,31 @@
 """Pipelines of worker daemons on loopback: the edge runs to the first cut, each worker to the next,
 forwarding to its peer; the last replies to the edge. Outputs equal the unsplit model's."""
 
+import math
+import statistics
+
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
 from harness.cli import cli
 from harness.errors import BadInput
+from harness.partition.placement.instance import TierHost, declared_links, lab_instance
+from harness.partition.situation import profile_here
 from harness.wire import Compression, ModelSpec, client_keys
 from harness.wire.frames import Hop, Infer, encode
 from harness.wire.keys import generate
+from harness.wire.link import EmulatedLink
 from harness.wire.tensors import pack
-from harness.worker import EdgeDriver, WorkerClient, WorkerError, synthetic_inputs
+from harness.worker import EdgeDriver, LinkSettings, WorkerClient, WorkerError, synthetic_inputs
 from harness.worker.edge import connect_pipeline
 
 INPUTS = 50
 
 
 def _spec(split) -> ModelSpec:
-    return ModelSpec(name="resnet18", granularity="node", input_shape=split.input_shape)
+    return ModelSpec(name=split.name, granularity=str(split.granularity), input_shape=split.input_shape)
 
 
 def _cuts(split, count: int) -> list[int]:
@@ -149,3 +156,43 @@ def test_edge_command_runs_a_pipeline_and_shows_each_worker(start_worker, skipne
     everything = CliRunner().invoke(cli, args)
     assert everything.exit_code == 2
     assert "--cuts all: a pipeline of 2 workers takes its cuts, one per worker, like 3,13" in everything.stderr
+
+
+RATE = 10e6
+DELAY_NS = 2_000_000
+
+
+def test_three_plans_over_an_emulated_link_measure_as_predicted_and_rank_alike(start_worker, alexnet_split):
+    """Every hop paced at 10 MB/s and 2 ms by its sender; the predictions are the placement problem's,
+    from a profile taken here and the same link declared for every pair."""
+    split = alexnet_split
+    last = start_worker()
+    middle = start_worker("--peer", last.endpoint)
+    hosts = [TierHost("edge", "edge", 0, 1.0, math.inf), TierHost("mid", "mid", 1, 1.0, math.inf)]
+    hosts.append(TierHost("top", "top", 2, 1.0, math.inf))
+    links = declared_links(hosts, RATE, DELAY_NS / 1e9)
+    instance = lab_instance(split, [cut.index for cut in split.cuts], profile_here(split, 10), hosts, links, "declared")
+    plans = [[0, 13], [3, 6], [6, 16]]
+    inputs = synthetic_inputs(split.input_shape, 3, seed=1)
+    measured, predicted = [], []
+    clients = connect_pipeline([middle.endpoint, last.endpoint])
+    try:
+        driver = EdgeDriver(clients, split, _spec(split), link=LinkSettings("emulated", RATE, DELAY_NS))
+        for plan in plans:
+            driver.run_pipeline(plan, inputs[0])
+            runs = [driver.run_pipeline(plan, inputs[number % 3])[1] for number in range(9)]
+            measured.append(statistics.median(record.e2e_ns for record in runs) / 1e9)
+            predicted.append(float(instance.problem.price(np.array([instance.given(plan)]))[0]))
+            floor = sum(EmulatedLink(RATE, DELAY_NS).crossing_ns(hop) for hop in _hop_bytes(split, plan))
+            assert min(record.transfer_ns for record in runs) >= 0.99 * floor, plan
+    finally:
+        for client in clients:
+            client.close()
+    for plan, seconds, expected in zip(plans, measured, predicted, strict=True):
+        assert abs(seconds / expected - 1) <= 0.25, (plan, seconds, expected)
+    assert sorted(range(3), key=measured.__getitem__) == sorted(range(3), key=predicted.__getitem__)
+
+
+def _hop_bytes(split, plan: list[int]) -> list[int]:
+    """The tensor bytes of each hop of ``plan``: the edge's cut, each worker's, the 4000-byte reply."""
+    return [split.cut(cut).bytes for cut in plan] + [4000]
