@@ -782,6 +782,71 @@ def plan_command(manifest_path, sets, inventory, profile_dir, repeats, as_json):
         click.echo("\n".join(decision_lines(item)))
 
 
+@cli.group()
+def links():
+    """The link matrix between a lab's hosts."""
+
+
+@links.command("measure")
+@click.option(
+    "--worker",
+    "workers",
+    multiple=True,
+    required=True,
+    metavar="HOST=ENDPOINT",
+    help="A host and its running worker's tcp://HOST:PORT (repeated, one per host; each lists the others as --peer).",
+)
+@_KEYS_OPTION
+@click.option("--echoes", type=click.IntRange(1, 100), default=5, show_default=True, help="Round trips per pair.")
+@click.option(
+    "--bulk-mb",
+    type=click.FloatRange(min=0.001, max=1024),
+    default=4.0,
+    show_default=True,
+    help="MiB of the bulk transfer per pair.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds one echo or the bulk transfer may take before the pair is a gap.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("links.parquet"),
+    show_default=True,
+    help="Where the matrix is written (Parquet).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the matrix's rows as JSON.")
+def links_measure(workers, keys, echoes, bulk_mb, timeout_s, out, as_json):
+    """Measure every ordered pair of hosts, in rounds of disjoint pairs; a pair that fails is a gap."""
+    from harness.links.measure import ProbeSettings, measure_links
+    from harness.links.present import matrix_table
+    from harness.wire.sockets import check_endpoint
+
+    named = {}
+    for entry in workers:
+        host, equals, endpoint = entry.partition("=")
+        if not equals or not host or host in named:
+            raise BadInput(f"--worker '{entry}': expected HOST=tcp://ADDRESS:PORT, each host once")
+        named[host] = check_endpoint(endpoint, f"--worker {host}")
+    settings = ProbeSettings(echoes, round(bulk_mb * 2**20), timeout_s)
+    console = stderr_console()
+    with console.status("probing") as status:
+        measured = measure_links(named, _client_keys(keys, "edge"), settings, status.update)
+    for warning in measured.warnings:
+        console.print(f"warning: {warning}", markup=False, highlight=False)
+    measured.matrix.write(out)
+    if as_json:
+        click.echo(measured.matrix.frame().to_json(orient="records"))
+    else:
+        stdout_console().print(matrix_table(measured))
+        click.echo(f"written to {out}")
+
+
 @cli.command("place")
 @click.argument("manifest_path", metavar="MANIFEST", type=click.Path(path_type=Path))
 @_SET_OPTION

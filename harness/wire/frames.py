@@ -184,6 +184,27 @@ class Profile(_Tagged, tag="profile"):
     v: Version = PROTOCOL
 
 
+class Probe(_Tagged, tag="probe"):
+    """Measure the link from this worker to the peer at ``target``: ``echoes`` pings for the round
+    trip, then one transfer of ``bulk_bytes`` for the throughput. A peer that does not answer within
+    ``timeout_ms`` makes the answer a gap, not an error."""
+
+    id: RequestId
+    target: Endpoint
+    echoes: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    bulk_bytes: Annotated[int, msgspec.Meta(ge=1, le=2**30)] = 4 * 2**20
+    timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 10_000
+    v: Version = PROTOCOL
+
+
+class Sink(_Tagged, tag="sink"):
+    """Bytes to be received and acknowledged, nothing more: the bulk transfer of a probe."""
+
+    id: RequestId
+    values: Values
+    v: Version = PROTOCOL
+
+
 class LayerFigures(_Plain):
     name: Label
     op: Label
@@ -233,6 +254,24 @@ class Result(_Tagged, tag="result"):
     v: Version = PROTOCOL
 
 
+class Probed(_Tagged, tag="probed"):
+    """A probe's figures: round trips in seconds, the bulk transfer's payload bytes per second (its
+    best round trip taken out), or ``gap`` saying why there are none."""
+
+    id: RequestId
+    target: Endpoint
+    rtt_s: Annotated[tuple[float, ...], msgspec.Meta(max_length=100)] = ()
+    rate: float | None = None
+    gap: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+    v: Version = PROTOCOL
+
+
+class Sunk(_Tagged, tag="sunk"):
+    id: RequestId
+    nbytes: Count
+    v: Version = PROTOCOL
+
+
 class Error(_Tagged, tag="error"):
     id: RequestId
     code: ErrorCode
@@ -240,8 +279,8 @@ class Error(_Tagged, tag="error"):
     v: Version = PROTOCOL
 
 
-Request = Ping | Prepare | Infer | Profile
-Reply = State | Ready | Result | Profiled | Error
+Request = Ping | Prepare | Infer | Profile | Probe | Sink
+Reply = State | Ready | Result | Profiled | Probed | Sunk | Error
 _REQUEST = msgspec.json.Decoder(Request)
 _REPLY = msgspec.json.Decoder(Reply)
 _KINDS = {

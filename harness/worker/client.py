@@ -98,9 +98,18 @@ class WorkerClient:
         ``replying``'s; raise on timeout, a dropped connection or an error reply."""
         group = replying or self._own
         group.check_events()
+        sent_ns = self.send(frames)
+        return group.wait(request_id, sent_ns, timeout_s)
+
+    def send(self, frames: list) -> int:
+        """Send a request without waiting (``wait`` for its reply later); returns when it left."""
         sent_ns = time.monotonic_ns()
         self.socket.send_multipart(frames, copy=False)
-        return group.wait(request_id, sent_ns, timeout_s)
+        return sent_ns
+
+    def wait(self, request_id: int, sent_ns: int, timeout_s: float) -> Exchange:
+        """The reply to a request ``send`` sent at ``sent_ns``, as ``exchange`` waits for it."""
+        return self._own.wait(request_id, sent_ns, timeout_s)
 
     def ping(self, timeout_s: float = 5.0) -> State:
         request = Ping(id=self.next_id())

@@ -38,11 +38,16 @@ from harness.wire.frames import (
     Pace,
     Ping,
     Prepare,
+    Probe,
+    Probed,
     Profile,
     Profiled,
     Ready,
     Result,
+    Sink,
     State,
+    Sunk,
+    TensorSpec,
     Timings,
     decode_request,
     encode,
@@ -51,6 +56,7 @@ from harness.wire.keys import ClientKeys, WorkerKeys
 from harness.wire.link import EmulatedLink
 from harness.wire.sockets import bind_server, connect_client
 from harness.wire.tensors import pack, unpack
+from harness.worker.client import WorkerClient, WorkerError, WorkerUnavailable
 from harness.worker.segments import ModelPolicy, SegmentCache
 from harness.worker.supervisor import supervised
 
@@ -98,6 +104,7 @@ class Worker:
         self.errors = 0
         self._clients: set[bytes] = set()
         self._peers: dict[str, zmq.Socket] = {}
+        self._probers: dict[str, WorkerClient] = {}
         self._stopping = False
 
     def stop(self, *_signal_args) -> None:
@@ -126,6 +133,8 @@ class Worker:
     def close(self) -> None:
         for peer in self._peers.values():
             peer.close(linger=0)
+        for prober in self._probers.values():
+            prober.close()
         self.server.close()
         self.context.term()
         log.info("worker stopped after %d requests (%d errors)", self.requests, self.errors)
@@ -155,6 +164,10 @@ class Worker:
             return Outgoing(encode(self.state(message.id)))
         if isinstance(message, Profile):
             return Outgoing(encode(self._profile(message)))
+        if isinstance(message, Probe):
+            return Outgoing(encode(self._probe(message)))
+        if isinstance(message, Sink):
+            return Outgoing(encode(Sunk(id=message.id, nbytes=sum(len(buffer) for buffer in buffers))))
         if isinstance(message, Prepare):
             prepared = self.segments.get(message.model, message.cut, message.end, message.id)
             if message.next is not None:
@@ -259,11 +272,40 @@ class Worker:
             ) from None
         return None
 
-    def _peer(self, endpoint: str, request_id: int) -> zmq.Socket:
-        """The persistent socket to next hop ``endpoint``, opened on first use; only to listed peers."""
+    def _probe(self, message: Probe) -> Probed:
+        """Round trips and throughput from here to a listed peer; a peer that fails is a gap."""
+        self._check_peer(message.target, message.id)
+        timeout_s = message.timeout_ms / 1000
+        prober = self._probers.get(message.target)
+        try:
+            if prober is None:
+                prober = self._probers[message.target] = WorkerClient(
+                    message.target, self.config.peer_keys, self.config.limits
+                )
+            rtt_s = []
+            for _ in range(message.echoes):
+                started = time.monotonic_ns()
+                prober.ping(timeout_s)
+                rtt_s.append((time.monotonic_ns() - started) / 1e9)
+            size = message.bulk_bytes
+            bulk = TensorSpec(name="bulk", dtype="uint8", shape=(size,), codec="none", nbytes=size, wire=size)
+            request = Sink(id=prober.next_id(), values=(bulk,))
+            exchange = prober.exchange(encode(request, [bytes(size)]), request.id, timeout_s)
+        except (WorkerUnavailable, WorkerError) as error:
+            if message.target in self._probers:
+                self._probers.pop(message.target).close()
+            return Probed(id=message.id, target=message.target, gap=str(error)[:4000])
+        seconds = (exchange.received_ns - exchange.sent_ns) / 1e9 - min(rtt_s)
+        return Probed(id=message.id, target=message.target, rtt_s=tuple(rtt_s), rate=size / max(seconds, 1e-9))
+
+    def _check_peer(self, endpoint: str, request_id: int) -> None:
         if endpoint not in self.config.peers:
             listed = ", ".join(self.config.peers) or "none (start the worker with --peer)"
-            raise FrameError("refused", f"next hop {endpoint} is not one of this worker's peers: {listed}", request_id)
+            raise FrameError("refused", f"{endpoint} is not one of this worker's peers: {listed}", request_id)
+
+    def _peer(self, endpoint: str, request_id: int) -> zmq.Socket:
+        """The persistent socket to next hop ``endpoint``, opened on first use; only to listed peers."""
+        self._check_peer(endpoint, request_id)
         if endpoint not in self._peers:
             try:
                 socket = connect_client(self.context, endpoint, self.config.peer_keys, self.config.limits)

@@ -118,7 +118,7 @@ def test_a_worker_forwards_only_to_its_listed_peers(start_worker, resnet18_nodes
     clients = connect_pipeline([middle.endpoint, stranger.endpoint])
     try:
         driver = EdgeDriver(clients, split, _spec(split))
-        with pytest.raises(WorkerError, match=f"next hop {stranger.endpoint} is not one of this worker's peers"):
+        with pytest.raises(WorkerError, match=f"{stranger.endpoint} is not one of this worker's peers"):
             driver.prepare(cuts)
         with pytest.raises(BadInput, match=r"cuts \[\d+\]: expected one cut per worker of this pipeline \(2\)"):
             driver.prepare(cuts[:1])

@@ -69,7 +69,7 @@ BAD = [
     (
         {"header": {"kind": "launch"}},
         "bad-frame",
-        "header field kind: Invalid value 'launch' (expected ping or prepare or infer or profile)",
+        "header field kind: Invalid value 'launch' (expected ping or prepare or infer or profile or probe or sink)",
     ),
     ({"header": {"v": 2}}, "bad-frame", "header field v: Invalid enum value 2"),
     ({"header": {"cut": "3"}}, "bad-frame", "header field cut: Expected `int`, got `str`"),

@@ -1,0 +1,59 @@
+"""Measuring the link matrix between workers on loopback: every ordered pair probed by its sender's
+worker in rounds of disjoint pairs, a dead or unlisted peer a gap with a warning, never a crash."""
+
+import json
+import math
+
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.links.matrix import read_matrix
+from harness.links.measure import ProbeSettings, measure_links
+from tests.integration.test_sweep import free_port
+
+
+def _endpoints(names) -> dict[str, str]:
+    return {name: f"tcp://127.0.0.1:{free_port()}" for name in names}
+
+
+def _start_all(start_worker, endpoints: dict[str, str], unlisted: str = "") -> None:
+    """A worker at each endpoint, listing every other one as a peer (except ``unlisted``'s)."""
+    for name, endpoint in endpoints.items():
+        others = [] if name == unlisted else [peer for other, peer in endpoints.items() if other != name]
+        start_worker("--bind", endpoint, *(argument for peer in others for argument in ("--peer", peer)))
+
+
+def test_every_pair_is_measured_and_a_dead_host_is_a_gap_with_a_warning(start_worker, tmp_path):
+    endpoints = _endpoints(["a", "b", "c", "d"])
+    _start_all(start_worker, endpoints)
+    dead = f"tcp://127.0.0.1:{free_port()}"
+    out = tmp_path / "links.parquet"
+    arguments = ["links", "measure", "--timeout", "1", "--bulk-mb", "1", "--out", str(out), "--json"]
+    for name, endpoint in [*endpoints.items(), ("dead", dead)]:
+        arguments += ["--worker", f"{name}={endpoint}"]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    assert "warning: dead: every pair a gap (the worker of dead did not answer a ping" in result.stderr
+    matrix = read_matrix(out)
+    rows = {(row["src"], row["dst"]): row for row in json.loads(result.stdout)}
+    assert len(rows) == 20
+    for (src, dst), row in rows.items():
+        i, j = matrix.index(src), matrix.index(dst)
+        if "dead" in (src, dst):
+            assert row["source"] == "gap" and math.isnan(matrix.rate[i, j])
+            assert row["note"].startswith("the worker of dead did not answer a ping")
+        else:
+            assert row["source"] == "probe" and matrix.rate[i, j] > 1e6 and 0 < matrix.rtt_s[i, j] < 0.5
+
+
+def test_a_worker_that_may_not_probe_its_peer_leaves_a_gap_and_the_round_goes_on(start_worker):
+    endpoints = _endpoints(["a", "b", "c"])
+    _start_all(start_worker, endpoints, unlisted="c")
+    rounds = []
+    measured = measure_links(endpoints, None, ProbeSettings(echoes=2, bulk_bytes=2**16, timeout_s=2), rounds.append)
+    assert measured.rounds == len(rounds) == 6
+    gaps = {(src, dst): note for src, dst, note in measured.matrix.gaps()}
+    assert set(gaps) == {("c", "a"), ("c", "b")}
+    assert all("is not one of this worker's peers" in note for note in gaps.values())
+    assert len(measured.warnings) == 2 and measured.warnings[0].startswith("c -> ")
+    assert measured.matrix.source[("a", "c")] == "probe" and measured.matrix.source[("b", "a")] == "probe"
