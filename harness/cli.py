@@ -869,19 +869,27 @@ def links_measure(workers, keys, echoes, bulk_mb, timeout_s, out, as_json):
     help="Only these strategies (repeatable); default: all, and the manifest's placement.",
 )
 @click.option("--objective", type=click.Choice(["latency", "throughput"]), help="Default: the manifest's, or latency.")
+@click.option(
+    "--profile",
+    "profile_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A sweep's results folder: its hosts' own per-layer profiles replace the scaled one here.",
+)
 @click.option("--repeats", type=click.IntRange(min=1), default=10, show_default=True, help="Profiling runs here.")
 @click.option("--json", "as_json", is_flag=True, help="Print every placement and its stages as JSON.")
-def place_command(manifest_path, sets, inventory, links, strategies, objective, repeats, as_json):
+def place_command(manifest_path, sets, inventory, links, strategies, objective, profile_dir, repeats, as_json):
     """The placement each strategy chooses for MANIFEST's tiers, and its predicted latency per stage."""
     from harness.manifest import load_manifest
     from harness.manifest.cuts import check_cuts
     from harness.partition.placement.present import placement_records, placement_table, stages_table
     from harness.partition.placing import place_runs
+    from harness.results import ResultsFolder
 
     loaded = load_manifest(manifest_path, list(sets))
     check_cuts(loaded)
     _set_threads(loaded.manifest.threads)
-    found = place_runs(loaded, inventory, links, list(strategies) or None, objective, repeats)
+    layers = ResultsFolder.open(profile_dir).layers if profile_dir else None
+    found = place_runs(loaded, inventory, links, list(strategies) or None, objective, repeats, layers)
     if as_json:
         click.echo(json.dumps([record for run in found for record in placement_records(run)], indent=2))
         return

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from harness.errors import BadInput
 from harness.links.matrix import read_matrix
@@ -18,7 +19,7 @@ from harness.manifest import LoadedManifest
 from harness.manifest.validate import field_line
 from harness.partition.evaluate import split_for
 from harness.partition.placement import Placement, Stage, place, strategy_names
-from harness.partition.placement.instance import LabInstance, declared_links, lab_instance, tier_hosts
+from harness.partition.placement.instance import LabInstance, TierHost, declared_links, lab_instance, tier_hosts
 from harness.partition.situation import profile_here
 
 
@@ -53,8 +54,10 @@ def place_runs(
     strategies: list[str] | None = None,
     objective: str | None = None,
     repeats: int = 10,
+    profiles: Path | None = None,
 ) -> list[PlacedRun]:
-    """Every strategy's placement for each run of ``loaded`` on ``inventory``'s tier hosts."""
+    """Every strategy's placement for each run of ``loaded`` on ``inventory``'s tier hosts;
+    ``profiles``: a sweep's ``layers.parquet``, whose hosts' own profiles replace the scaled one."""
     manifest = loaded.manifest
     hosts = tier_hosts(inventory, manifest.hosts.pipeline)
     matrix = read_matrix(links) if links is not None else None
@@ -63,14 +66,16 @@ def place_runs(
     if chosen is not None and chosen.name not in wanted:
         wanted = [*wanted, chosen.name]
     goal = objective or (chosen.objective if chosen else "latency")
-    profiles: dict[str, tuple] = {}
+    layers = _read_layers(profiles) if profiles is not None else None
+    splits: dict[str, tuple] = {}
     found = []
     for run in loaded.runs:
         key = run.model.model_dump_json()
-        if key not in profiles:
+        if key not in splits:
             split = split_for(run.model)
-            profiles[key] = (split, profile_here(split, repeats))
-        split, layer_ns = profiles[key]
+            here = profile_here(split, repeats)
+            splits[key] = (split, [_host_profile(layers, host, split, here) for host in hosts])
+        split, layer_ns = splits[key]
         if matrix is None:
             run_links, label = declared_links(hosts, run.link.rate_bytes, run.link.delay_ns / 1e9), "declared"
         else:
@@ -80,6 +85,29 @@ def place_runs(
         placed += _given_pipelines(loaded, run.id, instance, goal)
         found.append(PlacedRun(run.id, run.model.name, instance, goal, placed))
     return found
+
+
+def _read_layers(path: Path) -> pd.DataFrame:
+    try:
+        layers = pd.read_parquet(path)
+    except (OSError, ValueError) as error:
+        raise BadInput(f"{path}: cannot read per-layer profiles ({error}); expected a sweep's layers.parquet") from None
+    missing = [column for column in ("host", "model", "run", "layer", "median_ns") if column not in layers.columns]
+    if missing:
+        raise BadInput(f"{path}: no column {', '.join(missing)}; expected a sweep's layers.parquet")
+    return layers
+
+
+def _host_profile(layers: pd.DataFrame | None, host: TierHost, split, here: list[float]) -> list[float]:
+    """``host``'s own per-layer profile of ``split`` from ``layers`` (its first run of the model whose
+    layers match), else this machine's divided by the host's speed."""
+    if layers is not None:
+        rows = layers[(layers["host"] == host.name) & (layers["model"] == split.name)]
+        names = [layer.name for layer in split.layers]
+        for _, run in rows.groupby("run", sort=False):
+            if list(run["layer"]) == names:
+                return [float(value) for value in run["median_ns"]]
+    return [value / host.speed for value in here]
 
 
 def _given_pipelines(loaded: LoadedManifest, run: str, instance: LabInstance, objective: str) -> list[Placed]:

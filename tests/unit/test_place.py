@@ -4,6 +4,7 @@ priced per stage, with the measured link matrix's gaps respected and bad input n
 import json
 import math
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -159,3 +160,31 @@ def test_the_manifests_own_pipelines_are_priced_and_one_that_does_not_fit_is_ref
         f"harness: error: {manifest}:4: field cuts[1]: pipeline [3, 13]: segments 4..13 need "
     )
     assert refused.stderr.rstrip().endswith("B on jetson-1, which has 5000000 B")
+
+
+def test_a_sweeps_profile_of_a_host_replaces_the_scaled_one(lab, alexnet_split):
+    """gpu-1's own layers take 1 ms each; every other host keeps this machine's profile over its speed."""
+    rows = [
+        {
+            "host": "gpu-1",
+            "role": "cloud",
+            "run": "r",
+            "model": "alexnet",
+            "layer": layer.name,
+            "op": layer.op,
+            "median_ns": 1_000_000,
+            "p95_ns": 1_000_000,
+            "repeats": 1,
+        }
+        for layer in alexnet_split.layers
+    ]
+    folder = lab / "results"
+    folder.mkdir()
+    pd.DataFrame(rows).to_parquet(folder / "layers.parquet")
+    result = place(lab, "--json", "--strategy", "cloud-only", "--profile", str(folder))
+    assert result.exit_code == 0, result.output
+    (row,) = [row for row in json.loads(result.stdout) if row["strategy"] == "cloud-only"]
+    (compute,) = [stage for stage in row["stages"] if stage["kind"] == "compute"]
+    assert compute["from"] == "gpu-1" and compute["ms"] == pytest.approx(len(alexnet_split.layers))
+    missing = place(lab, "--profile", str(lab))
+    assert missing.exit_code == 2 and "cannot read per-layer profiles" in missing.stderr

@@ -1,10 +1,11 @@
 """A placement problem for a lab: the manifest's model as a chain of segments between its cuts, the
 hosts of its tier groups as the inventory lists them, and the links between them.
 
-Segment times come from one profile of the whole model on this machine, scaled per host by the
-inventory's ``harness_speed`` (how many times faster than this machine the host runs the model;
-1 by default), and memory from ``harness_memory_bytes`` (unlimited by default): a placement is
-decided before anything is deployed, so nothing is asked of the hosts. Links are a measured
+Segment times come from per-layer profiles: a host's own, where a sweep recorded one for it, else
+one profile of the whole model on this machine scaled by the host's ``harness_speed`` inventory
+variable (how many times faster than this machine it runs the model; 1 by default). Memory comes
+from ``harness_memory_bytes`` (unlimited by default). A placement is decided before anything is
+deployed, so nothing is asked of the hosts. Links are a measured
 matrix (``harness links measure``) where one is given, else the manifest's link declared for
 every pair of different hosts.
 
@@ -117,12 +118,13 @@ def declared_links(hosts: list[TierHost], rate: float, delay_s: float) -> LinkMa
 def lab_instance(
     split: SplitGraph,
     offered: list[int],
-    layer_ns: list[float],
+    layer_ns: list[list[float]],
     hosts: list[TierHost],
     links: LinkMatrix,
     links_label: str,
 ) -> LabInstance:
-    """The problem of placing ``split``'s segments between its ``offered`` cuts on ``hosts``."""
+    """The problem of placing ``split``'s segments between its ``offered`` cuts on ``hosts``, with
+    ``layer_ns[h]`` host ``h``'s nanoseconds per layer."""
     last = len(split.layers)
     cuts = sorted(set(offered))
     if not cuts or cuts[0] != 0 or cuts[-1] != last:
@@ -135,15 +137,18 @@ def lab_instance(
     if missing:
         raise BadInput(f"{links_label}: no links of host {', '.join(missing)}; expected every host of the tiers")
     layer_s = np.asarray(layer_ns, dtype=float) / 1e9
+    if layer_s.shape != (len(hosts), last):
+        raise BadInput(
+            f"profiles of {layer_s.shape[0]} hosts by {layer_s.shape[-1]} layers; expected {len(hosts)} by {last}"
+        )
     param_bytes = np.asarray(layer_param_bytes(split), dtype=float)
     spans = list(itertools.pairwise(cuts))
-    here_s = np.array([layer_s[start:end].sum() for start, end in spans])
     rate, delay = links.ordered([host.name for host in hosts])
     problem = Problem(
         host_names=tuple(host.name for host in hosts),
         tiers=np.array([host.tier for host in hosts]),
         memory_bytes=np.array([host.memory_bytes for host in hosts]),
-        compute_s=here_s[None, :] / np.array([host.speed for host in hosts])[:, None],
+        compute_s=np.stack([layer_s[:, start:end].sum(axis=1) for start, end in spans], axis=1),
         segment_bytes=np.array([param_bytes[start:end].sum() for start, end in spans]),
         cut_bytes=np.array([float(split.cut(cut).bytes) for cut in cuts]),
         rate=rate,
