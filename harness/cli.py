@@ -740,6 +740,11 @@ def bench_regress(manifest, repeats, inventory, sets, tolerance, alpha, from_res
     click.echo("\n".join(false_alarm_lines(rows, fraction, alpha)))
 
 
+_PROFILING_REPEATS = click.option(
+    "--repeats", type=click.IntRange(min=1), default=10, show_default=True, help="Profiling runs here."
+)
+
+
 @cli.command("plan")
 @click.argument("manifest_path", metavar="MANIFEST", type=click.Path(path_type=Path))
 @_SET_OPTION
@@ -755,7 +760,7 @@ def bench_regress(manifest, repeats, inventory, sets, tolerance, alpha, from_res
     type=click.Path(file_okay=False, path_type=Path),
     help="Take the profiles (and measured records) of this results folder instead of profiling.",
 )
-@click.option("--repeats", type=click.IntRange(min=1), default=10, show_default=True, help="Profiling runs here.")
+@_PROFILING_REPEATS
 @click.option("--json", "as_json", is_flag=True, help="Print decisions and predictions as JSON.")
 def plan_command(manifest_path, sets, inventory, profile_dir, repeats, as_json):
     """Each partitioner's pick and predicted latency per cut for MANIFEST's runs."""
@@ -875,7 +880,7 @@ def links_measure(workers, keys, echoes, bulk_mb, timeout_s, out, as_json):
     type=click.Path(file_okay=False, path_type=Path),
     help="A sweep's results folder: its hosts' own per-layer profiles replace the scaled one here.",
 )
-@click.option("--repeats", type=click.IntRange(min=1), default=10, show_default=True, help="Profiling runs here.")
+@_PROFILING_REPEATS
 @click.option("--json", "as_json", is_flag=True, help="Print every placement and its stages as JSON.")
 def place_command(manifest_path, sets, inventory, links, strategies, objective, profile_dir, repeats, as_json):
     """The placement each strategy chooses for MANIFEST's tiers, and its predicted latency per stage."""
