@@ -740,6 +740,11 @@ def bench_regress(manifest, repeats, inventory, sets, tolerance, alpha, from_res
     click.echo("\n".join(false_alarm_lines(rows, fraction, alpha)))
 
 
+def _profiles_option(help_text: str):
+    """``--profile RESULTS_DIR``: a sweep's folder whose per-layer profiles are used instead of profiling."""
+    return click.option("--profile", "profile_dir", type=click.Path(file_okay=False, path_type=Path), help=help_text)
+
+
 _PROFILING_REPEATS = click.option(
     "--repeats", type=click.IntRange(min=1), default=10, show_default=True, help="Profiling runs here."
 )
@@ -754,12 +759,7 @@ _PROFILING_REPEATS = click.option(
     type=click.Path(path_type=Path),
     help="Profile on this inventory's hosts (one inference per run, results kept); default: here.",
 )
-@click.option(
-    "--profile",
-    "profile_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Take the profiles (and measured records) of this results folder instead of profiling.",
-)
+@_profiles_option("Take the profiles (and measured records) of this results folder instead of profiling.")
 @_PROFILING_REPEATS
 @click.option("--json", "as_json", is_flag=True, help="Print decisions and predictions as JSON.")
 def plan_command(manifest_path, sets, inventory, profile_dir, repeats, as_json):
@@ -874,12 +874,7 @@ def links_measure(workers, keys, echoes, bulk_mb, timeout_s, out, as_json):
     help="Only these strategies (repeatable); default: all, and the manifest's placement.",
 )
 @click.option("--objective", type=click.Choice(["latency", "throughput"]), help="Default: the manifest's, or latency.")
-@click.option(
-    "--profile",
-    "profile_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="A sweep's results folder: its hosts' own per-layer profiles replace the scaled one here.",
-)
+@_profiles_option("A sweep's results folder: its hosts' own per-layer profiles replace the scaled one here.")
 @_PROFILING_REPEATS
 @click.option("--json", "as_json", is_flag=True, help="Print every placement and its stages as JSON.")
 def place_command(manifest_path, sets, inventory, links, strategies, objective, profile_dir, repeats, as_json):
