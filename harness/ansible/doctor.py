@@ -88,7 +88,7 @@ def examine(inventory: Path, loaded: LoadedManifest | None = None) -> DoctorRepo
     groups = inventory_groups(inventory)
     manifest = loaded.manifest if loaded is not None else None
     if manifest is not None:
-        check_groups(inventory, groups, {"edge": manifest.hosts.edge, "cloud": manifest.hosts.cloud})
+        check_groups(inventory, groups, manifest.hosts.fields)
     collector = ReportCollector()
     result = run_playbook("doctor", inventory, {}, collector)
     facts = collector.facts(groups, f"the doctor playbook ended ({result.status}, rc {result.rc}) before reporting it")
@@ -180,13 +180,15 @@ def host_facts(host: str, groups: tuple[str, ...], report: dict) -> HostFacts:
 
 
 def find_missing(facts: list[HostFacts], groups: dict[str, list[str]], manifest: Manifest | None) -> list[Missing]:
-    """Every host must be reachable; with a manifest, its edge and cloud hosts must have what it asks."""
+    """Every host must be reachable; with a manifest, its edge hosts (the first tier) and worker hosts
+    (every later one) must have what it asks."""
     missing = [Missing(host.host, _not_examined(host)) for host in facts if not host.examined]
     if manifest is None:
         return missing
     by_name = {host.host: host for host in facts if host.examined}
-    edge = [by_name[name] for name in groups.get(manifest.hosts.edge, []) if name in by_name]
-    cloud = [by_name[name] for name in groups.get(manifest.hosts.cloud, []) if name in by_name]
+    first, *later = manifest.hosts.pipeline
+    edge = [by_name[name] for name in groups.get(first, []) if name in by_name]
+    cloud = [by_name[name] for group in later for name in groups.get(group, []) if name in by_name]
     for host in _unique(edge + cloud):
         missing += [Missing(host.host, message) for message in missing_runtime(host)]
     for host in edge:

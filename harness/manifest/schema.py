@@ -223,6 +223,13 @@ class HostsSpec(StrictModel):
         """The groups in tier order; ``(edge, cloud)`` in the two-group form."""
         return tuple(self.tiers) if self.tiers else (self.edge, self.cloud)
 
+    @property
+    def fields(self) -> dict[str, str]:
+        """Each group by the field that names it (``hosts.tiers[1]``, ``hosts.cloud``), for messages."""
+        if self.tiers:
+            return {f"tiers[{number}]": group for number, group in enumerate(self.tiers)}
+        return {"edge": self.edge, "cloud": self.cloud}
+
 
 class ModelSpec(StrictModel):
     """``single_tensor: true`` keeps to the cuts where exactly one tensor crosses (indices unchanged),

@@ -282,6 +282,29 @@ def test_manifest_checks_its_edge_and_cloud_hosts_only():
     assert find_missing(hosts, groups, manifest([{"rate": "4MB/s"}, {"rate": "1MB/s", "shaping": "emulated"}])) == []
 
 
+def test_with_tiers_every_later_tier_is_checked_as_a_worker_host():
+    hosts = [
+        facts("pi"),
+        facts("jetson", groups=("jetson",), torch="2.13.0+cpu"),
+        facts("gpu", groups=("gpu",)),
+    ]
+    groups = {"all": ["pi", "jetson", "gpu"], "rpi": ["pi"], "jetson": ["jetson"], "gpu": ["gpu"]}
+    tiers = Manifest.model_validate(
+        {
+            "name": "check",
+            "hosts": {"tiers": ["rpi", "jetson", "gpu"]},
+            "model": {"name": "alexnet"},
+            "cuts": [[3, 13]],
+            "link": {"rate": "4MB/s", "shaping": "emulated"},
+            "worker": {"device": "cuda"},
+        }
+    )
+    assert find_missing(hosts, groups, tiers) == [
+        Missing("jetson", "worker.device cuda: torch 2.13.0+cpu there sees no CUDA device"),
+        Missing("gpu", "worker.device cuda: torch 2.13.0 there sees no CUDA device"),
+    ]
+
+
 def doctor_report(missing: list[Missing]) -> DoctorReport:
     hosts = [
         facts("pi", board="Raspberry Pi 5", qdiscs=NO_NETEM),
