@@ -81,8 +81,8 @@ def place_runs(
         else:
             run_links, label = matrix, str(links)
         instance = lab_instance(split, [cut.index for cut in split.cuts], layer_ns, hosts, run_links, label)
-        placed = _solve_all(run.id, instance, wanted, goal, chosen)
-        placed += _given_pipelines(loaded, run.id, instance, goal)
+        placed, optimum = _solve_all(run.id, instance, wanted, goal, chosen)
+        placed += _given_pipelines(loaded, run.id, instance, goal, optimum)
         found.append(PlacedRun(run.id, run.model.name, instance, goal, placed))
     return found
 
@@ -110,13 +110,15 @@ def _host_profile(layers: pd.DataFrame | None, host: TierHost, split, here: list
     return [value / host.speed for value in here]
 
 
-def _given_pipelines(loaded: LoadedManifest, run: str, instance: LabInstance, objective: str) -> list[Placed]:
+def _given_pipelines(
+    loaded: LoadedManifest, run: str, instance: LabInstance, objective: str, optimum: float | None
+) -> list[Placed]:
     """The manifest's own pipelines (``cuts: [[3, 13]]``) priced like any strategy's; one that breaks
-    a rule (a block too large for its host's memory, a link that is a gap) is refused at its line."""
+    a rule (a block too large for its host's memory, a link that is a gap) is refused at its line.
+    ``optimum``: ``dp``'s value where it was solved already."""
     cuts = loaded.manifest.cuts
     if not (isinstance(cuts, list) and isinstance(cuts[0], list)):
         return []
-    optimum = None
     rows = []
     for number, plan in enumerate(cuts):
         hosts = instance.given(plan)
@@ -126,26 +128,17 @@ def _given_pipelines(loaded: LoadedManifest, run: str, instance: LabInstance, ob
             line, field = field_line(loaded.rendered, ("cuts", number))
             raise BadInput(f"{loaded.rendered.path}:{line}: field {field}: {error}") from None
         value = float(instance.problem.price(np.array([hosts]), objective)[0])
-        found = Placement(f"given {plan}", objective, hosts, value, "given", 0.0)
         if optimum is None:
             optimum = place("dp", instance.problem, objective).value_s
-        pipeline_cuts, workers = instance.pipeline(hosts)
-        rows.append(
-            Placed(
-                run,
-                found.strategy,
-                found,
-                found.gap_to(optimum),
-                pipeline_cuts,
-                workers,
-                tuple(found.stages(instance.problem)),
-                chosen=False,
-            )
-        )
+        found = Placement(f"given {plan}", objective, hosts, value, "given", 0.0)
+        rows.append(_placed(run, instance, found.strategy, found, optimum, chosen=False))
     return rows
 
 
-def _solve_all(run: str, instance: LabInstance, wanted: list[str], objective: str, chosen) -> list[Placed]:
+def _solve_all(
+    run: str, instance: LabInstance, wanted: list[str], objective: str, chosen
+) -> tuple[list[Placed], float | None]:
+    """Each wanted strategy's row, and ``dp``'s optimum where it was among them."""
     solved: list[tuple[str, Placement | None, str]] = []
     for name in wanted:
         options = dict(chosen.options) if chosen is not None and chosen.name == name else {}
@@ -156,21 +149,33 @@ def _solve_all(run: str, instance: LabInstance, wanted: list[str], objective: st
                 raise
             solved.append((name, None, str(error)))
     optimum = next((found.value_s for name, found, _ in solved if name == "dp" and found and found.feasible), None)
-    rows = []
-    for name, found, skipped in solved:
-        feasible = found is not None and found.feasible
-        cuts, workers = instance.pipeline(found.hosts) if feasible else ((), ())
-        rows.append(
-            Placed(
-                run=run,
-                strategy=name,
-                placement=found,
-                gap=found.gap_to(optimum) if feasible and optimum is not None else None,
-                cuts=cuts,
-                workers=workers,
-                stages=tuple(found.stages(instance.problem)) if feasible else (),
-                chosen=chosen is not None and chosen.name == name,
-                skipped=skipped,
-            )
-        )
-    return rows
+    rows = [
+        _placed(run, instance, name, found, optimum, chosen is not None and chosen.name == name, skipped)
+        for name, found, skipped in solved
+    ]
+    return rows, optimum
+
+
+def _placed(
+    run: str,
+    instance: LabInstance,
+    name: str,
+    found: Placement | None,
+    optimum: float | None,
+    chosen: bool,
+    skipped: str = "",
+) -> Placed:
+    """A row: the placement with the pipeline, stages and gap to ``optimum`` it means, where feasible."""
+    feasible = found is not None and found.feasible
+    cuts, workers = instance.pipeline(found.hosts) if feasible else ((), ())
+    return Placed(
+        run=run,
+        strategy=name,
+        placement=found,
+        gap=found.gap_to(optimum) if feasible and optimum is not None else None,
+        cuts=cuts,
+        workers=workers,
+        stages=tuple(found.stages(instance.problem)) if feasible else (),
+        chosen=chosen,
+        skipped=skipped,
+    )

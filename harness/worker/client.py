@@ -161,10 +161,12 @@ class ReplyGroup:
         self.clients = tuple(clients)
         self._poller = zmq.Poller()
         self._by_socket = {}
+        self._monitors = set()
         for client in self.clients:
             self._poller.register(client.socket, zmq.POLLIN)
             self._poller.register(client.monitor, zmq.POLLIN)
             self._by_socket[client.socket] = client
+            self._monitors.add(client.monitor)
 
     def check_events(self) -> None:
         for client in self.clients:
@@ -175,7 +177,8 @@ class ReplyGroup:
         while True:
             remaining_ms = max(0, (deadline - time.monotonic_ns()) // 1_000_000)
             ready = dict(self._poller.poll(remaining_ms))
-            self.check_events()
+            if not self._monitors.isdisjoint(ready):
+                self.check_events()
             answered = [socket for socket in ready if socket in self._by_socket]
             if not answered:
                 if time.monotonic_ns() >= deadline:

@@ -238,13 +238,9 @@ class Worker:
             encode_ns=encoded_ns - computed_ns,
             busy_ns=encoded_ns - received_ns,
         )
-        figures = HopFigures(
-            timings=timings,
-            received_raw=sum(spec.nbytes for spec in message.values if spec.kind == "tensor"),
-            received_wire=sum(len(buffer) for buffer in buffers),
-        )
+        in_pipeline = bool(message.route or message.upstream)
+        hops = (*message.upstream, _figures(message, buffers, timings)) if in_pipeline else ()
         if not message.route:
-            hops = (*message.upstream, figures) if message.upstream else ()
             frames = encode(Result(id=message.id, values=specs, timings=timings, hops=hops), out_buffers)
             _hold(message.reply_pace, frames)
             return Outgoing(frames, reply_to)
@@ -259,7 +255,7 @@ class Worker:
             route=rest,
             reply_to=message.reply_to,
             reply_pace=message.reply_pace,
-            upstream=(*message.upstream, figures),
+            upstream=hops,
         )
         peer = self._peer(hop.endpoint, message.id)
         frames = encode(onward, out_buffers)
@@ -318,6 +314,15 @@ class Worker:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return time.monotonic_ns()
+
+
+def _figures(message: Infer, buffers: list, timings: Timings) -> HopFigures:
+    """This worker's part of a pipeline's request, for the edge's records."""
+    return HopFigures(
+        timings=timings,
+        received_raw=sum(spec.nbytes for spec in message.values if spec.kind == "tensor"),
+        received_wire=sum(len(buffer) for buffer in buffers),
+    )
 
 
 def _hold(pace: Pace | None, frames: list) -> None:
