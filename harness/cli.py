@@ -797,11 +797,30 @@ def links():
     "--worker",
     "workers",
     multiple=True,
-    required=True,
     metavar="HOST=ENDPOINT",
     help="A host and its running worker's tcp://HOST:PORT (repeated, one per host; each lists the others as --peer).",
 )
 @_KEYS_OPTION
+@click.option(
+    "-i",
+    "--inventory",
+    type=click.Path(path_type=Path),
+    help="Instead of --worker: start a worker on each host of this inventory, measure, stop them.",
+)
+@click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    help="With --inventory: only this group's hosts (repeatable); default: every host but the observer.",
+)
+@click.option(
+    "--port",
+    "base_port",
+    type=click.IntRange(1024, 65000),
+    default=5600,
+    show_default=True,
+    help="With --inventory: the workers' port (hosts sharing an address take the next ones).",
+)
 @click.option("--echoes", type=click.IntRange(1, 100), default=5, show_default=True, help="Round trips per pair.")
 @click.option(
     "--bulk-mb",
@@ -826,12 +845,17 @@ def links():
     help="Where the matrix is written (Parquet).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the matrix's rows as JSON.")
-def links_measure(workers, keys, echoes, bulk_mb, timeout_s, out, as_json):
+def links_measure(workers, keys, inventory, groups, base_port, echoes, bulk_mb, timeout_s, out, as_json):
     """Measure every ordered pair of hosts, in rounds of disjoint pairs; a pair that fails is a gap."""
+    from harness.links.lab import measure_inventory
     from harness.links.measure import ProbeSettings, measure_links
     from harness.links.present import matrix_table
     from harness.wire.sockets import check_endpoint
 
+    if bool(workers) == bool(inventory):
+        raise BadInput("harness links measure: expected either --worker HOST=ENDPOINT (repeated) or -i INVENTORY")
+    if inventory is None and groups:
+        raise BadInput("harness links measure: --group needs -i INVENTORY")
     named = {}
     for entry in workers:
         host, equals, endpoint = entry.partition("=")
@@ -840,8 +864,13 @@ def links_measure(workers, keys, echoes, bulk_mb, timeout_s, out, as_json):
         named[host] = check_endpoint(endpoint, f"--worker {host}")
     settings = ProbeSettings(echoes, round(bulk_mb * 2**20), timeout_s)
     console = stderr_console()
+    if inventory is not None:
+        _relay(inventory)
     with console.status("probing") as status:
-        measured = measure_links(named, _client_keys(keys, "edge"), settings, status.update)
+        if inventory is not None:
+            measured = measure_inventory(inventory, tuple(groups), settings, base_port, status.update)
+        else:
+            measured = measure_links(named, _client_keys(keys, "edge"), settings, status.update)
     for warning in measured.warnings:
         console.print(f"warning: {warning}", markup=False, highlight=False)
     measured.matrix.write(out)

@@ -57,13 +57,14 @@ def topology(inventory: Path, loaded: LoadedManifest) -> Topology:
     observer_address = _address(observers[0], variables.get(observers[0], {})) if observers else None
     tc_hosts = [host for host in groups[hosts.edge] if variables.get(host, {}).get("harness_link_shaping") == "tc"]
     tc_link = shaped_link(loaded, inventory, tc_hosts) if tc_hosts else None
-    return Topology(cloud_host, _worker_address(cloud_host, variables.get(cloud_host, {})), observer_address, tc_link)
+    cloud_address = host_worker_address(cloud_host, variables.get(cloud_host, {}))
+    return Topology(cloud_host, cloud_address, observer_address, tc_link)
 
 
 def worker_address(inventory: Path, cloud_group: str) -> str:
     """Where the first host of ``cloud_group`` runs its worker, as the inventory says."""
     cloud_host = inventory_groups(inventory)[cloud_group][0]
-    return _worker_address(cloud_host, host_variables(inventory).get(cloud_host, {}))
+    return host_worker_address(cloud_host, host_variables(inventory).get(cloud_host, {}))
 
 
 def shaped_link(loaded: LoadedManifest, inventory: Path, tc_hosts: list[str]) -> TcLink | None:
@@ -96,6 +97,7 @@ def _address(host: str, variables: dict) -> str:
     return value if isinstance(value, str) else host
 
 
-def _worker_address(host: str, variables: dict) -> str:
+def host_worker_address(host: str, variables: dict) -> str:
+    """Where ``host`` runs its worker: its ``harness_worker_address``, else its ``ansible_host``, else its name."""
     value = variables.get("harness_worker_address")
     return value if isinstance(value, str) else _address(host, variables)

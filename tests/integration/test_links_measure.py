@@ -3,10 +3,13 @@ worker in rounds of disjoint pairs, a dead or unlisted peer a gap with a warning
 
 import json
 import math
+from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
 from harness.cli import cli
+from harness.links.lab import link_places
 from harness.links.matrix import read_matrix
 from harness.links.measure import ProbeSettings, measure_links
 from tests.integration.test_sweep import free_port
@@ -57,3 +60,34 @@ def test_a_worker_that_may_not_probe_its_peer_leaves_a_gap_and_the_round_goes_on
     assert all("is not one of this worker's peers" in note for note in gaps.values())
     assert len(measured.warnings) == 2 and measured.warnings[0].startswith("c -> ")
     assert measured.matrix.source[("a", "c")] == "probe" and measured.matrix.source[("b", "a")] == "probe"
+
+
+def test_measuring_an_inventory_starts_a_worker_per_host_and_stops_them(tmp_path):
+    out = tmp_path / "links.parquet"
+    port = free_port()
+    arguments = ["links", "measure", "-i", "inventory/local", "--port", str(port), "--bulk-mb", "1", "--out", str(out)]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    matrix = read_matrix(out)
+    assert set(matrix.pairs()) == {("edge-local", "cloud-local"), ("cloud-local", "edge-local")}
+    assert set(matrix.source.values()) == {"probe"} and (matrix.rate[~np.eye(2, dtype=bool)] > 1e6).all()
+    assert link_places(Path("inventory/local"), ["edge-local", "cloud-local"], port) == {
+        "edge-local": ("127.0.0.1", port),
+        "cloud-local": ("127.0.0.1", port + 1),
+    }, "hosts at one address take consecutive ports"
+    stopped = CliRunner().invoke(cli, ["worker", "ping", f"tcp://127.0.0.1:{port}", "--timeout", "0.5"])
+    assert stopped.exit_code != 0, "the workers are stopped afterwards"
+
+
+def test_measuring_asks_for_workers_or_an_inventory_and_names_a_missing_group():
+    runner = CliRunner()
+    neither = runner.invoke(cli, ["links", "measure"])
+    assert neither.exit_code == 2
+    assert "expected either --worker HOST=ENDPOINT (repeated) or -i INVENTORY" in neither.stderr
+    both = runner.invoke(cli, ["links", "measure", "-i", "inventory/local", "--worker", "a=tcp://127.0.0.1:5"])
+    assert both.exit_code == 2 and "expected either --worker" in both.stderr
+    missing = runner.invoke(cli, ["links", "measure", "-i", "inventory/local", "--group", "jetson"])
+    assert missing.exit_code == 2
+    assert "inventory inventory/local: no hosts in group jetson; it has all, cloud, edge" in missing.stderr
+    alone = runner.invoke(cli, ["links", "measure", "-i", "inventory/local", "--group", "edge"])
+    assert alone.exit_code == 2 and "groups edge have 1 host; expected at least 2" in alone.stderr
