@@ -844,12 +844,20 @@ def links():
     show_default=True,
     help="Where the matrix is written (Parquet).",
 )
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="The results root whose catalog registers the matrix (view `links` of `harness results sql`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the matrix's rows as JSON.")
-def links_measure(workers, keys, inventory, groups, base_port, echoes, bulk_mb, timeout_s, out, as_json):
+def links_measure(workers, keys, inventory, groups, base_port, echoes, bulk_mb, timeout_s, out, root, as_json):
     """Measure every ordered pair of hosts, in rounds of disjoint pairs; a pair that fails is a gap."""
     from harness.links.lab import measure_inventory
     from harness.links.measure import ProbeSettings, measure_links
     from harness.links.present import matrix_table
+    from harness.results.catalog import Catalog
     from harness.wire.sockets import check_endpoint
 
     if bool(workers) == bool(inventory):
@@ -874,6 +882,7 @@ def links_measure(workers, keys, inventory, groups, base_port, echoes, bulk_mb, 
     for warning in measured.warnings:
         console.print(f"warning: {warning}", markup=False, highlight=False)
     measured.matrix.write(out)
+    Catalog(root).register_links(out, inventory=str(inventory or ""), seconds=measured.seconds)
     if as_json:
         click.echo(measured.matrix.frame().to_json(orient="records"))
     else:

@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from harness.errors import BadInput, ExperimentFailed
+from harness.links.matrix import COLUMNS as LINK_COLUMNS
 from harness.results.decisions import DECISION_COLUMNS
 from harness.results.folder import ResultsFolder
 from harness.results.summary import PARTS
@@ -66,6 +67,15 @@ CREATE TABLE IF NOT EXISTS sweep_runs (
     median_e2e_ms DOUBLE NOT NULL,
     PRIMARY KEY (run_id, run)
 );
+CREATE TABLE IF NOT EXISTS link_matrices (
+    matrix VARCHAR PRIMARY KEY,
+    inventory VARCHAR NOT NULL,
+    hosts VARCHAR[] NOT NULL,
+    pairs BIGINT NOT NULL,
+    gaps BIGINT NOT NULL,
+    seconds DOUBLE,
+    measured_at TIMESTAMP NOT NULL
+);
 """
 _SWEEP_COLUMNS = (
     "run_id",
@@ -109,7 +119,10 @@ FROM ranked JOIN runs USING (run) WHERE place = 1 ORDER BY run
 _SWEEP_FIGURES_SQL = """
 SELECT count(*), median(e2e_ns) / 1e6, min(started_at_ns), max(started_at_ns + e2e_ns) FROM read_parquet($file)
 """
-_SQL_TYPES = {"int64": "BIGINT", "double": "DOUBLE", "string": "VARCHAR"}
+_LINK_FIGURES_SQL = """
+SELECT list_distinct(list(src) || list(dst)), count(*), count(*) FILTER (WHERE source = 'gap') FROM read_parquet($file)
+"""
+_SQL_TYPES = {"int64": "BIGINT", "double": "DOUBLE", "string": "VARCHAR", "float64": "DOUBLE"}
 
 
 class CatalogUnavailable(ExperimentFailed):
@@ -235,6 +248,24 @@ class Catalog:
         except (duckdb.Error, OSError, CatalogUnavailable) as error:
             log.warning("%s was not registered in the results catalog: %s", results.path, error)
 
+    def register_links(self, matrix: Path, *, inventory: str = "", seconds: float | None = None) -> None:
+        """Add or replace the entry of the link matrix at ``matrix`` (Parquet from ``LinkMatrix.write``),
+        keyed by its path; a warning, never a failure, when the catalog cannot be written."""
+        try:
+            with self._connection(read_only=False) as connection:
+                hosts, pairs, gaps = connection.execute(_LINK_FIGURES_SQL, {"file": str(matrix)}).fetchone()
+                measured_at = datetime.fromtimestamp(matrix.stat().st_mtime, UTC).replace(tzinfo=None)
+                stored = self._stored(matrix)
+                connection.begin()
+                connection.execute("DELETE FROM link_matrices WHERE matrix = ?", [stored])
+                connection.execute(
+                    "INSERT INTO link_matrices VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [stored, inventory, sorted(hosts), pairs, gaps, seconds, measured_at],
+                )
+                connection.commit()
+        except (duckdb.Error, OSError, CatalogUnavailable) as error:
+            log.warning("%s was not registered in the results catalog: %s", matrix, error)
+
     def _upsert(
         self,
         connection: duckdb.DuckDBPyConnection,
@@ -354,9 +385,10 @@ class Catalog:
             return connection.execute(CUT_MEDIANS_SQL, {"file": str(folder.records_parquet)}).df()
 
     def query(self, sql: str) -> pd.DataFrame:
-        """The result of ``sql`` on the catalog, read-only: tables ``sweeps`` and ``sweep_runs``, and the
-        views ``records`` and ``decisions``, every registered folder's records.parquet and decisions.csv
-        with the ``run_id`` of its folder."""
+        """The result of ``sql`` on the catalog, read-only: tables ``sweeps``, ``sweep_runs`` and
+        ``link_matrices``, and the views ``records`` and ``decisions``, every registered folder's
+        records.parquet and decisions.csv with the ``run_id`` of its folder, and ``links``, every
+        registered link matrix's pairs with its ``matrix``."""
         with self._reader() as connection:
             if connection is None:
                 raise BadInput(
@@ -372,6 +404,11 @@ class Catalog:
             _folder_view(connection, "records", "read_parquet", records, _RECORD_COLUMNS)
             decisions = [(run_id, folder.decisions) for run_id, folder in folders]
             _folder_view(connection, "decisions", "read_csv", decisions, _DECISION_COLUMNS)
+            matrices = [
+                (stored, self._folder(stored))
+                for (stored,) in connection.execute("SELECT matrix FROM link_matrices ORDER BY matrix").fetchall()
+            ]
+            _folder_view(connection, "links", "read_parquet", matrices, _LINK_COLUMNS, owner="matrix")
             try:
                 return connection.execute(sql).df()
             except duckdb.Error as error:
@@ -379,29 +416,36 @@ class Catalog:
 
 
 _RECORD_COLUMNS = {field.name: _SQL_TYPES[str(field.type)] for field in RECORD_SCHEMA}
+_LINK_COLUMNS = {column: _SQL_TYPES[kind] for column, kind in LINK_COLUMNS.items()}
 _DECISION_COLUMNS = {
     column: "VARCHAR" if column in ("run", "partitioner", "layer", "note") else "DOUBLE" for column in DECISION_COLUMNS
 }
 
 
 def _folder_view(
-    connection: duckdb.DuckDBPyConnection, name: str, reader: str, files: list[tuple[str, Path]], empty: dict
+    connection: duckdb.DuckDBPyConnection,
+    name: str,
+    reader: str,
+    files: list[tuple[str, Path]],
+    empty: dict,
+    owner: str = "run_id",
 ) -> None:
-    """View ``name`` over the folders' files that exist, each row with its folder's ``run_id``; defined
-    per connection, from the folders registered now, so that paths resolve from any directory. With no
-    file, an empty view with the ``empty`` columns, so queries on it still run."""
+    """View ``name`` over the files that exist, each row with the id of what it belongs to (column
+    ``owner``: a folder's ``run_id``); defined per connection, from what is registered now, so that
+    paths resolve from any directory. With no file, an empty view with the ``empty`` columns, so
+    queries on it still run."""
     files = [(run_id, str(path)) for run_id, path in files if path.is_file()]
     if files:
         listing = ", ".join(_literal(file) for _, file in files)
         owners = ", ".join(f"({_literal(run_id)}, {_literal(file)})" for run_id, file in files)
         source = (
-            f"SELECT owner.run_id, contents.* EXCLUDE (filename) "
+            f"SELECT owner.{owner}, contents.* EXCLUDE (filename) "
             f"FROM {reader}([{listing}], filename = true, union_by_name = true) AS contents "
-            f"JOIN (VALUES {owners}) AS owner(run_id, file) ON contents.filename = owner.file"
+            f"JOIN (VALUES {owners}) AS owner({owner}, file) ON contents.filename = owner.file"
         )
     else:
         columns = ", ".join(f"NULL::{kind} AS {column}" for column, kind in empty.items())
-        source = f"SELECT NULL::VARCHAR AS run_id, {columns} WHERE false"
+        source = f"SELECT NULL::VARCHAR AS {owner}, {columns} WHERE false"
     connection.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {source}")
 
 

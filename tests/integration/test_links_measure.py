@@ -12,6 +12,7 @@ from harness.cli import cli
 from harness.links.lab import link_places
 from harness.links.matrix import read_matrix
 from harness.links.measure import ProbeSettings, measure_links
+from harness.results.catalog import Catalog
 from tests.integration.test_sweep import free_port
 
 
@@ -31,7 +32,8 @@ def test_every_pair_is_measured_and_a_dead_host_is_a_gap_with_a_warning(start_wo
     _start_all(start_worker, endpoints)
     dead = f"tcp://127.0.0.1:{free_port()}"
     out = tmp_path / "links.parquet"
-    arguments = ["links", "measure", "--timeout", "1", "--bulk-mb", "1", "--out", str(out), "--json"]
+    arguments = ["links", "measure", "--timeout", "1", "--bulk-mb", "1", "--out", str(out), "--root", str(tmp_path)]
+    arguments.append("--json")
     for name, endpoint in [*endpoints.items(), ("dead", dead)]:
         arguments += ["--worker", f"{name}={endpoint}"]
     result = CliRunner().invoke(cli, arguments)
@@ -47,6 +49,13 @@ def test_every_pair_is_measured_and_a_dead_host_is_a_gap_with_a_warning(start_wo
             assert row["note"].startswith("the worker of dead did not answer a ping")
         else:
             assert row["source"] == "probe" and matrix.rate[i, j] > 1e6 and 0 < matrix.rtt_s[i, j] < 0.5
+    catalog = Catalog(tmp_path)
+    entry = catalog.query("SELECT matrix, hosts, pairs, gaps, seconds FROM link_matrices").to_dict("records")
+    assert len(entry) == 1 and entry[0]["matrix"] == "links.parquet", "stored relative to the results root"
+    assert sorted(entry[0]["hosts"]) == ["a", "b", "c", "d", "dead"]
+    assert (entry[0]["pairs"], entry[0]["gaps"]) == (20, 8) and entry[0]["seconds"] > 0
+    viewed = catalog.query("SELECT matrix, src, dst, source FROM links WHERE source = 'probe'")
+    assert len(viewed) == 12 and set(viewed["matrix"]) == {"links.parquet"}
 
 
 def test_a_worker_that_may_not_probe_its_peer_leaves_a_gap_and_the_round_goes_on(start_worker):
@@ -66,6 +75,7 @@ def test_measuring_an_inventory_starts_a_worker_per_host_and_stops_them(tmp_path
     out = tmp_path / "links.parquet"
     port = free_port()
     arguments = ["links", "measure", "-i", "inventory/local", "--port", str(port), "--bulk-mb", "1", "--out", str(out)]
+    arguments += ["--root", str(tmp_path)]
     result = CliRunner().invoke(cli, arguments)
     assert result.exit_code == 0, result.output
     matrix = read_matrix(out)
@@ -75,6 +85,8 @@ def test_measuring_an_inventory_starts_a_worker_per_host_and_stops_them(tmp_path
         "edge-local": ("127.0.0.1", port),
         "cloud-local": ("127.0.0.1", port + 1),
     }, "hosts at one address take consecutive ports"
+    registered = Catalog(tmp_path).query("SELECT inventory, pairs, gaps FROM link_matrices").to_dict("records")
+    assert registered == [{"inventory": "inventory/local", "pairs": 2, "gaps": 0}]
     stopped = CliRunner().invoke(cli, ["worker", "ping", f"tcp://127.0.0.1:{port}", "--timeout", "0.5"])
     assert stopped.exit_code != 0, "the workers are stopped afterwards"
 

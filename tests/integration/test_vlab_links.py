@@ -49,7 +49,19 @@ def test_every_pair_of_four_lab_hosts_is_measured_and_nothing_is_left(tmp_path, 
     try:
         out = tmp_path / "links.parquet"
         started = time.monotonic()
-        measured = _harness(env, "links", "measure", "-i", str(inventory_dir), "--bulk-mb", "2", "--out", str(out))
+        measured = _harness(
+            env,
+            "links",
+            "measure",
+            "-i",
+            str(inventory_dir),
+            "--bulk-mb",
+            "2",
+            "--out",
+            str(out),
+            "--root",
+            str(tmp_path),
+        )
         elapsed = time.monotonic() - started
         assert measured.returncode == 0, measured.stdout + measured.stderr[-3000:]
         assert "warning" not in measured.stderr

@@ -270,6 +270,8 @@ def test_records_view_is_empty_without_records_and_sql_needs_a_catalog(tmp_path)
     assert counted.to_dict(orient="records") == [{"n": 0, "e2e": 0}]
     judged = Catalog(tmp_path).query("SELECT count(*) AS n, count(regret) AS regret FROM decisions")
     assert judged.to_dict(orient="records") == [{"n": 0, "regret": 0}]
+    links = Catalog(tmp_path).query("SELECT count(*) AS n, count(rate_bytes_per_s) AS rates FROM links")
+    assert links.to_dict(orient="records") == [{"n": 0, "rates": 0}]
 
 
 def test_decisions_view_gathers_the_partitioners_of_every_sweep(two_sweeps):
