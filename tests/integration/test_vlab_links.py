@@ -9,14 +9,13 @@ import time
 
 import pandas as pd
 import pytest
-import yaml
 
 from tests.integration.test_vlab_sweep import (
     _harness,
     _lab_processes,
-    _root_veths,
     _skip_unless_possible,
     lab_down_leaves_nothing,
+    lab_up,
 )
 
 pytestmark = pytest.mark.xdist_group("lab")
@@ -36,16 +35,7 @@ def test_every_pair_of_four_lab_hosts_is_measured_and_nothing_is_left(tmp_path, 
             {"name": "observer1", "group": "observer"},
         ],
     }
-    spec_path = tmp_path / "lab.yml"
-    spec_path.write_text(yaml.safe_dump(spec))
-    state_dir, inventory_dir, scratch = short_tmp / "state", tmp_path / "inventory", tmp_path / "tmp"
-    scratch.mkdir()
-    env = {**os.environ, "TMPDIR": str(scratch)}
-    veths = _root_veths()
-    up = _harness(
-        env, "lab", "up", "--spec", str(spec_path), "--state-dir", str(state_dir), "--inventory-dir", str(inventory_dir)
-    )
-    assert up.returncode == 0, up.stderr
+    state_dir, inventory_dir, scratch, env, veths = lab_up(spec, tmp_path, short_tmp)
     try:
         out = tmp_path / "links.parquet"
         started = time.monotonic()

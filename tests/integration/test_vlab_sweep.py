@@ -89,6 +89,16 @@ def vlab(tmp_path, short_tmp):
             {"name": "observer1", "group": "observer"},
         ],
     }
+    state_dir, inventory_dir, scratch, env, veths = lab_up(spec, tmp_path, short_tmp)
+    try:
+        yield prefix, quota, state_dir, inventory_dir, scratch, env, veths
+    finally:
+        _harness(env, "lab", "down", "--state-dir", str(state_dir))
+
+
+def lab_up(spec: dict, tmp_path: Path, short_tmp: Path) -> tuple[Path, Path, Path, dict[str, str], set[str]]:
+    """``harness lab up`` of ``spec``: its state, inventory and scratch directories, the environment
+    its commands run with (TMPDIR in the scratch) and the root namespace's veths before it."""
     spec_path = tmp_path / "lab.yml"
     spec_path.write_text(yaml.safe_dump(spec))
     state_dir, inventory_dir, scratch = short_tmp / "state", tmp_path / "inventory", tmp_path / "tmp"
@@ -99,10 +109,7 @@ def vlab(tmp_path, short_tmp):
         env, "lab", "up", "--spec", str(spec_path), "--state-dir", str(state_dir), "--inventory-dir", str(inventory_dir)
     )
     assert up.returncode == 0, up.stderr
-    try:
-        yield prefix, quota, state_dir, inventory_dir, scratch, env, veths
-    finally:
-        _harness(env, "lab", "down", "--state-dir", str(state_dir))
+    return state_dir, inventory_dir, scratch, env, veths
 
 
 def _deploy_on_its_own(env: dict[str, str], inventory_dir: Path, keys: Path) -> None:
