@@ -643,6 +643,11 @@ def _run_manifest(
         from harness.manifest.present import runs_table
 
         stdout_console().print(runs_table(loaded.runs))
+        if loaded.manifest.pipelined:
+            from harness.sweep.pipelines import choose_pipelines
+            from harness.sweep.present import pipelines_table
+
+            stdout_console().print(pipelines_table(choose_pipelines(loaded, inventory)))
         click.echo(f"dry run: {len(loaded.runs)} runs on {inventory}; nothing was started")
         return None
     outcome = run_sweep(loaded, inventory, out, stderr_console(), resume)
@@ -1092,13 +1097,15 @@ _LAB_STATE_OPTION = click.option(
 def lab_up(spec_path, state_dir, inventory_dir):
     """Make the lab: namespaces, veth links to a bridge, an sshd per host, CPU quotas, the inventory."""
     from harness import lab as virtual_lab
-    from harness.lab.present import next_steps, status_table
+    from harness.lab.present import links_table, next_steps, status_table
 
     state_dir = state_dir or virtual_lab.DEFAULT_STATE_DIR
     inventory_dir = inventory_dir or virtual_lab.DEFAULT_INVENTORY_DIR
     virtual_lab.up(virtual_lab.load_spec(spec_path), state_dir, inventory_dir)
     current = virtual_lab.status(state_dir)
     stdout_console().print(status_table(current))
+    if current.pairs:
+        stdout_console().print(links_table(current.pairs))
     click.echo("\n".join(next_steps(current, inventory_dir)))
 
 
@@ -1107,13 +1114,45 @@ def lab_up(spec_path, state_dir, inventory_dir):
 def lab_status(state_dir):
     """Each lab host: namespace present, address, sshd alive, CPU quota; and whether the lab is up."""
     from harness import lab as virtual_lab
-    from harness.lab.present import status_table
+    from harness.lab.present import links_table, status_table
 
     current = virtual_lab.status(state_dir or virtual_lab.DEFAULT_STATE_DIR)
     if current.recorded:
         stdout_console().print(status_table(current))
+        if current.pairs:
+            stdout_console().print(links_table(current.pairs))
     else:
         click.echo(f"no lab recorded in {current.state_dir}: the virtual lab is not up")
+
+
+@lab.command("link")
+@click.argument("src")
+@click.argument("dst", required=False)
+@click.option("--rate", help="Shape SRC -> DST to this TCP payload rate (4MB/s, 32mbit, unlimited).")
+@click.option("--down", "switch", flag_value="down", help="Drop every packet (without DST: to and from SRC).")
+@click.option(
+    "--up", "switch", flag_value="up", help="Carry traffic again at the spec's rate (without DST: SRC's links)."
+)
+@_LAB_STATE_OPTION
+def lab_link(src, dst, rate, switch, state_dir):
+    """Change the link from SRC to DST in the running lab; without DST, every link to and from SRC."""
+    from harness import lab as virtual_lab
+    from harness.lab import links
+    from harness.lab.present import links_table
+    from harness.wire.link import parse_rate
+
+    if (rate is None) == (switch is None):
+        raise BadInput("harness lab link: expected one of --rate RATE, --down or --up")
+    if rate is not None and dst is None:
+        raise BadInput("harness lab link: --rate needs DST (the link from SRC to DST)")
+    state_dir = state_dir or virtual_lab.DEFAULT_STATE_DIR
+    if rate is not None:
+        changed = links.set_rate(state_dir, src, dst, parse_rate(rate))
+    elif switch == "down":
+        changed = links.cut(state_dir, src, dst)
+    else:
+        changed = links.restore(state_dir, src, dst)
+    stdout_console().print(links_table(changed, "lab link: read back from tc"))
 
 
 @lab.command("down")

@@ -13,22 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput, HarnessError
-from harness.lab import cpu, inventory, network, sshd, system
-from harness.lab.spec import BRIDGE_NAME, HostSpec, LabSpec
+from harness.lab import cpu, inventory, links, network, sshd, system
+from harness.lab.spec import HostSpec, LabSpec
 from harness.lab.state import STATE_FILE, LabState
 from harness.lab.system import LabError
 
 CLIENT_KEY = "id_ed25519"
 AUTHORIZED_KEYS = "authorized_keys"
 HOSTS_DIR = "hosts"
-
-
-def namespace(spec: LabSpec, host: str) -> str:
-    return spec.prefix + host
-
-
-def bridge_namespace(spec: LabSpec) -> str:
-    return spec.prefix + BRIDGE_NAME
 
 
 def up(spec: LabSpec, state_dir: Path, inventory_dir: Path) -> None:
@@ -73,18 +65,20 @@ def _preflight(spec: LabSpec, state_dir: Path, inventory_dir: Path) -> None:
     for name in (CLIENT_KEY, CLIENT_KEY + ".pub", AUTHORIZED_KEYS, inventory.CONTROL_DIR, HOSTS_DIR):
         if (state_dir / name).exists():
             raise BadInput(f"{state_dir / name} already exists: the lab state directory must not hold it")
-    for name in [bridge_namespace(spec)] + [namespace(spec, host.name) for host in spec.hosts]:
+    for name in [spec.bridge_namespace] + [spec.namespace(host.name) for host in spec.hosts]:
         if network.exists(name):
             raise BadInput(
                 f"network namespace {name} already exists: another lab uses prefix '{spec.prefix}' "
                 "(choose another prefix in the lab spec)"
             )
+    if any(pair.shaped for pair in links.planned(spec).values()):
+        system.tool("tc")
     quotas = [host for host in spec.hosts if host.cpu_quota is not None]
     if quotas:
         cpu.check_controller()
     for host in quotas:
-        if cpu.group_path(namespace(spec, host.name)).exists():
-            raise BadInput(f"cgroup {cpu.group_path(namespace(spec, host.name))} already exists: choose another prefix")
+        if cpu.group_path(spec.namespace(host.name)).exists():
+            raise BadInput(f"cgroup {cpu.group_path(spec.namespace(host.name))} already exists: choose another prefix")
     inventory.check_free(inventory_dir)
     inventory.check_control_paths(spec, state_dir)
 
@@ -112,19 +106,20 @@ def _build(spec: LabSpec, state: LabState, inventory_dir: Path) -> None:
     for directory in (state_dir / inventory.CONTROL_DIR, state_dir / HOSTS_DIR):
         state.add("trees", str(directory))
         directory.mkdir(mode=0o700)
-    bridge = bridge_namespace(spec)
+    bridge = spec.bridge_namespace
     network.add_namespace(bridge)
     state.add("namespaces", bridge)
     network.loopback_up(bridge)
     network.add_bridge(bridge)
-    for index, host in enumerate(spec.hosts):
-        name, port = namespace(spec, host.name), f"veth{index}"
+    for host in spec.hosts:
+        name, port = spec.namespace(host.name), spec.port(host)
         network.add_namespace(name)
         state.add("namespaces", name)
         network.loopback_up(name)
         network.add_link(name, bridge, port)
         state.add("links", {"namespace": name, "device": network.HOST_DEVICE, "bridge": bridge, "port": port})
         network.attach(name, bridge, port, spec.address(host), spec.network.prefixlen)
+    links.apply_spec(spec, state)
     for host in spec.hosts:
         _start_host(spec, state, host)
     for directory in (inventory_dir, inventory_dir / inventory.GROUP_VARS_FILE.parent):
@@ -132,12 +127,12 @@ def _build(spec: LabSpec, state: LabState, inventory_dir: Path) -> None:
             state.add("dirs", made)
     for path in inventory.files(inventory_dir):
         state.add("files", str(path))
-    inventory.write(spec, state_dir, inventory_dir, namespace(spec, spec.observer.name))
+    inventory.write(spec, state_dir, inventory_dir, spec.namespace(spec.observer.name))
 
 
 def _start_host(spec: LabSpec, state: LabState, host: HostSpec) -> None:
     """The host's own directory, host key and sshd, inside its CPU group when it has a quota."""
-    name = namespace(spec, host.name)
+    name = spec.namespace(host.name)
     host_dir = state.state_dir / HOSTS_DIR / host.name
     host_dir.mkdir(mode=0o700)
     (host_dir / "root").mkdir(mode=0o700)

@@ -5,7 +5,10 @@ from pathlib import Path
 from rich.table import Table
 
 from harness.console import make_table
+from harness.lab import links
+from harness.lab.state import PairState
 from harness.lab.status import LabStatus
+from harness.wire.link import rate_label
 
 
 def status_table(current: LabStatus) -> Table:
@@ -25,6 +28,25 @@ def status_table(current: LabStatus) -> Table:
             str(host.sshd_pid) if host.sshd_pid else "-",
             "alive" if host.sshd_alive else "not running",
             f"{host.cpu_quota:g} core" if host.cpu_quota is not None else "-",
+        )
+    return table
+
+
+def links_table(pairs: tuple[PairState, ...] | list[PairState], title: str = "links between the lab's hosts") -> Table:
+    """Each ordered pair's rate as asked (TCP payload) and what tc was given for it on the bridge."""
+    table = make_table(
+        title,
+        ["from", "to", "rate", "tc rate B/s>", "burst B>", "link"],
+        caption="rate: TCP payload; tc gets rate x 1514/1448 (whole frames) on the receiver's bridge port",
+    )
+    for pair in pairs:
+        table.add_row(
+            pair.src,
+            pair.dst,
+            rate_label(pair.rate),
+            str(links.tc_rate(pair.rate)) if pair.shaped else "-",
+            str(links.burst(pair.rate)) if pair.shaped else "-",
+            "cut" if pair.cut else "up",
         )
     return table
 

@@ -8,6 +8,7 @@ from a private subnet in host order and exist only inside the lab's namespaces.
 """
 
 import ipaddress
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,12 +27,15 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from harness.errors import BadInput
+from harness.wire.link import parse_rate
 
 OBSERVER_GROUP = "observer"
 BRIDGE_NAME = "bridge"
 _HOST = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _GROUP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+MAX_HOSTS = 0x7FFF
+"""tc numbers each host's two filters on a bridge port (its cut and its rate) in 16 bits."""
 _EXPECTED = {
     "int_type": "expected an integer",
     "float_type": "expected a number",
@@ -84,6 +88,29 @@ def _check_subnet(value: str) -> str:
     return value
 
 
+class _At(ValueError):
+    """A problem found from the whole spec that belongs to a field inside the one being checked;
+    ``where`` extends the field's name (``.pairs[1].src``)."""
+
+    def __init__(self, where: str, message: str):
+        super().__init__(message)
+        self.where = where
+
+
+def _check_rate(value: Any) -> Any:
+    """Kept as written (``2MB/s``), so the lab's record shows the spec's own words."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"expected a rate like 4MB/s, 32mbit or bytes per second (got {_shown(value)})")
+    try:
+        parse_rate(value)
+    except BadInput as error:
+        raise ValueError(str(error)) from None
+    return value
+
+
+Rate = Annotated[str | int | float, BeforeValidator(_check_rate)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -113,6 +140,28 @@ def _list_as_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+class DefaultLink(_Strict):
+    """The rate of every ordered pair the spec does not name."""
+
+    rate: Rate
+
+
+class PairLink(_Strict):
+    """One ordered pair's rate: traffic from ``src`` to ``dst`` (the other direction is its own pair)."""
+
+    src: str
+    dst: str
+    rate: Rate
+
+
+class LinksSpec(_Strict):
+    """Rates between the lab's hosts, per ordered pair; a pair with neither an entry nor a default is
+    unshaped. The observer's links are never shaped: Ansible's SSH and the record streams go there."""
+
+    default: DefaultLink | None = None
+    pairs: Annotated[tuple[PairLink, ...], BeforeValidator(_list_as_tuple)] = ()
+
+
 class LabSpec(_Strict):
     prefix: Annotated[str, AfterValidator(_check_prefix)] = "hlab-"
     subnet: Annotated[str, AfterValidator(_check_subnet)] = "10.231.0.0/24"
@@ -122,6 +171,11 @@ class LabSpec(_Strict):
     @field_validator("hosts")
     @classmethod
     def _hosts_fit(cls, hosts: tuple[HostSpec, ...], info: ValidationInfo) -> tuple[HostSpec, ...]:
+        if len(hosts) > MAX_HOSTS:
+            raise ValueError(
+                f"{len(hosts)} hosts: expected at most {MAX_HOSTS} "
+                "(tc numbers each host's filters on a bridge port in 16 bits)"
+            )
         names = [host.name for host in hosts]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
@@ -165,6 +219,61 @@ class LabSpec(_Strict):
                     f"expected host groups of this spec ({', '.join(sorted(groups))})"
                 )
         return gathering
+
+    links: LinksSpec | None = None
+    """Rates per ordered pair of hosts, applied on the bridge's ports (see ``harness.lab.links``)."""
+
+    @field_validator("links")
+    @classmethod
+    def _pairs_name_lab_hosts(cls, links: LinksSpec | None, info: ValidationInfo) -> LinksSpec | None:
+        hosts = info.data.get("hosts")
+        if links is None or hosts is None:
+            return links
+        observer = next(host.name for host in hosts if host.group == OBSERVER_GROUP)
+        shaped = [host.name for host in hosts if host.name != observer]
+        seen: dict[tuple[str, str], int] = {}
+        for index, pair in enumerate(links.pairs):
+            for end in ("src", "dst"):
+                name = getattr(pair, end)
+                if name == observer:
+                    raise _At(
+                        f".pairs[{index}].{end}",
+                        f"{observer} is the observer, whose links are never shaped (Ansible's SSH and the "
+                        f"record streams go there): expected one of {', '.join(shaped)}",
+                    )
+                if name not in shaped:
+                    raise _At(
+                        f".pairs[{index}].{end}",
+                        f"expected a host of this spec: {', '.join(shaped)} (got {_shown(name)})",
+                    )
+            if pair.src == pair.dst:
+                raise _At(f".pairs[{index}]", f"src and dst are both {pair.src}: expected two different hosts")
+            first = seen.setdefault((pair.src, pair.dst), index)
+            if first != index:
+                raise _At(f".pairs[{index}]", f"{pair.src} -> {pair.dst} is given twice (also pairs[{first}])")
+        return links
+
+    def link_rate(self, src: str, dst: str) -> float:
+        """Bytes per second of payload from ``src`` to ``dst`` as the spec asks; infinite: unshaped."""
+        links = self.links or LinksSpec()
+        pair = next((pair for pair in links.pairs if (pair.src, pair.dst) == (src, dst)), links.default)
+        return parse_rate(pair.rate) if pair is not None else math.inf
+
+    @property
+    def shaped_hosts(self) -> tuple[HostSpec, ...]:
+        """The hosts whose links the lab may shape: every one but the observer."""
+        return tuple(host for host in self.hosts if host.group != OBSERVER_GROUP)
+
+    def namespace(self, host: str) -> str:
+        return self.prefix + host
+
+    @property
+    def bridge_namespace(self) -> str:
+        return self.prefix + BRIDGE_NAME
+
+    def port(self, host: HostSpec) -> str:
+        """The bridge's end of the host's veth link, where traffic to the host leaves the bridge."""
+        return f"veth{self.hosts.index(host)}"
 
     @property
     def gathering_groups(self) -> dict[str, list[str]]:
@@ -215,6 +324,15 @@ def load_spec(path: Path | None) -> LabSpec:
         raise BadInput(f"lab spec {path}: {_explain(problems[0])}{more}") from None
 
 
+_MODELS: dict[str, type[BaseModel]] = {
+    "hosts": HostSpec,
+    "links": LinksSpec,
+    "default": DefaultLink,
+    "pairs": PairLink,
+}
+"""The model of each field that holds one, to list its fields when an unknown one is given."""
+
+
 def _explain(error: ErrorDetails) -> str:
     """One problem as ``field hosts[1].name: what was expected (got what)``."""
     field = ""
@@ -224,10 +342,12 @@ def _explain(error: ErrorDetails) -> str:
     ctx = error.get("ctx", {})
     if kind == "value_error":
         explanation = str(ctx["error"])
+        field += getattr(ctx["error"], "where", "")
     elif kind == "missing":
         explanation = "required field is missing"
     elif kind == "extra_forbidden":
-        model = HostSpec if "hosts" in error["loc"] else LabSpec
+        within = [part for part in error["loc"][:-1] if isinstance(part, str)]
+        model = _MODELS.get(within[-1] if within else "", LabSpec)
         explanation = f"unknown field (expected one of: {', '.join(model.model_fields)})"
     elif kind in ("greater_than_equal", "less_than_equal"):
         bound = ctx.get("ge", ctx.get("le"))

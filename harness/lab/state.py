@@ -6,7 +6,9 @@ Each item leaves the record as soon as it is gone, so an interrupted ``down`` ca
 """
 
 import json
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,24 @@ from harness.lab.spec import LabSpec
 
 STATE_FILE = "lab.json"
 KINDS = ("processes", "cgroups", "links", "namespaces", "files", "trees", "dirs")
+SHAPING = "shaping"
+"""The record of the ordered pairs the bridge shapes: nothing to remove, since the qdiscs go with
+the bridge's namespace, so it is not one of ``KINDS``."""
+
+
+@dataclass(frozen=True)
+class PairState:
+    """One ordered pair of lab hosts as the bridge carries it: ``rate`` in payload bytes per second
+    (infinite: unshaped), and whether the pair is cut (every packet dropped)."""
+
+    src: str
+    dst: str
+    rate: float = math.inf
+    cut: bool = False
+
+    @property
+    def shaped(self) -> bool:
+        return not math.isinf(self.rate)
 
 
 class LabState:
@@ -63,6 +83,24 @@ class LabState:
     @property
     def empty(self) -> bool:
         return not any(self.data[kind] for kind in KINDS if kind != "dirs")
+
+    @property
+    def shaped_ports(self) -> list[str]:
+        """The hosts whose bridge port carries the lab's htb (set up when a pair to it was first shaped or cut)."""
+        return list(self.data.get(SHAPING, {}).get("ports", []))
+
+    def pairs(self) -> tuple[PairState, ...]:
+        """The ordered pairs as last applied and read back; empty while no pair was ever shaped or cut."""
+        return tuple(
+            PairState(item["src"], item["dst"], math.inf if item["rate"] is None else item["rate"], item["cut"])
+            for item in self.data.get(SHAPING, {}).get("pairs", [])
+        )
+
+    def record_shaping(self, ports: list[str], pairs: list[dict[str, Any]]) -> None:
+        """``pairs``: one entry per ordered pair, with ``src``, ``dst``, ``rate`` (None: unshaped),
+        ``cut`` and what tc was given for it."""
+        self.data[SHAPING] = {"ports": ports, "pairs": pairs}
+        self.save()
 
     def spec(self) -> LabSpec:
         try:

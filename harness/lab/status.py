@@ -10,8 +10,7 @@ from pathlib import Path
 
 from harness.errors import BadInput
 from harness.lab import cpu, network, sshd
-from harness.lab.lifecycle import bridge_namespace, namespace
-from harness.lab.state import LabState
+from harness.lab.state import LabState, PairState
 
 NOT_UP = "the virtual lab is not up: run `harness lab up` (as root)"
 
@@ -36,6 +35,8 @@ class LabStatus:
     hosts: tuple[HostStatus, ...] = ()
     bridge_namespace: str | None = None
     observer_namespace: str | None = None
+    pairs: tuple[PairState, ...] = ()
+    """The ordered pairs as the bridge shapes them; empty where none was ever shaped or cut."""
 
 
 def status(state_dir: Path) -> LabStatus:
@@ -53,7 +54,7 @@ def status(state_dir: Path) -> LabStatus:
     hosts = []
     for host in spec.hosts:
         process = processes.get(host.name)
-        name = namespace(spec, host.name)
+        name = spec.namespace(host.name)
         hosts.append(
             HostStatus(
                 name=host.name,
@@ -66,14 +67,14 @@ def status(state_dir: Path) -> LabStatus:
                 cpu_quota=quotas.get(host.name),
             )
         )
-    bridge = bridge_namespace(spec)
+    bridge = spec.bridge_namespace
     up = (
         state.up
         and network.exists(bridge)
         and all(host.namespace_present and host.sshd_alive for host in hosts)
         and all(quotas.get(host.name) == host.cpu_quota for host in spec.hosts)
     )
-    return LabStatus(state_dir, True, up, tuple(hosts), bridge, namespace(spec, spec.observer.name))
+    return LabStatus(state_dir, True, up, tuple(hosts), bridge, spec.namespace(spec.observer.name), state.pairs())
 
 
 def check_lab_up(state_dir: Path) -> LabStatus:

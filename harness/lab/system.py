@@ -16,12 +16,15 @@ from pathlib import Path
 from harness.errors import BadInput, HarnessError
 
 NEEDS_ROOT = "harness lab needs root: network namespaces, veth links and sshd (run it with sudo)"
-_TOOLS = {
+_PACKAGES = {
     "ip": "iproute2",
+    "tc": "iproute2",
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
     "sshd": "openssh-server",
 }
+_TOOLS = ("ip", "ssh", "ssh-keygen", "sshd")
+"""What every lab needs; ``tc`` only a lab that shapes its links."""
 _SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 
 
@@ -40,7 +43,7 @@ def tool(name: str) -> str:
     """The absolute path of a tool (sshd must be started by absolute path to re-execute itself)."""
     path = shutil.which(name) or shutil.which(name, path=os.pathsep.join(_SBIN))
     if path is None:
-        raise BadInput(f"harness lab needs `{name}`: install it (apt-get install -y {_TOOLS.get(name, name)})")
+        raise BadInput(f"harness lab needs `{name}`: install it (apt-get install -y {_PACKAGES.get(name, name)})")
     return path
 
 

@@ -1,5 +1,7 @@
 """The virtual lab's spec, inventory and status, none of which needs root or a namespace."""
 
+import json
+import math
 import os
 import subprocess
 import sys
@@ -8,12 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 import harness.lab as lab
 from harness.cli import cli
 from harness.errors import BadInput
-from harness.lab import DEFAULT_STATE_DIR, inventory
+from harness.lab import DEFAULT_STATE_DIR, inventory, links
 from harness.lab.spec import LabSpec, load_spec
+from harness.lab.state import LabState, PairState
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC_ERRORS = [
@@ -69,8 +73,8 @@ SPEC_ERRORS = [
         "field prefix: expected a namespace prefix of lowercase letters, digits and '-', starting with a letter, "
         "at most 16 characters (got 'Lab')",
     ),
-    ("name: lab\n", "field name: unknown field (expected one of: prefix, subnet, ssh_port, hosts, groups)"),
-    ("- a\n", "expected a mapping with fields prefix, subnet, ssh_port, hosts, groups"),
+    ("name: lab\n", "field name: unknown field (expected one of: prefix, subnet, ssh_port, hosts, groups, links)"),
+    ("- a\n", "expected a mapping with fields prefix, subnet, ssh_port, hosts, groups, links"),
     (
         "groups: {edge: [rpi, pi]}\n",
         "field groups: 'edge' gathers 'pi': expected host groups of this spec (gpu, jetson, observer, rpi)",
@@ -81,6 +85,44 @@ SPEC_ERRORS = [
         "field groups: 'edge' gathers nothing: expected host groups of this spec (gpu, jetson, observer, rpi)",
     ),
     ("hosts: [{name: r1}\n", "YAML error: expected ',' or ']', but got '<stream end>'"),
+    (
+        "links: {default: {rate: 4MB}}\n",
+        "field links.default.rate: rate '4MB': expected a number with a unit (b/s, kb/s, mb/s, gb/s, kib/s, "
+        "mib/s, gib/s, bit, kbit, mbit, gbit), like 4MB/s or 32mbit",
+    ),
+    (
+        "links: {default: {rate: 0}}\n",
+        "field links.default.rate: rate '0': expected a rate above 0, like 4MB/s; an unshaped link is 'unlimited'",
+    ),
+    (
+        "links: {default: {rate: true}}\n",
+        "field links.default.rate: expected a rate like 4MB/s, 32mbit or bytes per second (got True)",
+    ),
+    ("links: {default: 2MB/s}\n", "field links.default: expected a mapping (got '2MB/s')"),
+    ("links: {defaults: {rate: 2MB/s}}\n", "field links.defaults: unknown field (expected one of: default, pairs)"),
+    (
+        "links: {pairs: [{src: rpi1, dst: gpu1, rate: 2MB/s, delay: 10ms}]}\n",
+        "field links.pairs[0].delay: unknown field (expected one of: src, dst, rate)",
+    ),
+    ("links: {pairs: [{src: rpi1, dst: gpu1}]}\n", "field links.pairs[0].rate: required field is missing"),
+    (
+        "links: {pairs: [{src: rpi1, dst: gpu9, rate: 2MB/s}]}\n",
+        "field links.pairs[0].dst: expected a host of this spec: rpi1, jetson1, gpu1 (got 'gpu9')",
+    ),
+    (
+        "links: {pairs: [{src: observer1, dst: gpu1, rate: 2MB/s}]}\n",
+        "field links.pairs[0].src: observer1 is the observer, whose links are never shaped (Ansible's SSH and "
+        "the record streams go there): expected one of rpi1, jetson1, gpu1",
+    ),
+    (
+        "links: {pairs: [{src: gpu1, dst: gpu1, rate: 2MB/s}]}\n",
+        "field links.pairs[0]: src and dst are both gpu1: expected two different hosts",
+    ),
+    (
+        "links:\n  pairs:\n    - {src: rpi1, dst: gpu1, rate: 2MB/s}\n    - {src: gpu1, dst: rpi1, rate: 2MB/s}\n"
+        "    - {src: rpi1, dst: gpu1, rate: 3MB/s}\n",
+        "field links.pairs[2]: rpi1 -> gpu1 is given twice (also pairs[0])",
+    ),
 ]
 
 
@@ -224,10 +266,10 @@ def test_without_a_lab_nothing_is_up_and_no_command_is_made(tmp_path):
     assert not lab.inside_observer(tmp_path)
 
 
-@pytest.mark.parametrize("command", ["up", "down"])
+@pytest.mark.parametrize("command", [["up"], ["down"], ["link", "rpi1", "--down"]])
 def test_without_root_lab_says_so_in_one_line(monkeypatch, tmp_path, command):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    result = CliRunner().invoke(cli, ["lab", command, "--state-dir", str(tmp_path)])
+    result = CliRunner().invoke(cli, ["lab", *command, "--state-dir", str(tmp_path)])
     assert result.exit_code == 2, result.output
     assert result.stderr == (
         "harness: error: harness lab needs root: network namespaces, veth links and sshd (run it with sudo)\n"
@@ -239,3 +281,178 @@ def test_status_without_a_lab(tmp_path):
     result = CliRunner().invoke(cli, ["lab", "status", "--state-dir", str(tmp_path)])
     assert result.exit_code == 0
     assert result.stdout == f"no lab recorded in {tmp_path}: the virtual lab is not up\n"
+
+
+def _four_hosts(links: dict | None = None) -> LabSpec:
+    """rpi1, rpi2, jetson1, gpu1 and the observer, as in the lab where the canned tc output was read."""
+    hosts = [{"name": name, "group": name.rstrip("12")} for name in ("rpi1", "rpi2", "jetson1", "gpu1")]
+    return LabSpec.model_validate(
+        {
+            "prefix": "m1-",
+            "subnet": "10.234.0.0/24",
+            "hosts": [*hosts, {"name": "observer1", "group": "observer"}],
+            "links": links,
+        }
+    )
+
+
+def test_each_ordered_pair_takes_its_entry_then_the_default_and_the_observer_none():
+    spec = _four_hosts(
+        {
+            "default": {"rate": "8MB/s"},
+            "pairs": [
+                {"src": "rpi1", "dst": "gpu1", "rate": "16mbit"},
+                {"src": "gpu1", "dst": "rpi1", "rate": "unlimited"},
+            ],
+        }
+    )
+    rates = {key: pair.rate for key, pair in links.planned(spec).items()}
+    assert len(rates) == 12, "every ordered pair of the four hosts, none of the observer"
+    assert (rates[("rpi1", "gpu1")], rates[("gpu1", "rpi1")], rates[("rpi2", "gpu1")]) == (2e6, math.inf, 8e6)
+    assert not any(pair.shaped for pair in links.planned(_four_hosts()).values())
+
+
+def test_a_lab_of_more_hosts_than_tc_can_number_is_refused():
+    hosts = [{"name": f"h{index}", "group": "rpi"} for index in range(32767)]
+    with pytest.raises(ValidationError, match=r"32768 hosts: expected at most 32767 \(tc numbers each host's"):
+        LabSpec.model_validate({"subnet": "10.0.0.0/16", "hosts": [*hosts, {"name": "o1", "group": "observer"}]})
+
+
+def test_the_rate_tc_gets_carries_the_payload_rate_in_full_frames():
+    assert (links.tc_rate(2e6), links.burst(2e6), links.queue(2e6)) == (2091161, 3028, 2094189)
+    assert (links.tc_rate(8e6), links.burst(8e6)) == (8364641, 8000), "a millisecond at the rate beats two frames"
+
+
+def test_a_port_gets_its_htb_cut_class_then_one_class_and_filter_per_sender():
+    spec = _four_hosts()
+    tc = ["tc", "-n", "m1-bridge"]
+
+    def htb_class(classid: str, rate: str, bucket: str) -> list[str]:
+        head = [*tc, "class", "replace", "dev", "veth3", "parent", "1:", "classid", classid, "htb"]
+        return [*head, "rate", rate, "ceil", rate, "burst", bucket, "cburst", bucket, "quantum", "1514"]
+
+    assert links.port_commands(spec, "gpu1") == [
+        [*tc, "qdisc", "add", "dev", "veth3", "root", "handle", "1:", "htb"],
+        htb_class("1:1", "1514bps", "3028"),
+        [*tc, "qdisc", "replace", "dev", "veth3", "parent", "1:1", "handle", "2:", "bfifo", "limit", "0"],
+    ]
+    unshaped = PairState("rpi2", "gpu1")
+    shaped = PairState("rpi2", "gpu1", 2e6)
+    rate_filter = [*tc, "filter", "add", "dev", "veth3", "parent", "1:", "prio", "4", "protocol", "ip", "u32"]
+    rate_filter += ["match", "ip", "src", "10.234.0.2/32", "flowid", "1:3"]
+    assert links.pair_commands(spec, unshaped, shaped) == [
+        htb_class("1:3", "2091161bps", "3028"),
+        [*tc, "qdisc", "replace", "dev", "veth3", "parent", "1:3", "handle", "4:", "bfifo", "limit", "2094189"],
+        rate_filter,
+    ]
+    cut = [*tc, "filter", "add", "dev", "veth3", "parent", "1:", "prio", "3", "protocol", "ip", "u32"]
+    cut += ["match", "ip", "src", "10.234.0.2/32", "flowid", "1:1"]
+    assert links.pair_commands(spec, shaped, PairState("rpi2", "gpu1", 2e6, cut=True)) == [cut]
+    assert links.pair_commands(spec, PairState("rpi2", "gpu1", 2e6, cut=True), unshaped) == [
+        [*tc, "filter", "del", "dev", "veth3", "parent", "1:", "prio", "3"],
+        [*tc, "filter", "del", "dev", "veth3", "parent", "1:", "prio", "4"],
+        [*tc, "class", "del", "dev", "veth3", "classid", "1:3"],
+    ]
+    assert links.pair_commands(spec, shaped, PairState("rpi2", "gpu1", 3e6)) == [
+        htb_class("1:3", "3136741bps", "3028"),
+        [*tc, "qdisc", "replace", "dev", "veth3", "parent", "1:3", "handle", "4:", "bfifo", "limit", "3139769"],
+    ], "a new rate changes the class and its queue; the filter stays"
+    assert links.pair_commands(spec, shaped, shaped) == []
+
+
+# Read from this kernel (iproute2 6.1) on gpu1's port after `lab link rpi1 --down`, `lab link rpi2 gpu1
+# --rate 3MB/s` and `lab link jetson1 gpu1 --rate 4MB/s`; the u32 hash tables' own entries included.
+TC_QDISCS = (
+    '[{"kind":"htb","handle":"1:","root":true,"refcnt":3,"options":{"r2q":10,"default":"0",'
+    '"direct_packets_stat":5617,"direct_qlen":1000}},{"kind":"bfifo","handle":"2:","parent":"1:1",'
+    '"options":{"limit":0}},{"kind":"bfifo","handle":"4:","parent":"1:3","options":{"limit":3139769}},'
+    '{"kind":"bfifo","handle":"5:","parent":"1:4","options":{"limit":4186321}}]'
+)
+TC_CLASSES = "".join(
+    f"{line} \n"  # tc ends each line with a space
+    for line in (
+        "class htb 1:4 root leaf 5: prio 0 rate 33458Kbit ceil 33458Kbit burst 3994b cburst 3994b",
+        "class htb 1:1 root leaf 2: prio 0 rate 12112bit ceil 12112bit burst 3028b cburst 3028b",
+        "class htb 1:3 root leaf 4: prio 0 rate 25093Kbit ceil 25093Kbit burst 3023b cburst 3023b",
+    )
+)
+TC_FILTERS = [
+    {"protocol": "ip", "pref": pref, "kind": "u32", "chain": 0, "options": options}
+    for pref, options in [
+        (1, {"fh": "803:", "ht_divisor": 1}),
+        (1, {"fh": "803::800", "flowid": "1:1", "match": {"value": "aea0001", "mask": "ffffffff", "off": 12}}),
+        (4, {"fh": "800::800", "flowid": "1:3", "match": {"value": "aea0002", "mask": "ffffffff", "off": 12}}),
+        (6, {"fh": "802::800", "flowid": "1:4", "match": {"value": "aea0003", "mask": "ffffffff", "off": 12}}),
+    ]
+]
+
+
+def _into_gpu1(**rates) -> dict:
+    spec = _four_hosts()
+    pairs = links.unshaped(spec)
+    pairs[("rpi1", "gpu1")] = PairState("rpi1", "gpu1", cut=True)
+    pairs |= {(src, "gpu1"): PairState(src, "gpu1", rate) for src, rate in rates.items()}
+    return links.expected_port(spec, "gpu1", pairs)
+
+
+def test_what_tc_shows_is_read_in_the_terms_the_lab_sets():
+    seen = links.parse_port(json.loads(TC_QDISCS), TC_CLASSES, TC_FILTERS)
+    assert seen.root == "htb 1:"
+    assert seen.leaves == {"1:1": "bfifo limit 0", "1:3": "bfifo limit 3139769", "1:4": "bfifo limit 4186321"}
+    assert seen.classes == {"1:1": (1514, 1514), "1:3": (3136625, 3136625), "1:4": (4182250, 4182250)}
+    assert seen.filters == {1: ("10.234.0.1", "1:1"), 4: ("10.234.0.2", "1:3"), 6: ("10.234.0.3", "1:4")}
+    assert links.differences(_into_gpu1(rpi2=3e6, jetson1=4e6), seen) == []
+
+
+def test_a_port_that_differs_from_what_was_asked_is_described():
+    seen = links.parse_port(json.loads(TC_QDISCS), TC_CLASSES, TC_FILTERS)
+    assert links.differences(_into_gpu1(rpi2=3e6, jetson1=5e6), seen) == [
+        "class 1:4: rate 4182250 ceil 4182250 B/s, expected rate 5227901 ceil 5227901 B/s",
+        "leaf of class 1:4: bfifo limit 4186321, expected bfifo limit 5232901",
+    ]
+    assert links.differences(_into_gpu1(rpi2=3e6), seen) == [
+        "class 1:4: rate 4182250 ceil 4182250 B/s, expected none",
+        "leaf of class 1:4: bfifo limit 4186321, expected none",
+        "filter prio 6: 10.234.0.3 to 1:4, expected none",
+    ]
+    bare = links.parse_port([{"kind": "noqueue", "handle": "0:", "root": True}], "", [])
+    assert links.differences(_into_gpu1(), bare)[:2] == [
+        "root qdisc noqueue 0:, expected htb 1:",
+        "class 1:1: none, expected rate 1514 ceil 1514 B/s",
+    ]
+
+
+def test_lab_status_shows_the_pairs_the_state_records(tmp_path):
+    spec = _four_hosts({"pairs": [{"src": "rpi1", "dst": "gpu1", "rate": "2MB/s"}]})
+    state = LabState.begin(tmp_path, spec.model_dump(mode="json"), made_state_dir=False)
+    state.record_shaping(
+        ["gpu1"],
+        [
+            {"src": "rpi1", "dst": "gpu1", "rate": 2e6, "cut": False},
+            {"src": "gpu1", "dst": "rpi1", "rate": None, "cut": True},
+        ],
+    )
+    assert lab.status(tmp_path).pairs == (PairState("rpi1", "gpu1", 2e6), PairState("gpu1", "rpi1", cut=True))
+    result = CliRunner().invoke(cli, ["lab", "status", "--state-dir", str(tmp_path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    rows = [line.split("│")[1:-1] for line in result.stdout.splitlines() if line.count("│") == 7]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        ["rpi1", "gpu1", "2 MB/s", "2091161", "3028", "up"],
+        ["gpu1", "rpi1", "unlimited", "-", "-", "cut"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["rpi1", "gpu1"], "harness lab link: expected one of --rate RATE, --down or --up"),
+        (
+            ["rpi1", "gpu1", "--rate", "2MB/s", "--down"],
+            "harness lab link: expected one of --rate RATE, --down or --up",
+        ),
+        (["rpi1", "--rate", "2MB/s"], "harness lab link: --rate needs DST (the link from SRC to DST)"),
+    ],
+)
+def test_lab_link_takes_one_change(tmp_path, arguments, message):
+    result = CliRunner().invoke(cli, ["lab", "link", *arguments, "--state-dir", str(tmp_path)])
+    assert (result.exit_code, result.stderr) == (2, f"harness: error: {message}\n")
