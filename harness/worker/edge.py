@@ -100,7 +100,7 @@ class EdgeDriver:
     ):
         self.link = link or LinkSettings()
         self.hops = (hops,) if isinstance(hops, WorkerClient) else tuple(hops)
-        self.client = self.hops[0]
+        self.client = self.hops[0] if self.hops else None
         self._replies = ReplyGroup(self.hops)
         self._reply_to = self.client.socket.getsockopt(zmq.ROUTING_ID).hex() if len(self.hops) > 1 else None
         emulated = self.link.emulated
@@ -120,9 +120,10 @@ class EdgeDriver:
     def prepare(self, cuts: int | Sequence[int]) -> None:
         """Build the head here and each worker's segment there, before anything is measured."""
         cuts = self._cuts(cuts)
-        if cuts[0] not in self._heads:
-            names = [crossing.name for crossing in self.split.live(cuts[0])]
-            self._heads[cuts[0]] = (self.split.head(cuts[0]).to(self.device), names)
+        first = cuts[0] if cuts else self._output_cut
+        if first not in self._heads:
+            names = [crossing.name for crossing in self.split.live(first)]
+            self._heads[first] = (self.split.head(first).to(self.device), names)
         for index, client in enumerate(self.hops[: len(cuts)]):
             end = cuts[index + 1] if index + 1 < len(cuts) else None
             next_hop = self.hops[index + 1].endpoint if end is not None else None
@@ -143,10 +144,12 @@ class EdgeDriver:
     def run_pipeline(self, cuts: Sequence[int], inputs: torch.Tensor, repeat: int = 0, input_index: int = 0):
         """The model's output for ``inputs`` cut at each of ``cuts`` (the edge runs to the first, the
         i-th worker from cut i to cut i+1, the last to the output), its record and one ``HopRecord``
-        per worker."""
+        per worker. Without workers the edge runs the whole model and nothing crosses a link."""
         cuts = self._cuts(cuts)
         if cuts not in self._prepared:
             self.prepare(cuts)
+        if not cuts:
+            return self._run_here(inputs, repeat, input_index)
         head, names = self._heads[cuts[0]]
         started_at_ns = time.time_ns()
         start = self._now()
@@ -236,6 +239,56 @@ class EdgeDriver:
         )
         return output, record, hops
 
+    def describe(self, cuts: int | Sequence[int]) -> tuple[int, str]:
+        """Where an inference at ``cuts`` leaves the edge, and its pipeline label (none here)."""
+        cuts = self._cuts(cuts)
+        return (cuts[0] if cuts else self._output_cut), ""
+
+    def _run_here(self, inputs: torch.Tensor, repeat: int, input_index: int):
+        """The whole model on this host: a record with the edge's time alone and no bytes sent."""
+        head, _ = self._heads[self._output_cut]
+        started_at_ns = time.time_ns()
+        start = self._now()
+        with torch.inference_mode():
+            live = head(inputs.to(self.device))
+        headed = self._now()
+        leaves = [value.cpu() if isinstance(value, torch.Tensor) else value for value in live]
+        output = pytree.tree_unflatten(leaves, self.split.output_structure)
+        done = self._now()
+        record = InferenceRecord(
+            run=self.run,
+            model=self.split.name,
+            granularity=str(self.split.granularity),
+            cut=self._output_cut,
+            layer=self.split.cut(self._output_cut).after,
+            repeat=repeat,
+            input=input_index,
+            request=0,
+            edge_ns=headed - start,
+            encode_ns=0,
+            transfer_ns=0,
+            cloud_decode_ns=0,
+            cloud_ns=0,
+            cloud_encode_ns=0,
+            decode_ns=done - headed,
+            e2e_ns=done - start,
+            bytes_raw=0,
+            bytes_wire=0,
+            reply_bytes_raw=0,
+            reply_bytes_wire=0,
+            compression=str(self.compression),
+            shaping=self.link.shaping,
+            rate=self.link.rate,
+            delay_ns=self.link.delay_ns,
+            started_at_ns=started_at_ns,
+        )
+        return output, record, []
+
+    @property
+    def _output_cut(self) -> int:
+        """The cut after the model's last layer: a head up to it is the whole model."""
+        return self.split.cuts[-1].index
+
     def _cuts(self, cuts: int | Sequence[int]) -> tuple[int, ...]:
         """``cuts`` as a tuple, checked against the pipeline: one cut per worker, in order."""
         cuts = (cuts,) if isinstance(cuts, int) else tuple(cuts)
@@ -246,18 +299,21 @@ class EdgeDriver:
         return cuts
 
     def await_worker(self, wait_s: float, after: Exception) -> None:
-        """Return once the worker answers a ping again; raise when ``wait_s`` passes without one."""
+        """Return once every worker of the pipeline answers a ping again; raise when ``wait_s``
+        passes without one from each."""
         deadline = time.monotonic() + wait_s
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                self.client.ping(min(2.0, remaining))
-                return
-            except WorkerUnavailable:
-                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-        raise ExperimentFailed(
-            f"worker at {self.client.endpoint} did not answer again within {wait_s:g} s after: {after}; "
-            "check the cloud host and its worker.log, then continue with `harness sweep ... --resume RESULTS_DIR`"
-        )
+        for client in self.hops:
+            while (remaining := deadline - time.monotonic()) > 0:
+                try:
+                    client.ping(min(2.0, remaining))
+                    break
+                except WorkerUnavailable:
+                    time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+            else:
+                raise ExperimentFailed(
+                    f"worker at {client.endpoint} did not answer again within {wait_s:g} s after: {after}; check "
+                    "its host and worker.log, then continue with `harness sweep ... --resume RESULTS_DIR`"
+                )
 
     def _now(self) -> int:
         if self.device.type == "cuda":
@@ -277,7 +333,9 @@ def sweep(
     cuts); the first time a cut comes up, prepare it and run ``warmup`` unrecorded inferences.
     Repeat ``r`` uses ``inputs[r % len(inputs)]``. Each record is yielded, with the model's output
     and the hops' records, as soon as it is made. An inference the workers did not finish goes to
-    ``on_failure`` and is tried again after the first worker is back (``retry``)."""
+    ``on_failure`` and is tried again once the workers are back (``retry``). ``driver`` is an
+    ``EdgeDriver``, or anything with its ``prepare``, ``run_pipeline``, ``describe``,
+    ``await_worker``, ``run`` and ``split`` (a sweep's pipelines over tiers, one unit each)."""
     policy = retry or RetryPolicy()
     warmed: set[int] = set()
     for cut, repeat in pairs:
@@ -292,10 +350,12 @@ def sweep(
                 output, record, hops = driver.run_pipeline(cut, inputs[index], repeat, index)
                 break
             except WorkerUnavailable as error:
+                first_cut, pipeline = driver.describe(cut)
                 failed = FailedInference(
                     run=driver.run,
                     model=driver.split.name,
-                    cut=cut if isinstance(cut, int) else cut[0],
+                    cut=first_cut,
+                    pipeline=pipeline,
                     repeat=repeat,
                     input=index,
                     attempt=attempt,

@@ -53,6 +53,9 @@ class FlakyDriver:
     def prepare(self, cut: int) -> None:
         self.prepared.append(cut)
 
+    def describe(self, cut: int) -> tuple[int, str]:
+        return cut, ""
+
     def run_pipeline(self, cut: int, inputs, repeat: int = 0, input_index: int = 0):
         if inputs != "measured":
             return None, None, []
