@@ -76,6 +76,22 @@ class ResultsFolder:
         return self.path / "layers.parquet"
 
     @property
+    def hops(self) -> Path:
+        """Each worker's share of each inference through a pipeline over tiers."""
+        return self.path / "hops.parquet"
+
+    @property
+    def pipelines(self) -> Path:
+        """The pipelines a sweep over tiers measures per run, and the strategies that chose them,
+        fixed before it starts (a resumed sweep measures the same ones)."""
+        return self.path / "pipelines.json"
+
+    @property
+    def placements(self) -> Path:
+        """Each placement strategy's pipeline per run, predicted beside measured, and its regret."""
+        return self.path / "placements.csv"
+
+    @property
     def decisions(self) -> Path:
         """Each evaluated partitioner's pick and regret per run (a sweep's ``evaluate``)."""
         return self.path / "decisions.csv"

@@ -37,6 +37,9 @@ class InferenceRecord:
     started_at_ns: int
     task: str = ""
     """What the manifest's per-input task made of the output (JSON), or empty without one."""
+    pipeline: str = ""
+    """In a sweep over tiers, the hosts and cuts the inference went through (``rpi1>3>jetson1>13>gpu1``:
+    the edge to cut 3, then jetson1 to cut 13, then gpu1 to the output); empty for one edge and one cloud."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -56,6 +59,8 @@ class FailedInference:
     error: str
     at_ns: int
     """Wall-clock time of the failure, to match it with the worker's log."""
+    pipeline: str = ""
+    """As in ``InferenceRecord``: the pipeline that failed, in a sweep over tiers."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -80,6 +85,11 @@ class HopRecord:
     busy_ns: int
     bytes_raw: int
     bytes_wire: int
+    host: str = ""
+    """The worker's inventory host, where a sweep knows it (its endpoint says where it listened)."""
+    pipeline: str = ""
+    repeat: int = 0
+    """With ``run`` and ``pipeline``, the inference's place in its sweep, as in ``InferenceRecord``."""
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -23,7 +23,7 @@ PARTS: dict[str, tuple[str, ...]] = {
 RECORD_COLUMNS = ("run", "cut", "layer", *(column for columns in PARTS.values() for column in columns))
 REQUIRED = (*RECORD_COLUMNS, "bytes_raw", "bytes_wire")
 TIME_COLUMNS = tuple(f"{part}_ms_{stat}" for part in PARTS for stat in ("median", "p95"))
-SUMMARY_COLUMNS = ("run", "cut", "layer", "n", *TIME_COLUMNS, "bytes_raw", "bytes_wire")
+SUMMARY_COLUMNS = ("run", "cut", "pipeline", "layer", "n", *TIME_COLUMNS, "bytes_raw", "bytes_wire")
 _NS_PER_MS = 1e6
 
 
@@ -35,17 +35,26 @@ def _require(records: pd.DataFrame, columns: tuple[str, ...], what: str) -> None
         raise BadInput(f"no {what} to summarise; expected at least one inference")
 
 
+def with_pipeline(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``pipeline`` column: records and summaries written before sweeps over tiers
+    lack it, and every one of their rows is of the edge and cloud form (an empty pipeline)."""
+    return frame if "pipeline" in frame.columns else frame.assign(pipeline="")
+
+
 def summarise(records: pd.DataFrame) -> pd.DataFrame:
-    """One row per (run, cut), in run then cut order, with the columns of ``SUMMARY_COLUMNS``.
+    """One row per (run, cut, pipeline), in that order, with the columns of ``SUMMARY_COLUMNS``.
 
     Times are milliseconds; bytes are the median per inference (``bytes_raw`` is the same for every
-    inference at a cut, ``bytes_wire`` varies with compression).
+    inference at a cut, ``bytes_wire`` varies with compression). ``pipeline`` is empty in the edge
+    and cloud form; in a sweep over tiers, ``cut`` is where the pipeline leaves the edge and
+    ``cloud`` sums every worker's part.
     """
     _require(records, REQUIRED, "records")
-    parts = records[["run", "cut", "layer", "bytes_raw", "bytes_wire"]].copy()
+    records = with_pipeline(records)
+    parts = records[["run", "cut", "pipeline", "layer", "bytes_raw", "bytes_wire"]].copy()
     for part, columns in PARTS.items():
         parts[part] = records[list(columns)].astype("int64").sum(axis=1)
-    grouped = parts.groupby(["run", "cut"], sort=True)
+    grouped = parts.groupby(["run", "cut", "pipeline"], sort=True)
     summary = grouped.agg(layer=("layer", "first"), n=("total", "size"))
     for part in PARTS:
         summary[f"{part}_ms_median"] = grouped[part].median() / _NS_PER_MS
@@ -56,10 +65,12 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_cuts(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per run, the cut with the lowest median total time; on a tie, the lowest cut index."""
+    """Per run, the cut (and pipeline, over tiers) with the lowest median total time; on a tie, the
+    lowest cut index."""
     _require(summary, ("run", "cut", "layer", "total_ms_median"), "summary rows")
-    ordered = summary.sort_values(["run", "total_ms_median", "cut"], kind="stable")
-    return ordered.groupby("run", sort=True).head(1)[["run", "cut", "layer", "total_ms_median"]].reset_index(drop=True)
+    ordered = with_pipeline(summary).sort_values(["run", "total_ms_median", "cut", "pipeline"], kind="stable")
+    best = ordered.groupby("run", sort=True).head(1)
+    return best[["run", "cut", "pipeline", "layer", "total_ms_median"]].reset_index(drop=True)
 
 
 def write_summary(summary: pd.DataFrame, path: Path) -> Path:
@@ -71,7 +82,8 @@ def write_summary(summary: pd.DataFrame, path: Path) -> Path:
 def read_summary(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise BadInput(f"{path} does not exist; expected the summary.csv that `harness report` writes")
-    summary = pd.read_csv(path, dtype={"run": str, "layer": str}, keep_default_na=False)
+    summary = pd.read_csv(path, dtype={"run": str, "layer": str, "pipeline": str}, keep_default_na=False)
+    summary = with_pipeline(summary)
     _require(summary, SUMMARY_COLUMNS, f"summary rows in {path}")
     return summary
 

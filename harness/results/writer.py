@@ -11,7 +11,7 @@ import io
 import logging
 import numbers
 import os
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from types import TracebackType
 from typing import TextIO
@@ -22,13 +22,15 @@ import pyarrow.parquet as pq
 
 from harness.errors import BadInput
 from harness.results.folder import ResultsFolder
-from harness.results.records import FailedInference, InferenceRecord
+from harness.results.records import FailedInference, HopRecord, InferenceRecord
 
 log = logging.getLogger(__name__)
 
 _ARROW_TYPES = {int: pa.int64(), float: pa.float64(), str: pa.string()}
 RECORD_FIELDS: dict[str, type] = {field.name: field.type for field in fields(InferenceRecord)}
 RECORD_SCHEMA = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in RECORD_FIELDS.items()])
+_DEFAULTS = {field.name: field.default for field in fields(InferenceRecord) if field.default is not MISSING}
+"""Fields added after the first records were written: a CSV an older sweep left lacks them at its end."""
 
 LAYER_SCHEMA = pa.schema(
     [
@@ -43,7 +45,9 @@ LAYER_SCHEMA = pa.schema(
         ("repeats", pa.int64()),
     ]
 )
-ROLES = ("edge", "cloud")
+ROLES = ("edge", "cloud", "worker")
+"""``worker``: a worker of a pipeline over tiers, named by its host."""
+HOP_SCHEMA = pa.schema([(item.name, _ARROW_TYPES[item.type]) for item in fields(HopRecord)])
 
 
 _ACCEPTED = {int: numbers.Integral, float: numbers.Real, str: str}
@@ -151,7 +155,8 @@ def convert_records(folder: ResultsFolder) -> Path:
         raise BadInput(f"{source} does not exist; expected the records.csv a sweep writes")
     data = _complete_lines(source)
     header = next(csv.reader(io.StringIO(data.decode("utf-8", errors="replace"))), [])
-    if header != list(RECORD_FIELDS):
+    later = list(RECORD_FIELDS)[len(header) :]
+    if header != list(RECORD_FIELDS)[: len(header)] or not header or not set(later) <= set(_DEFAULTS):
         raise BadInput(f"{source}: header is {','.join(header) or 'missing'}; expected {','.join(RECORD_FIELDS)}")
     try:
         table = pacsv.read_csv(
@@ -161,6 +166,8 @@ def convert_records(folder: ResultsFolder) -> Path:
         )
     except pa.ArrowException as error:
         raise BadInput(f"{source}: cannot read records ({error}); expected one InferenceRecord per row") from None
+    for name in later:
+        table = table.append_column(name, pa.array([_DEFAULTS[name]] * table.num_rows, RECORD_SCHEMA.field(name).type))
     partial = target.with_name(target.name + ".partial")
     pq.write_table(table.select(RECORD_SCHEMA.names), partial)
     partial.replace(target)
@@ -206,3 +213,23 @@ def write_layers(folder: ResultsFolder, rows: list[dict]) -> Path:
         raise BadInput(f"{path}: layer rows do not fit the expected types ({error}); expected {LAYER_SCHEMA}") from None
     pq.write_table(table, path)
     return path
+
+
+def write_hops(folder: ResultsFolder, hops: list[HopRecord]) -> Path | None:
+    """Every worker's share of every inference through a pipeline (one row per inference and hop),
+    written once when the sweep ends; None when no inference went through a pipeline."""
+    if not hops:
+        return None
+    table = pa.Table.from_pylist([hop.as_dict() for hop in hops], schema=HOP_SCHEMA)
+    partial = folder.hops.with_name(folder.hops.name + ".partial")
+    pq.write_table(table, partial)
+    partial.replace(folder.hops)
+    return folder.hops
+
+
+def read_hops(folder: ResultsFolder) -> list[HopRecord]:
+    """The hops a stopped sweep already kept, so a resumed one writes them again with its own."""
+    if not folder.hops.is_file():
+        return []
+    table = pq.read_table(folder.hops)
+    return [HopRecord(**row) for row in table.select(HOP_SCHEMA.names).to_pylist()]

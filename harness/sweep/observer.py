@@ -12,7 +12,8 @@ worker does: records cross the same network as the tensors.
 """
 
 import json
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from typing import Annotated, Literal
 
 import zmq
@@ -21,18 +22,25 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from harness.errors import BadInput
 from harness.results import FailedInference, InferenceRecord
+from harness.results.records import HopRecord
+from harness.wire.frames import MAX_HOPS
 from harness.wire.keys import ClientKeys, WorkerKeys
 from harness.wire.sockets import check_endpoint, is_loopback
 
 _RECORD_FIELDS = create_model(
     "RecordFields",
     __config__=ConfigDict(strict=True, extra="forbid"),
-    **{field.name: (field.type, ...) for field in fields(InferenceRecord)},
+    **{item.name: (item.type, ...) for item in fields(InferenceRecord)},
+)
+_HOP_FIELDS = create_model(
+    "HopFields",
+    __config__=ConfigDict(strict=True, extra="forbid"),
+    **{item.name: (item.type, ...) for item in fields(HopRecord)},
 )
 _FAILURE_FIELDS = create_model(
     "FailureFields",
     __config__=ConfigDict(strict=True, extra="forbid"),
-    **{field.name: (field.type, ...) for field in fields(FailedInference)},
+    **{item.name: (item.type, ...) for item in fields(FailedInference)},
 )
 MAX_MESSAGE_BYTES = 1024 * 1024
 
@@ -49,9 +57,12 @@ class RunStarted(_Message):
 
 
 class RecordMessage(_Message):
+    """One inference; through a pipeline, each worker's ``HopRecord`` beside it."""
+
     kind: Literal["record"] = "record"
     host: str = Field(max_length=256)
     record: dict
+    hops: list[dict] = Field(default_factory=list, max_length=MAX_HOPS)
 
 
 class FailureMessage(_Message):
@@ -68,11 +79,12 @@ class LayerRow(_Message):
 
 
 class LayersMessage(_Message):
-    """Per-layer latency of a run's model on one host (``role`` edge or cloud)."""
+    """Per-layer latency of a run's model on one host: ``role`` edge or cloud, or ``worker`` for a
+    worker of a pipeline over tiers, named by its inventory host."""
 
     kind: Literal["layers"] = "layers"
     host: str = Field(max_length=256)
-    role: Literal["edge", "cloud"]
+    role: Literal["edge", "cloud", "worker"]
     run: str = Field(max_length=256)
     model: str = Field(max_length=256)
     repeats: int = Field(ge=1)
@@ -99,14 +111,16 @@ class Received:
     record: InferenceRecord | None = None
     problem: str = ""
     failure: FailedInference | None = None
+    hops: list[HopRecord] = field(default_factory=list)
 
 
 def encode(message: _Message) -> bytes:
     return message.model_dump_json().encode()
 
 
-def encode_record(host: str, record: InferenceRecord) -> bytes:
-    return json.dumps({"kind": "record", "host": host, "record": record.as_dict()}).encode()
+def encode_record(host: str, record: InferenceRecord, hops: Sequence[HopRecord] = ()) -> bytes:
+    hop_rows = [hop.as_dict() for hop in hops]
+    return json.dumps({"kind": "record", "host": host, "record": record.as_dict(), "hops": hop_rows}).encode()
 
 
 class RecordReceiver:
@@ -154,7 +168,8 @@ def _parse(data: bytes) -> Received:
         message = _MESSAGE.validate_json(data)
         if isinstance(message, RecordMessage):
             checked = _RECORD_FIELDS.model_validate(message.record)
-            return Received(message, InferenceRecord(**checked.model_dump()))
+            hops = [HopRecord(**_HOP_FIELDS.model_validate(hop).model_dump()) for hop in message.hops]
+            return Received(message, InferenceRecord(**checked.model_dump()), hops=hops)
         if isinstance(message, FailureMessage):
             checked = _FAILURE_FIELDS.model_validate(message.failure)
             return Received(message, failure=FailedInference(**checked.model_dump()))
@@ -190,8 +205,8 @@ class RecordSender:
     def started(self, run: str, expected: int) -> None:
         self.socket.send(encode(RunStarted(host=self.host, run=run, expected=expected)))
 
-    def record(self, record: InferenceRecord) -> None:
-        self.socket.send(encode_record(self.host, record))
+    def record(self, record: InferenceRecord, hops: Sequence[HopRecord] = ()) -> None:
+        self.socket.send(encode_record(self.host, record, hops))
 
     def failure(self, failure: FailedInference) -> None:
         self.socket.send(encode(FailureMessage(host=self.host, failure=failure.as_dict())))

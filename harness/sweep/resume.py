@@ -4,7 +4,8 @@ A sweep stops early when it is interrupted, when the controller crashes or its d
 a worker or host does not come back. Its folder keeps every row it wrote, and the edge hosts keep
 their spools until a teardown. Resuming first collects what the hosts still hold and tears down
 what the stopped sweep left running (a plan, a worker, qdiscs); the collected spools are merged
-into the folder's records, and only the ``(cut, repeat)`` pairs not yet recorded are run. The
+into the folder's records, and only the ``(cut, repeat)`` pairs (``(pipeline, repeat)`` over
+tiers) not yet recorded are run. The
 manifest must render to the text the folder was made with, so both parts measure one experiment.
 """
 
@@ -18,10 +19,16 @@ from harness.ansible.runner import run_playbook
 from harness.errors import BadInput, ExperimentFailed
 from harness.manifest import LoadedManifest
 from harness.results import FailedInference, ResultsFolder
-from harness.results.writer import convert_records
+from harness.results.records import HopRecord
+from harness.results.summary import with_pipeline
+from harness.results.writer import convert_records, read_hops
 
-RecordKey = tuple[str, int, int]
-"""A record's place in its sweep: run id, cut and repeat."""
+RecordKey = tuple[str, int | str, int]
+"""A record's place in its sweep: run id, cut (its pipeline's label in a sweep over tiers) and repeat."""
+
+
+def record_key(run: str, cut: int, pipeline: str, repeat: int) -> RecordKey:
+    return (run, pipeline or cut, repeat)
 
 
 @dataclass
@@ -31,12 +38,13 @@ class Recorded:
     keys: set[RecordKey] = field(default_factory=set)
     layer_rows: list[dict] = field(default_factory=list)
     failure_keys: set[tuple] = field(default_factory=set)
+    hops: list[HopRecord] = field(default_factory=list)
 
     def plan(self) -> dict:
         """The plan's fields that make the edge skip what is recorded."""
-        done: dict[str, list[tuple[int, int]]] = {}
-        for run, cut, repeat in sorted(self.keys):
-            done.setdefault(run, []).append((cut, repeat))
+        done: dict[str, list[tuple[int | str, int]]] = {}
+        for run, unit, repeat in sorted(self.keys, key=lambda key: (key[0], str(key[1]), key[2])):
+            done.setdefault(run, []).append((unit, repeat))
         return {"done": done, "profiled": sorted({row["run"] for row in self.layer_rows})}
 
 
@@ -74,16 +82,22 @@ def recorded(folder: ResultsFolder) -> Recorded:
     per-layer timings and the failures already kept."""
     found = Recorded()
     if folder.records_csv.is_file():
-        rows = pd.read_parquet(convert_records(folder), columns=["run", "cut", "repeat"])
-        found.keys = {(str(run), int(cut), int(repeat)) for run, cut, repeat in rows[["run", "cut", "repeat"]].values}
+        rows = with_pipeline(pd.read_parquet(convert_records(folder)))
+        found.keys = {
+            record_key(str(run), int(cut), str(pipeline), int(repeat))
+            for run, cut, pipeline, repeat in rows[["run", "cut", "pipeline", "repeat"]].values
+        }
     if folder.layers.is_file():
         found.layer_rows = pd.read_parquet(folder.layers).to_dict("records")
+    found.hops = read_hops(folder)
     if folder.failures.is_file():
-        rows = pd.read_csv(folder.failures, dtype={"run": str, "model": str, "error": str}, keep_default_na=False)
+        rows = pd.read_csv(
+            folder.failures, dtype={"run": str, "model": str, "error": str, "pipeline": str}, keep_default_na=False
+        )
         found.failure_keys = {failure_key(FailedInference(**row)) for row in rows.to_dict("records")}
     return found
 
 
 def failure_key(failure: FailedInference) -> tuple:
     """The same failure reaches the controller twice (stream and spool); this tells them apart."""
-    return (failure.run, failure.cut, failure.repeat, failure.attempt, failure.at_ns)
+    return (failure.run, failure.cut, failure.pipeline, failure.repeat, failure.attempt, failure.at_ns)

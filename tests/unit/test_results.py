@@ -177,7 +177,9 @@ def test_summary_medians_and_p95_match_hand_computed_values(tmp_path):
     assert list(summary["bytes_raw"]) == RAW
     assert list(summary["bytes_wire"]) == [size + 115 for size in RAW]
     best = best_cuts(summary)
-    assert best.to_dict("records") == [{"run": RUN, "cut": 1, "layer": "features.2", "total_ms_median": 60.54}]
+    assert best.to_dict("records") == [
+        {"run": RUN, "cut": 1, "pipeline": "", "layer": "features.2", "total_ms_median": 60.54}
+    ]
 
 
 def test_report_has_charts_of_the_right_size_and_no_external_references(tmp_path):
@@ -192,7 +194,7 @@ def test_report_has_charts_of_the_right_size_and_no_external_references(tmp_path
     assert RUN in page and "alexnet-4mbs" in page and "aarch64" in page and "4.0 GiB" in page
     assert re.search(r'src="data:image/png;base64,[A-Za-z0-9+/]{1000,}', page)
     assert not re.search(r"https?:", page)
-    assert pd.read_csv(folder.summary).columns[4:6].tolist() == ["edge_ms_median", "edge_ms_p95"]
+    assert pd.read_csv(folder.summary).columns[5:7].tolist() == ["edge_ms_median", "edge_ms_p95"]
 
 
 def test_report_shows_each_links_qdiscs_and_measured_rate(tmp_path):
