@@ -643,6 +643,11 @@ def _run_manifest(
         from harness.manifest.present import runs_table
 
         stdout_console().print(runs_table(loaded.runs))
+        if loaded.manifest.pipelined:
+            from harness.sweep.pipelines import choose_pipelines
+            from harness.sweep.present import pipelines_table
+
+            stdout_console().print(pipelines_table(choose_pipelines(loaded, inventory)))
         click.echo(f"dry run: {len(loaded.runs)} runs on {inventory}; nothing was started")
         return None
     outcome = run_sweep(loaded, inventory, out, stderr_console(), resume)

@@ -13,14 +13,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.ansible.inventory import host_variables, inventory_groups
+from harness.ansible.inventory import inventory_groups
 from harness.ansible.runner import run_playbook
 from harness.errors import BadInput, ExperimentFailed
 from harness.lab.spec import OBSERVER_GROUP
 from harness.links.measure import Measured, ProbeSettings, measure_links
 from harness.sweep.keys import CLOUD_FILES, EDGE, sweep_keys
 from harness.sweep.lock import lock_variables
-from harness.sweep.topology import host_worker_address
+from harness.sweep.topology import worker_places
 from harness.wire.keys import client_keys
 from harness.wire.sockets import loopback_address
 
@@ -41,18 +41,6 @@ def link_hosts(inventory: Path, groups: tuple[str, ...]) -> list[str]:
     return hosts
 
 
-def link_places(inventory: Path, hosts: list[str], base_port: int) -> dict[str, tuple[str, int]]:
-    """Each host's worker address and port; hosts at one address take consecutive ports from ``base_port``."""
-    variables = host_variables(inventory)
-    taken: dict[str, int] = {}
-    places = {}
-    for host in hosts:
-        address = host_worker_address(host, variables.get(host, {}))
-        places[host] = (address, base_port + taken.get(address, 0))
-        taken[address] = taken.get(address, 0) + 1
-    return places
-
-
 def measure_inventory(
     inventory: Path,
     groups: tuple[str, ...],
@@ -62,7 +50,7 @@ def measure_inventory(
 ) -> Measured:
     """Start the workers, measure every ordered pair of ``groups``' hosts, stop the workers."""
     hosts = link_hosts(inventory, groups)
-    places = link_places(inventory, hosts, base_port)
+    places = worker_places(inventory, hosts, base_port)
     endpoints = {host: f"tcp://{address}:{port}" for host, (address, port) in places.items()}
     off_loopback = any(not loopback_address(address) for address, _ in places.values())
     keys = sweep_keys(Path(tempfile.mkdtemp(prefix="harness-keys-"))) if off_loopback else None

@@ -85,7 +85,7 @@ def _check_cut(
 
 
 def require_two_groups(loaded: LoadedManifest, command: str) -> None:
-    """``command`` runs the two-group form (one edge group, one cloud group, one cut per
+    """``command`` works on the two-group form (one edge group, one cloud group, one cut per
     inference); a manifest of more tiers or with a placement is refused at its field."""
     manifest = loaded.manifest
     loc = ("hosts", "tiers") if len(manifest.hosts.pipeline) > 2 else ("placement",) if manifest.placement else None
@@ -93,9 +93,9 @@ def require_two_groups(loaded: LoadedManifest, command: str) -> None:
         return
     line, field = field_line(loaded.rendered, loc)
     raise BadInput(
-        f"{loaded.rendered.path}:{line}: field {field}: `{command}` runs one edge group and one cloud group so far "
-        f"(expected hosts: {{edge, cloud}} and no placement); `harness place` chooses and predicts pipelines over "
-        "the tiers, and `harness worker edge --connect A --connect B --cuts C1,C2` runs one"
+        f"{loaded.rendered.path}:{line}: field {field}: `{command}` decides one cut between one edge group and one "
+        f"cloud group (expected hosts: {{edge, cloud}} and no placement); `harness place` chooses and predicts "
+        "pipelines over the tiers, and `harness sweep` measures them"
     )
 
 

@@ -159,8 +159,15 @@ def _check_partitioner(value: str) -> str:
     return _builtin_or_function(value, sorted(SCHEDULES))
 
 
-def _check_decider(value: str) -> str:
-    return _builtin_or_function(value, sorted(DECIDERS))
+def _builtin_or_function_text(value: str) -> str:
+    """A name, or a well-formed ``package.module:function``; which names are known depends on
+    the rest of the manifest and is checked with it (``harness.manifest.validate``)."""
+    return _check_function(value) if ":" in value else value
+
+
+def judged_names(pipelined: bool) -> tuple[str, ...]:
+    """What ``evaluate`` may name: placement strategies in a sweep over tiers, else deciders."""
+    return PLACEMENT_STRATEGIES if pipelined else DECIDERS
 
 
 def _check_placement(value: str) -> str:
@@ -256,12 +263,16 @@ class EvaluateSpec(StrictModel):
     prediction; ``criterion: next-layer`` or ``remaining`` for the seed's inequality 4 or 3), ``dads``,
     ``oracle`` (``single_tensor: true`` keeps to single-tensor cuts), ``{name: fixed, cut: N}``, or a
     user's ``package.module:function(situation, **options)``. Options reach the partitioner as
-    keyword arguments."""
+    keyword arguments.
 
-    name: Annotated[str, AfterValidator(_check_decider)]
+    In a sweep over tiers, a placement strategy instead (``{name: genetic, options: {seed: 1}}``):
+    the sweep measures the pipeline each one chooses, side by side."""
+
+    name: Annotated[str, AfterValidator(_builtin_or_function_text)]
     cut: Annotated[int, Field(ge=0)] | None = None
     single_tensor: bool | None = None
     criterion: Literal["argmin", "next-layer", "remaining"] | None = None
+    options: dict[str, bool | int | float | str] | None = None
 
 
 class PlacementSpec(StrictModel):
@@ -347,3 +358,9 @@ class Manifest(StrictModel):
     retry: RetrySpec = RetrySpec()
     evaluate: list[Annotated[EvaluateSpec, BeforeValidator(_name_as_mapping)]] = Field(default_factory=list)
     placement: Annotated[PlacementSpec, BeforeValidator(_name_as_mapping)] | None = None
+
+    @property
+    def pipelined(self) -> bool:
+        """A sweep over tiers: more than two groups, or a placement strategy choosing hosts and cuts.
+        Two groups with one cut per pipeline is the plain edge and cloud form."""
+        return len(self.hosts.pipeline) > 2 or self.placement is not None

@@ -17,7 +17,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from harness.errors import BadInput
 from harness.manifest.aliases import BoundedLoader
 from harness.manifest.render import Rendered
-from harness.manifest.schema import Manifest, shown
+from harness.manifest.schema import Manifest, judged_names, shown
 
 _EXPECTED = {
     "int_type": "expected an integer",
@@ -54,6 +54,9 @@ def parse_manifest(rendered: Rendered) -> Manifest:
 def _pipeline_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | None:
     """Where ``cuts`` does not fit ``hosts``: a pipeline names one cut per worker tier, more than
     two tiers need pipelines or a placement, and a placement chooses the cuts itself."""
+    judged = _judged_problem(manifest)
+    if judged is not None:
+        return judged
     pipeline = manifest.hosts.pipeline
     workers = len(pipeline) - 1
     after = f"one per tier after {pipeline[0]} ({', '.join(pipeline[1:])})"
@@ -70,6 +73,28 @@ def _pipeline_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] |
             f"expected pipelines for {workers + 1} tiers, {after}, like [[{example}]], or a placement "
             f"(got {shown(manifest.cuts)})"
         )
+    return None
+
+
+def _judged_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | None:
+    """``evaluate`` names deciders of one cut in the edge and cloud form, placement strategies
+    (with ``options``) in a sweep over tiers; each kind's own fields only."""
+    pipelined = manifest.pipelined
+    known = judged_names(pipelined)
+    for index, spec in enumerate(manifest.evaluate):
+        if ":" not in spec.name and spec.name not in known:
+            return ("evaluate", index, "name"), (
+                f"expected one of {', '.join(sorted(known))} or package.module:function (got {shown(spec.name)})"
+            )
+        foreign = ("cut", "single_tensor", "criterion") if pipelined else ("options",)
+        given = next((name for name in foreign if getattr(spec, name) is not None), None)
+        if given is not None:
+            kind = (
+                "a placement strategy over tiers takes options, not partitioner fields"
+                if pipelined
+                else "options are for placement strategies over tiers; partitioners take cut, single_tensor, criterion"
+            )
+            return ("evaluate", index, given), f"expected no {given}: {kind}"
     return None
 
 

@@ -67,7 +67,7 @@ def judge(
                 "best_cut": best_cut,
                 "best_ms": measured.get(best_cut) if best_cut is not None else None,
                 "regret": _regret(measured, decision.cut, best_cut),
-                "p_slower": _p_slower(samples, decision.cut, best_cut),
+                "p_slower": slower_p_value(samples, decision.cut, best_cut),
                 "decision_us": timed.decision_ns / 1e3,
                 "note": decision.note,
             }
@@ -93,11 +93,13 @@ def _regret(measured: dict[int, float], cut: int, best_cut: int | None) -> float
     return measured[cut] / measured[best_cut]
 
 
-def _p_slower(samples: Mapping[int, np.ndarray] | None, cut: int, best_cut: int | None) -> float | None:
-    """How surely ``cut`` is slower than the best: None for the best itself or without samples."""
-    if samples is None or best_cut is None or cut == best_cut or cut not in samples:
+def slower_p_value(samples: Mapping | None, picked, best) -> float | None:
+    """How surely ``picked`` (a cut, or a pipeline) is slower than ``best``: the one-sided
+    Mann-Whitney p-value over ``samples``' per-inference times; None for the best itself or
+    without samples."""
+    if samples is None or best is None or picked == best or picked not in samples:
         return None
-    return float(mannwhitneyu(samples[cut], samples[best_cut], alternative="greater").pvalue)
+    return float(mannwhitneyu(samples[picked], samples[best], alternative="greater").pvalue)
 
 
 def measured_samples(records: pd.DataFrame, run: str) -> dict[int, np.ndarray]:

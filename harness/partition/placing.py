@@ -55,9 +55,11 @@ def place_runs(
     objective: str | None = None,
     repeats: int = 10,
     profiles: Path | None = None,
+    options: dict[str, dict] | None = None,
 ) -> list[PlacedRun]:
     """Every strategy's placement for each run of ``loaded`` on ``inventory``'s tier hosts;
-    ``profiles``: a sweep's ``layers.parquet``, whose hosts' own profiles replace the scaled one."""
+    ``profiles``: a sweep's ``layers.parquet``, whose hosts' own profiles replace the scaled one;
+    ``options``: each strategy's options by name (the manifest's placement's by default)."""
     manifest = loaded.manifest
     hosts = tier_hosts(inventory, manifest.hosts.pipeline)
     matrix = read_matrix(links) if links is not None else None
@@ -66,6 +68,7 @@ def place_runs(
     if chosen is not None and chosen.name not in wanted:
         wanted = [*wanted, chosen.name]
     goal = objective or (chosen.objective if chosen else "latency")
+    given = options if options is not None else ({chosen.name: dict(chosen.options)} if chosen else {})
     layers = _read_layers(profiles) if profiles is not None else None
     splits: dict[str, tuple] = {}
     found = []
@@ -81,7 +84,7 @@ def place_runs(
         else:
             run_links, label = matrix, str(links)
         instance = lab_instance(split, [cut.index for cut in split.cuts], layer_ns, hosts, run_links, label)
-        placed, optimum = _solve_all(run.id, instance, wanted, goal, chosen)
+        placed, optimum = _solve_all(run.id, instance, wanted, goal, chosen, given)
         placed += _given_pipelines(loaded, run.id, instance, goal, optimum)
         found.append(PlacedRun(run.id, run.model.name, instance, goal, placed))
     return found
@@ -136,14 +139,13 @@ def _given_pipelines(
 
 
 def _solve_all(
-    run: str, instance: LabInstance, wanted: list[str], objective: str, chosen
+    run: str, instance: LabInstance, wanted: list[str], objective: str, chosen, options: dict[str, dict]
 ) -> tuple[list[Placed], float | None]:
     """Each wanted strategy's row, and ``dp``'s optimum where it was among them."""
     solved: list[tuple[str, Placement | None, str]] = []
     for name in wanted:
-        options = dict(chosen.options) if chosen is not None and chosen.name == name else {}
         try:
-            solved.append((name, place(name, instance.problem, objective, **options), ""))
+            solved.append((name, place(name, instance.problem, objective, **options.get(name, {})), ""))
         except BadInput as error:
             if name != "exhaustive":
                 raise

@@ -21,6 +21,7 @@ WIDTH_PX, HEIGHT_PX, DPI = 1600, 900, 100
 COLOURS = {"edge": "#0072B2", "transfer": "#E69F00", "cloud": "#009E73"}
 BYTES_COLOURS = {"bytes_raw": "#0072B2", "bytes_wire": "#E69F00"}
 HIGHLIGHT = "#D55E00"
+PICK_MARKER = {"s": 150, "edgecolors": "black", "linewidths": 0.8}
 PICK_STYLES = (("v", "#000000"), ("D", "#CC79A7"), ("s", "#56B4E9"), ("^", "#F0E442"), ("P", "#999999"))
 STYLE = {
     "font.size": 13,
@@ -88,22 +89,7 @@ def time_by_cut_figure(rows: pd.DataFrame, info: RunInfo, best_cut: int, picks: 
     """The figure ``time_by_cut`` saves (drawn under ``STYLE``)."""
     rows = rows.sort_values("cut").reset_index(drop=True)
     figure, axes = _figure()
-    positions = range(len(rows))
-    bottom = pd.Series(0.0, index=rows.index)
-    for part, colour in COLOURS.items():
-        heights = rows[f"{part}_ms_median"]
-        axes.bar(positions, heights, 0.72, bottom=bottom, color=colour, label=f"{part}", edgecolor="white")
-        bottom = bottom + heights
-    axes.scatter(
-        positions,
-        rows["total_ms_median"],
-        marker="_",
-        s=260,
-        linewidths=2.5,
-        color="black",
-        zorder=3,
-        label="end-to-end (median)",
-    )
+    bottom = _stacked(axes, rows)
     best = int(rows.index[rows["cut"] == best_cut][0])
     best_total = float(rows.loc[best, "total_ms_median"])
     top = float(max(bottom.max(), rows["total_ms_median"].max()))
@@ -135,6 +121,32 @@ def time_by_cut_figure(rows: pd.DataFrame, info: RunInfo, best_cut: int, picks: 
     return figure
 
 
+def _stacked(axes: Axes, rows: pd.DataFrame, horizontal: bool = False, cloud: str = "cloud") -> pd.Series:
+    """Each row's median edge, transfer and cloud time stacked in a bar (``cloud`` names the last
+    part in the legend), and its median end-to-end time as a marker of its own; the stacks' ends."""
+    positions = range(len(rows))
+    end = pd.Series(0.0, index=rows.index)
+    for part, colour in COLOURS.items():
+        size = rows[f"{part}_ms_median"]
+        name = cloud if part == "cloud" else part
+        if horizontal:
+            axes.barh(positions, size, 0.6, left=end, color=colour, label=name, edgecolor="white")
+        else:
+            axes.bar(positions, size, 0.72, bottom=end, color=colour, label=name, edgecolor="white")
+        end = end + size
+    totals = rows["total_ms_median"]
+    axes.scatter(
+        *((totals, positions) if horizontal else (positions, totals)),
+        marker="|" if horizontal else "_",
+        s=600 if horizontal else 260,
+        linewidths=3 if horizontal else 2.5,
+        color="black",
+        zorder=4 if horizontal else 3,
+        label="end-to-end (median)",
+    )
+    return end
+
+
 def _inward(position: int, count: int) -> str:
     """How to align a label over bar ``position`` of ``count`` so that it stays inside the axes: a
     label centred over one of the outer bars would run past the edge (the best cut is often the last)."""
@@ -162,12 +174,10 @@ def _mark_picks(axes: Axes, rows: pd.DataFrame, bottom: pd.Series, top: float, p
             [position],
             [height + top * (0.05 + 0.06 * level)],
             marker=marker,
-            s=150,
             color=colour,
-            edgecolors="black",
-            linewidths=0.8,
             zorder=6,
             label=label,
+            **PICK_MARKER,
         )
         labels.append(label)
     return labels
@@ -289,4 +299,47 @@ def comparison_by_cut(rows: pd.DataFrame, a: str, b: str, path: Path) -> Path:
             "End-to-end time by split layer: B against A", fontsize=19, fontweight="bold", x=0.01, ha="left"
         )
         figure.legend(loc="outside upper right", ncols=2)
+        return _save(figure, path)
+
+
+def time_by_pipeline(rows: pd.DataFrame, info: RunInfo, path: Path, placements: pd.DataFrame | None = None) -> Path:
+    """Per pipeline of a sweep over tiers, stacked median edge, transfer and workers' time, the median
+    end-to-end time as a marker, and each strategy's predicted latency for the pipeline it chose, so
+    a prediction that was wrong, and by how much, shows at a glance. Fastest pipeline on top."""
+    rows = rows.sort_values(["total_ms_median", "pipeline"], ascending=[False, True]).reset_index(drop=True)
+    labels = [label.replace(">", " → ") for label in rows["pipeline"]]
+    with mpl.rc_context(STYLE):
+        figure = Figure(figsize=(WIDTH_PX / DPI, max(5.0, 2.2 + 0.75 * len(rows))), dpi=DPI, layout="constrained")
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot()
+        axes.grid(axis="x", alpha=0.3)
+        axes.set_axisbelow(True)
+        left = _stacked(axes, rows, horizontal=True, cloud="workers")
+        position = {pipeline: index for index, pipeline in enumerate(rows["pipeline"])}
+        chosen = placements[placements["pipeline"].isin(position)] if placements is not None else rows.iloc[0:0]
+        for (strategy, group), (marker, colour) in zip(
+            chosen.groupby("strategy", sort=False), itertools.cycle(PICK_STYLES)
+        ):
+            offsets = [position[pipeline] + 0.38 for pipeline in group["pipeline"]]
+            axes.scatter(
+                group["predicted_ms"],
+                offsets,
+                marker=marker,
+                color=colour,
+                zorder=5,
+                label=f"{strategy} (predicted)",
+                **PICK_MARKER,
+            )
+        axes.set_yticks(range(len(rows)))
+        axes.set_yticklabels(labels, fontsize=11)
+        best = axes.get_yticklabels()[len(rows) - 1]
+        best.set_color(HIGHLIGHT)
+        best.set_fontweight("bold")
+        axes.set_xlabel("time (ms)")
+        axes.xaxis.set_major_formatter("{x:,.0f}")
+        right = max(float(left.max()), float(rows["total_ms_median"].max()), float(chosen["predicted_ms"].max() or 0))
+        axes.set_xlim(0, right * 1.06)
+        axes.set_title(_subtitle(info, rows).replace(" · medians per cut", "\nmedians per pipeline"), loc="left")
+        figure.suptitle("Total inference time by pipeline", fontsize=19, fontweight="bold", x=0.01, ha="left")
+        figure.legend(loc="outside lower center", ncols=4)
         return _save(figure, path)

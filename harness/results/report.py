@@ -16,9 +16,10 @@ from rich.table import Table
 
 from harness.console import make_table
 from harness.errors import BadInput
-from harness.results.charts import bytes_by_cut, predicted_vs_measured, time_by_cut
+from harness.results.charts import bytes_by_cut, predicted_vs_measured, time_by_cut, time_by_pipeline
 from harness.results.decisions import read_decisions, read_predictions
 from harness.results.folder import ResultsFolder
+from harness.results.placements import read_placements
 from harness.results.summary import (
     PARTS,
     TIME_COLUMNS,
@@ -256,12 +257,22 @@ def _runs_html(infos: list[RunInfo], best: pd.DataFrame) -> str:
             info.compression,
             str(info.cuts),
             str(info.inferences),
-            f"{by_run.loc[info.run, 'cut']} {by_run.loc[info.run, 'layer']}",
+            by_run.loc[info.run, "pipeline"] or f"{by_run.loc[info.run, 'cut']} {by_run.loc[info.run, 'layer']}",
             f"{by_run.loc[info.run, 'total_ms_median']:,.2f}",
         ]
         for info in infos
     ]
-    header = ["run", "model", "cuts by", "link", "compression", "cuts", "inferences", "best cut", "best total ms"]
+    header = [
+        "run",
+        "model",
+        "cuts by",
+        "link",
+        "compression",
+        "cuts",
+        "inferences",
+        "best cut or pipeline",
+        "best total ms",
+    ]
     return "<h2>Runs</h2>\n" + _table(header, rows, {5, 6, 8})
 
 
@@ -280,6 +291,95 @@ def _summary_html(rows: pd.DataFrame, best_cut: int) -> str:
     ]
     classes = ["best" if cut == best_cut else "" for cut in rows["cut"]]
     return _table(header, body, {0, *range(2, len(header))}, classes)
+
+
+def _pipelines_section(
+    folder: ResultsFolder, info: RunInfo, rows: pd.DataFrame, placements: pd.DataFrame | None, hops: pd.DataFrame | None
+) -> tuple[str, list[Path]]:
+    """A run over tiers: its pipelines' medians, the chart by pipeline, each strategy's prediction
+    beside what it measured, and each worker's share of the pipelines."""
+    judged = placements[placements["run"] == info.run] if placements is not None else None
+    chart = time_by_pipeline(rows, info, folder.time_chart(info.run), judged)
+    best = rows.sort_values(["total_ms_median", "pipeline"]).iloc[0]["pipeline"]
+    header = ["pipeline", "n", *(column.replace("_", " ") for column in TIME_COLUMNS), "bytes leaving the edge"]
+    body = [
+        [
+            str(row["pipeline"]),
+            str(row["n"]),
+            *(f"{row[column]:,.2f}" for column in TIME_COLUMNS),
+            f"{row['bytes_raw']:,}",
+        ]
+        for row in rows.to_dict("records")
+    ]
+    classes = ["best" if pipeline == best else "" for pipeline in rows["pipeline"]]
+    section = (
+        f"<h2>Run {_e(info.run)}</h2>\n<p class='meta'>{_e(info.caption())} · cloud = every worker's decode, "
+        "segment and encode; transfer = end-to-end minus every host's own work, over all hops</p>\n"
+        + _table(header, body, set(range(1, len(header))), classes)
+        + _figure_html(chart, f"total inference time by pipeline, run {info.run}", chart.name)
+    )
+    if judged is not None and not judged.empty:
+        section += "<h3>Placement strategies</h3>" + _placements_html(judged)
+    if hops is not None:
+        run_hops = hops[hops["run"] == info.run]
+        if not run_hops.empty:
+            section += "<h3>Workers</h3>" + _hops_html(run_hops)
+    return section, [chart]
+
+
+def _placements_html(judged: pd.DataFrame) -> str:
+    """Each strategy's pipeline, its status and solve time, predicted against measured, and regret."""
+    rows = [
+        [
+            str(row.strategy),
+            str(row.pipeline) if pd.notna(row.pipeline) and row.pipeline else "no feasible placement",
+            str(row.status),
+            _ms(row.predicted_ms),
+            _ms(row.measured_ms),
+            f"{row.measured_ms / row.predicted_ms:.2f}" if pd.notna(row.measured_ms) and row.predicted_ms else "-",
+            f"{row.regret:.3f}" if pd.notna(row.regret) else "-",
+            f"{row.p_slower:.2g}" if pd.notna(row.p_slower) else "-",
+            f"{row.gap:+.1%}" if pd.notna(row.gap) else "-",
+            f"{row.solve_ms:,.1f}",
+        ]
+        for row in judged.itertuples()
+    ]
+    header = [
+        "strategy",
+        "pipeline",
+        "status",
+        "predicted ms",
+        "measured ms",
+        "measured / predicted",
+        "regret",
+        "p slower",
+        "vs dp (predicted)",
+        "solve ms",
+    ]
+    return (
+        "<p class='meta'>regret: the measured median of the strategy's pipeline over the best measured pipeline's; "
+        "predicted before the sweep from a profile taken on the controller, scaled by each host's harness_speed</p>"
+        + _table(header, rows, {3, 4, 5, 6, 7, 8, 9})
+    )
+
+
+def _hops_html(hops: pd.DataFrame) -> str:
+    """Per pipeline and worker: the cut range it ran and its medians, each timed on its own host."""
+    grouped = hops.groupby(["pipeline", "hop"], sort=True)
+    rows = [
+        [
+            str(pipeline),
+            str(hop),
+            str(group["host"].iloc[0]),
+            f"{group['start_cut'].iloc[0]} to {'output' if group['end_cut'].iloc[0] < 0 else group['end_cut'].iloc[0]}",
+            f"{group['compute_ns'].median() / 1e6:,.2f}",
+            f"{group['busy_ns'].median() / 1e6:,.2f}",
+            f"{int(group['bytes_raw'].median()):,}",
+        ]
+        for (pipeline, hop), group in grouped
+    ]
+    header = ["pipeline", "hop", "host", "cuts", "compute ms", "busy ms", "bytes received"]
+    return _table(header, rows, {1, 4, 5, 6})
 
 
 def _figure_html(path: Path, alt: str, caption: str) -> str:
@@ -304,9 +404,16 @@ def build_report(path: Path) -> list[Path]:
     infos = run_info(records)
     decisions = read_decisions(folder)
     predictions = read_predictions(folder)
+    placements = read_placements(folder)
+    hops = pd.read_parquet(folder.hops) if folder.hops.is_file() else None
     sections = []
     for info in infos:
         rows = summary[summary["run"] == info.run]
+        if rows["pipeline"].ne("").any():
+            section, charts = _pipelines_section(folder, info, rows, placements, hops)
+            sections.append(section)
+            written += charts
+            continue
         judged = decisions[decisions["run"] == info.run] if decisions is not None else None
         picks = dict(zip(judged["partitioner"], judged["cut"], strict=True)) if judged is not None else {}
         time_chart = time_by_cut(rows, info, best_by_run[info.run], folder.time_chart(info.run), picks)
@@ -350,21 +457,33 @@ def build_report(path: Path) -> list[Path]:
 def summary_table(path: Path) -> Table:
     """The summary a report wrote, for the terminal: medians per run and cut, the best cut marked."""
     summary = read_summary(ResultsFolder.open(path).summary)
-    best = set(best_cuts(summary)[["run", "cut"]].itertuples(index=False, name=None))
+    best = set(best_cuts(summary)[["run", "cut", "pipeline"]].itertuples(index=False, name=None))
     table = make_table(
         f"{path}: medians per cut (ms)",
-        ["run", "cut>", "after", "n>", "edge>", "transfer>", "cloud>", "total>", "bytes>", "on the wire>", ""],
+        [
+            "run",
+            "cut>",
+            "after (or pipeline)",
+            "n>",
+            "edge>",
+            "transfer>",
+            "cloud>",
+            "total>",
+            "bytes>",
+            "on the wire>",
+            "",
+        ],
         caption="cloud = decode + tail + encode on the worker; total = end-to-end; p95 in summary.csv",
     )
     for row in summary.itertuples(index=False):
         table.add_row(
             row.run,
             str(row.cut),
-            row.layer,
+            row.pipeline or row.layer,
             str(row.n),
             *(f"{getattr(row, f'{part}_ms_median'):,.2f}" for part in PARTS),
             f"{row.bytes_raw:,}",
             f"{row.bytes_wire:,}",
-            "best" if (row.run, row.cut) in best else "",
+            "best" if (row.run, row.cut, row.pipeline) in best else "",
         )
     return table

@@ -16,7 +16,7 @@ import json
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -25,21 +25,25 @@ from harness.ansible.inventory import check_groups, inventory_groups
 from harness.ansible.runner import PlaybookResult, run_playbook
 from harness.errors import BadInput, ExperimentFailed, HarnessError
 from harness.manifest import LoadedManifest, load_manifest
-from harness.manifest.cuts import check_cuts, require_two_groups
+from harness.manifest.cuts import check_cuts
 from harness.partition.evaluate import judge_sweep
+from harness.partition.placement.instance import tier_hosts
+from harness.partition.placement.judged import judge_placements
 from harness.results import FailedInference, InferenceRecord, RecordWriter, ResultsFolder, build_report, write_layers
-from harness.results.writer import append_failures
+from harness.results.records import HopRecord
+from harness.results.writer import append_failures, write_hops
 from harness.sweep.environment import environment
 from harness.sweep.failure import failed_sweep_message, resume_hint
 from harness.sweep.keys import CLOUD_FILES, EDGE_FILES, shipped_keys, sweep_keys
 from harness.sweep.lock import lock_variables
 from harness.sweep.observer import LayersMessage, PlanEnded, Received, RecordReceiver, RunStarted
-from harness.sweep.plan import FAILURES_SPOOL
+from harness.sweep.pipelines import SweepPipelines, choose_pipelines, pipeline_places
+from harness.sweep.plan import FAILURES_SPOOL, HOPS_SPOOL
 from harness.sweep.progress import SweepProgress
-from harness.sweep.resume import Recorded, RecordKey, check_resumable, failure_key, recorded, recover
+from harness.sweep.resume import Recorded, RecordKey, check_resumable, failure_key, record_key, recorded, recover
 from harness.sweep.topology import Topology, topology, worker_address
 from harness.wire.keys import OBSERVER, worker_keys
-from harness.wire.sockets import loopback_address
+from harness.wire.sockets import is_loopback, loopback_address
 
 RESULTS_ROOT = Path("results")
 
@@ -61,7 +65,6 @@ class SweepOutcome:
 def prepare(manifest: Path, inventory: Path, sets: list[str]) -> LoadedManifest:
     """Everything that can be checked without starting anything; raises ``BadInput``."""
     loaded = load_manifest(manifest, sets)
-    require_two_groups(loaded, "harness sweep")
     check_cuts(loaded)
     topology(inventory, loaded)
     return loaded
@@ -103,10 +106,61 @@ def secure_variables(places: Topology, keys: Path | None) -> dict:
     return variables
 
 
+def pipeline_variables(
+    inventory: Path, loaded: LoadedManifest, source: str, workers: list[str], next_hops: dict[str, list[str]]
+) -> dict:
+    """What the playbook needs to run on a pipeline's hosts: the source (which runs the edge's
+    plan) and every worker host, each worker's port and the peers it may forward to."""
+    endpoints = pipeline_places(inventory, workers, loaded.manifest.worker.port)
+    return {
+        "harness_pipelined": True,
+        "harness_sweep_hosts": ",".join([source, *workers]),
+        "harness_drivers": [source],
+        "harness_workers": {host: int(endpoint.rpartition(":")[2]) for host, endpoint in endpoints.items()},
+        "harness_worker_peers": {host: [endpoints[peer] for peer in next_hops.get(host, [])] for host in workers},
+    }
+
+
+def sweep_pipeline_variables(inventory: Path, loaded: LoadedManifest, chosen: SweepPipelines) -> dict:
+    """``pipeline_variables`` for the chosen pipelines, and the plan's part: each worker host's
+    endpoint and each run's pipelines, which the edge runs."""
+    variables = pipeline_variables(inventory, loaded, chosen.source, chosen.workers, chosen.next_hops())
+    endpoints = pipeline_places(inventory, chosen.workers, loaded.manifest.worker.port)
+    pipelines = {
+        run: [
+            {"label": pipeline.label, "cuts": list(pipeline.cuts), "workers": list(pipeline.workers)}
+            for pipeline in pipelines
+        ]
+        for run, pipelines in chosen.runs.items()
+    }
+    return variables | {"plan": {"workers": endpoints, "pipelines": pipelines}}
+
+
+def tier_variables(inventory: Path, loaded: LoadedManifest) -> dict:
+    """``pipeline_variables`` for a phase run on its own (deploy, teardown) over tiers, where no
+    pipeline is chosen: the first host of the first tier as source, every host of a later tier a
+    worker that may forward to every host of the tiers after its own."""
+    hosts = tier_hosts(inventory, loaded.manifest.hosts.pipeline)
+    workers = [host for host in hosts if host.tier > 0]
+    next_hops = {host.name: [later.name for later in workers if later.tier > host.tier] for host in workers}
+    return pipeline_variables(inventory, loaded, hosts[0].name, [host.name for host in workers], next_hops)
+
+
+def _pipelines(loaded: LoadedManifest, inventory: Path, folder: ResultsFolder, resuming: bool) -> SweepPipelines:
+    """The pipelines of a sweep over tiers: chosen now and kept in the folder, or on ``--resume``
+    those the stopped sweep chose."""
+    if resuming:
+        return SweepPipelines.read(folder.pipelines)
+    chosen = choose_pipelines(loaded, inventory)
+    chosen.write(folder.pipelines)
+    return chosen
+
+
 class RecordCollector:
     """What arrives from the edge hosts: each record written once, the expected count, failed
-    inferences, failed plans and per-layer timings. A record is known by its run, cut and repeat, so
-    the spool can fill gaps and a resumed sweep never records an inference twice."""
+    inferences, failed plans, per-layer timings and pipelines' hops. A record is known by its run,
+    cut (or pipeline) and repeat, so the spool can fill gaps and a resumed sweep never records an
+    inference twice."""
 
     def __init__(self, writer: RecordWriter, progress: SweepProgress, cloud_host: str, recorded: Recorded):
         self.writer = writer
@@ -118,12 +172,13 @@ class RecordCollector:
         self.failed: dict[tuple, FailedInference] = {}
         self.failures_written = set(recorded.failure_keys)
         self.layer_rows: list[dict] = list(recorded.layer_rows)
+        self.hops: list[HopRecord] = list(recorded.hops)
 
     def take(self, items: list[Received]) -> None:
         for item in items:
             message = item.message
             if item.record is not None:
-                self.add(item.record)
+                self.add(item.record, item.hops)
             elif item.failure is not None:
                 self.add_failure(item.failure)
             elif isinstance(message, LayersMessage):
@@ -136,19 +191,25 @@ class RecordCollector:
             elif item.problem:
                 self.progress.note = f"a message from the edge was refused ({item.problem}); its spool will be read"
 
-    def add(self, record: InferenceRecord) -> None:
-        key = (record.run, record.cut, record.repeat)
+    def add(self, record: InferenceRecord, hops: list[HopRecord]) -> None:
+        key = record_key(record.run, record.cut, record.pipeline, record.repeat)
         if key not in self.seen:
             self.seen.add(key)
             self.writer.append(record)
+            self.hops.extend(hops)
             self.progress.recorded(record)
 
     def add_spooled(self, results: Path) -> None:
         """What the edge hosts spooled, as collected into ``hosts/<host>/``: the gaps the stream left."""
-        for record in _spooled(results):
-            self.add(record)
-        for failure in _spooled_failures(results):
-            self.add_failure(failure)
+        hops: dict[RecordKey, list[HopRecord]] = {}
+        for line in _spool_lines(results, HOPS_SPOOL):
+            hop = HopRecord(**json.loads(line))
+            hops.setdefault(record_key(hop.run, -1, hop.pipeline, hop.repeat), []).append(hop)
+        for line in _spool_lines(results, "records.jsonl"):
+            record = InferenceRecord(**json.loads(line))
+            self.add(record, hops.get(record_key(record.run, record.cut, record.pipeline, record.repeat), []))
+        for line in _spool_lines(results, FAILURES_SPOOL):
+            self.add_failure(FailedInference(**json.loads(line)))
 
     def add_failure(self, failure: FailedInference) -> None:
         key = failure_key(failure)
@@ -171,11 +232,16 @@ def run_sweep(
         folder = ResultsFolder(out) if out else ResultsFolder.timestamped(RESULTS_ROOT, loaded.manifest.name)
         folder.write_manifest(loaded.rendered.text)
     places = topology(inventory, loaded)
-    keys = sweep_keys(Path(tempfile.mkdtemp(prefix="harness-keys-"))) if places.needs_keys else None
     catalog = Catalog(folder.path.parent)
     origin = {"manifest_path": str(loaded.rendered.path), "inventory": str(inventory)}
+    keys = None
     try:
-        outcome = _sweep(loaded, inventory, folder, console, places, keys, resume is not None)
+        chosen = _pipelines(loaded, inventory, folder, resume is not None) if loaded.manifest.pipelined else None
+        extra = sweep_pipeline_variables(inventory, loaded, chosen) if chosen is not None else {}
+        workers = extra.get("plan", {}).get("workers", {})
+        if places.needs_keys or not all(is_loopback(endpoint) for endpoint in workers.values()):
+            keys = sweep_keys(Path(tempfile.mkdtemp(prefix="harness-keys-")))
+        outcome = _sweep(loaded, inventory, folder, console, places, keys, resume is not None, extra, chosen)
     except HarnessError as error:
         catalog.register(folder.path, status="interrupted" if isinstance(error, Interrupted) else "failed", **origin)
         raise
@@ -194,10 +260,14 @@ def _sweep(
     places: Topology,
     keys: Path | None,
     resuming: bool,
+    extra: dict,
+    chosen: SweepPipelines | None,
 ) -> SweepOutcome:
     cloud_host = places.cloud_host
     receiver = RecordReceiver(places.observer_endpoint, worker_keys(keys, OBSERVER) if keys else None)
     variables = playbook_variables(loaded, receiver.endpoint, folder.path) | secure_variables(places, keys)
+    variables |= {name: value for name, value in extra.items() if name != "plan"}
+    variables["harness_plan"] |= extra.get("plan", {})
     if resuming:
         recover(inventory, variables)
     cancel = threading.Event()
@@ -237,9 +307,10 @@ def _sweep(
         if collector.layer_rows:
             folder.layers.unlink(missing_ok=True)
             write_layers(folder, collector.layer_rows)
+        write_hops(folder, collector.hops)
         append_failures(folder, list(collector.failed.values()))
         folder.write_environment(environment(folder.path, inventory))
-        problems = judge(loaded, folder) if count and not interrupted else []
+        problems = judge(loaded, folder, chosen) if count and not interrupted else []
         reports = build_report(folder.path) if count else []
     except OSError as error:
         raise _cannot_write(folder, error, during_sweep=False) from None
@@ -293,9 +364,13 @@ def _follow(
     return stopped
 
 
-def judge(loaded: LoadedManifest, folder: ResultsFolder) -> list[str]:
-    """The manifest's ``evaluate`` partitioners judged on the records; what went wrong, if anything.
-    A partitioner that cannot decide fails the sweep after its records and report are written."""
+def judge(loaded: LoadedManifest, folder: ResultsFolder, chosen: SweepPipelines | None) -> list[str]:
+    """The manifest's ``evaluate`` partitioners judged on the records, or over tiers every strategy's
+    pipeline beside what it measured; what went wrong, if anything. A partitioner that cannot decide
+    fails the sweep after its records and report are written."""
+    if chosen is not None:
+        judge_placements(folder, [asdict(choice) for choice in chosen.choices])
+        return []
     wanted = [spec.model_dump(exclude_none=True) for spec in loaded.manifest.evaluate]
     if not wanted:
         return []
@@ -325,17 +400,6 @@ def layer_table_rows(message: LayersMessage, cloud_host: str) -> list[dict]:
     ]
 
 
-def _spooled(results: Path):
-    """Records the edge hosts spooled locally, as collected into ``hosts/<host>/records.jsonl``."""
-    for line in _spool_lines(results, "records.jsonl"):
-        yield InferenceRecord(**json.loads(line))
-
-
-def _spooled_failures(results: Path):
-    for line in _spool_lines(results, FAILURES_SPOOL):
-        yield FailedInference(**json.loads(line))
-
-
 def _spool_lines(results: Path, name: str):
     """Complete lines of each host's collected spool: a host stopped mid-write leaves half a line."""
     for spool in sorted(results.glob(f"hosts/*/{name}")):
@@ -361,6 +425,8 @@ def run_phase(
         if loaded
         else {"harness_edge_group": wanted["edge"], "harness_cloud_group": wanted["cloud"]}
     )
+    if loaded is not None and loaded.manifest.pipelined:
+        variables |= tier_variables(inventory, loaded)
     if keys is not None:
         variables |= shipped_keys(keys)
     elif name == "deploy" and not loopback_address(address := worker_address(inventory, wanted["cloud"])):

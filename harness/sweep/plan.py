@@ -7,6 +7,7 @@ same two first ways (``failures.jsonl``). A resumed sweep's plan lists the ``(cu
 already recorded, which are skipped, and the runs whose per-layer timings are already kept.
 """
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -29,16 +30,34 @@ from harness.results import FailedInference, InferenceRecord
 from harness.sweep.observer import LayerRow, LayersMessage, RecordSender
 from harness.wire import ClientKeys, Compression, ModelSpec
 from harness.worker import EdgeDriver, LinkSettings, RetryPolicy, WorkerClient, sweep
+from harness.worker.edge import connect_pipeline
+
+
+class PlanPipeline(BaseModel):
+    """One pipeline of a run over tiers: the edge runs to ``cuts[0]``, worker host ``workers[i]`` from
+    ``cuts[i]`` to the next cut (the last to the output). No workers: the edge runs the whole model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str
+    cuts: list[int]
+    workers: list[str]
 
 
 class Plan(BaseModel):
+    """``done`` lists each run's ``(cut, repeat)`` pairs already recorded (``(pipeline, repeat)`` in a
+    run over tiers); ``workers`` is each worker host's endpoint and ``pipelines`` each run's pipelines,
+    for a sweep over tiers."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str
     runs: list[Run]
     retry: RetrySpec = RetrySpec()
-    done: dict[str, list[tuple[int, int]]] = {}
+    done: dict[str, list[tuple[int | str, int]]] = {}
     profiled: list[str] = []
+    workers: dict[str, str] = {}
+    pipelines: dict[str, list[PlanPipeline]] = {}
 
 
 def read_plan(path: Path) -> Plan:
@@ -66,6 +85,7 @@ class EdgeContext:
 
 
 FAILURES_SPOOL = "failures.jsonl"
+HOPS_SPOOL = "hops.jsonl"
 """Beside the records' spool on the edge host, collected with it."""
 
 
@@ -84,27 +104,22 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
     """Run every run of ``plan``; returns the number of records made. Failures are reported to the
     observer before they are raised, so the controller can say which host failed and why."""
     sender = RecordSender(context.observer, context.host, keys=context.observer_keys)
-    spool = context.spool.open("a") if context.spool else None
-    failures = context.spool.with_name(FAILURES_SPOOL).open("a") if context.spool else None
+    spools = _Spools(context.spool)
     retry = RetryPolicy(plan.retry.attempts, plan.retry.timeout_s, plan.retry.wait_s)
     graphs: dict[tuple, SplitGraph] = {}
     count = 0
 
     def failed(failure: FailedInference) -> None:
-        if failures:
-            failures.write(json.dumps(failure.as_dict()) + "\n")
-            failures.flush()
+        spools.write("failures", failure.as_dict())
         sender.failure(failure)
 
     try:
-        with WorkerClient(context.worker, context.keys) as client:
+        with contextlib.ExitStack() as stack:
+            connections = _Connections(plan, context, stack)
             for run in plan.runs:
                 if run.threads:
                     torch.set_num_threads(run.threads)
                 split = _split_graph(run, graphs)
-                cuts = (
-                    [cut.index for cut in split.cuts] if run.cuts == "all" else [split.cut(i).index for i in run.cuts]
-                )
                 inputs = load_inputs(run.dataset, split.input_shape)
                 spec = ModelSpec(
                     name=run.model.name,
@@ -112,31 +127,41 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
                     input_shape=split.input_shape,
                     weights=run.model.weights,
                 )
-                driver = EdgeDriver(
-                    client,
-                    split,
-                    spec,
-                    Compression.parse(run.compression),
-                    link_for(run, context.shaping),
-                    timeout_s=retry.timeout_s,
-                    run=run.id,
+                settings = _DriverSettings(
+                    split, spec, Compression.parse(run.compression), link_for(run, context.shaping), retry, run.id
                 )
-                done = set(plan.done.get(run.id, ()))
-                wanted = schedule(run.partitioner.name, cuts, run.partitioner.repeats)
+                pipelines = plan.pipelines.get(run.id)
+                if pipelines is None:
+                    driver = settings.driver(connections.worker())
+                    units = (
+                        [cut.index for cut in split.cuts]
+                        if run.cuts == "all"
+                        else [split.cut(i).index for i in run.cuts]
+                    )
+                    done = set(plan.done.get(run.id, ()))
+                else:
+                    driver = PipelineSet(
+                        [settings.driver(connections.pipeline(pipeline.workers)) for pipeline in pipelines], pipelines
+                    )
+                    units = list(range(len(pipelines)))
+                    done = {(driver.unit(label), repeat) for label, repeat in plan.done.get(run.id, ())}
+                wanted = schedule(run.partitioner.name, units, run.partitioner.repeats)
                 pairs = [pair for pair in wanted if pair not in done]
                 task = per_input_task(run.task)
                 sender.started(run.id, len(pairs))
-                for record, output, _ in sweep(driver, pairs, inputs, run.warmup, retry, failed):
+                for record, output, hops in sweep(driver, pairs, inputs, run.warmup, retry, failed):
+                    hops = hops if pipelines is not None else []
                     if task is not None:
                         record = replace(record, task=task(output, record.input))
-                    if spool:
-                        spool.write(json.dumps(record.as_dict()) + "\n")
-                        spool.flush()
-                    sender.record(record)
+                    spools.write("records", record.as_dict())
+                    for hop in hops:
+                        spools.write("hops", hop.as_dict())
+                    sender.record(record, hops)
                     on_record(record)
                     count += 1
                 if run.id not in plan.profiled:
-                    for message in layer_timings(run, split, spec, client, context.host):
+                    workers = connections.profiled_workers(pipelines)
+                    for message in layer_timings(run, split, spec, workers, context.host):
                         sender.layers(message)
         sender.ended()
         return count
@@ -144,10 +169,132 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
         sender.ended(str(error))
         raise
     finally:
-        for file in (spool, failures):
-            if file:
-                file.close()
+        spools.close()
         sender.close()
+
+
+@dataclass(frozen=True)
+class _DriverSettings:
+    """What every driver of one run shares, whichever workers it talks to."""
+
+    split: SplitGraph
+    spec: ModelSpec
+    compression: Compression
+    link: LinkSettings
+    retry: RetryPolicy
+    run: str
+
+    def driver(self, hops: WorkerClient | list[WorkerClient]) -> EdgeDriver:
+        return EdgeDriver(
+            hops, self.split, self.spec, self.compression, self.link, timeout_s=self.retry.timeout_s, run=self.run
+        )
+
+
+class _Connections:
+    """The sockets of a plan, opened when first needed and closed with ``stack``: the one worker of
+    the two-group form, and one set of clients per distinct chain of worker hosts (a pipeline's
+    clients share one routing id, so they are not shared with another chain)."""
+
+    def __init__(self, plan: Plan, context: EdgeContext, stack: contextlib.ExitStack):
+        self.plan = plan
+        self.context = context
+        self.stack = stack
+        self._worker: WorkerClient | None = None
+        self._chains: dict[tuple[str, ...], list[WorkerClient]] = {}
+
+    def worker(self) -> WorkerClient:
+        if self._worker is None:
+            self._worker = self.stack.enter_context(WorkerClient(self.context.worker, self.context.keys))
+        return self._worker
+
+    def pipeline(self, hosts: list[str]) -> list[WorkerClient]:
+        chain = tuple(hosts)
+        if not chain:
+            return []
+        if chain not in self._chains:
+            missing = [host for host in chain if host not in self.plan.workers]
+            if missing:
+                raise BadInput(f"plan: no endpoint for worker host {', '.join(missing)}; expected it in 'workers'")
+            clients = connect_pipeline([self.plan.workers[host] for host in chain], self.context.keys)
+            for client in clients:
+                self.stack.callback(client.close)
+            self._chains[chain] = clients
+        return self._chains[chain]
+
+    def profiled_workers(self, pipelines: list[PlanPipeline] | None) -> list[tuple[str, str, WorkerClient]]:
+        """The workers whose layers a run profiles, as (role, name, client): the worker of the
+        two-group form (``cloud``, named by its endpoint; the controller knows its host), or each
+        worker host of the run's pipelines once (``worker``, named by its host)."""
+        if pipelines is None:
+            client = self.worker()
+            return [("cloud", client.endpoint, client)]
+        found: dict[str, WorkerClient] = {}
+        for pipeline in pipelines:
+            for host, client in zip(pipeline.workers, self.pipeline(pipeline.workers), strict=True):
+                found.setdefault(host, client)
+        return [("worker", host, client) for host, client in found.items()]
+
+
+class PipelineSet:
+    """A run's pipelines behind the driver interface ``sweep`` uses, each pipeline a unit numbered
+    in plan order; records and hops are labelled with the pipeline and named by host."""
+
+    def __init__(self, drivers: list[EdgeDriver], pipelines: list[PlanPipeline]):
+        self.drivers = drivers
+        self.pipelines = pipelines
+        self.run = drivers[0].run
+        self.split = drivers[0].split
+        self._current = 0
+
+    def unit(self, label: str) -> int:
+        return next(index for index, pipeline in enumerate(self.pipelines) if pipeline.label == label)
+
+    def describe(self, unit: int) -> tuple[int, str]:
+        pipeline = self.pipelines[unit]
+        return (pipeline.cuts[0] if pipeline.cuts else self.split.cuts[-1].index), pipeline.label
+
+    def prepare(self, unit: int) -> None:
+        self._current = unit
+        self.drivers[unit].prepare(self.pipelines[unit].cuts)
+
+    def run_pipeline(self, unit: int, inputs: torch.Tensor, repeat: int = 0, input_index: int = 0):
+        self._current = unit
+        pipeline = self.pipelines[unit]
+        output, record, hops = self.drivers[unit].run_pipeline(pipeline.cuts, inputs, repeat, input_index)
+        named = [
+            replace(hop, host=host, pipeline=pipeline.label, repeat=repeat)
+            for hop, host in zip(hops, pipeline.workers, strict=True)
+        ]
+        return output, replace(record, pipeline=pipeline.label), named
+
+    def await_worker(self, wait_s: float, after: Exception) -> None:
+        self.drivers[self._current].await_worker(wait_s, after)
+
+
+_SPOOL_NAMES = {"records": None, "failures": FAILURES_SPOOL, "hops": HOPS_SPOOL}
+
+
+class _Spools:
+    """The edge's local copies beside ``records.jsonl``: every record, failure and hop, a line each,
+    flushed as written, collected after the sweep."""
+
+    def __init__(self, records: Path | None):
+        self.files = {}
+        if records is not None:
+            self.files = {
+                kind: (records if name is None else records.with_name(name)).open("a")
+                for kind, name in _SPOOL_NAMES.items()
+            }
+
+    def write(self, kind: str, row: dict) -> None:
+        file = self.files.get(kind)
+        if file is not None:
+            file.write(json.dumps(row) + "\n")
+            file.flush()
+
+    def close(self) -> None:
+        for file in self.files.values():
+            file.close()
 
 
 PROFILE_REPEATS = 10
@@ -155,16 +302,20 @@ PROFILE_WARMUP = 3
 """Per-layer timings are a profile of the whole model on each host, after the run's inferences."""
 
 
-def layer_timings(run: Run, split: SplitGraph, spec: ModelSpec, client: WorkerClient, host: str):
-    """The run's model timed layer by layer here (edge) and on the worker (cloud)."""
+def layer_timings(
+    run: Run, split: SplitGraph, spec: ModelSpec, workers: list[tuple[str, str, WorkerClient]], host: str
+):
+    """The run's model timed layer by layer here (edge) and on each of ``workers``."""
     here = profile(split, None, PROFILE_REPEATS, PROFILE_WARMUP).layers
     edge_rows = [
         LayerRow(name=layer.name, op=layer.op, median_ns=round(layer.median_ms * 1e6), p95_ns=round(layer.p95_ms * 1e6))
         for layer in here
     ]
-    there = client.profile(spec, PROFILE_REPEATS, PROFILE_WARMUP).layers
-    cloud_rows = [LayerRow(**msgspec.structs.asdict(layer)) for layer in there]
-    for role, rows, name in (("edge", edge_rows, host), ("cloud", cloud_rows, client.endpoint)):
+    timed = [("edge", host, edge_rows)]
+    for role, name, client in workers:
+        there = client.profile(spec, PROFILE_REPEATS, PROFILE_WARMUP).layers
+        timed.append((role, name, [LayerRow(**msgspec.structs.asdict(layer)) for layer in there]))
+    for role, name, rows in timed:
         yield LayersMessage(
             host=name, role=role, run=run.id, model=run.model.name, repeats=PROFILE_REPEATS, layers=rows
         )

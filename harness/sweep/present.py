@@ -1,7 +1,11 @@
-"""What ``harness sweep`` prints when it is done: where the results are and the best cut per run."""
+"""What ``harness sweep`` prints when it is done: where the results are and the best cut (or pipeline) per run."""
 
+from rich.table import Table
+
+from harness.console import make_table
 from harness.results.summary import best_cuts, read_summary
 from harness.sweep.controller import SweepOutcome
+from harness.sweep.pipelines import SweepPipelines
 
 
 def outcome_lines(outcome: SweepOutcome) -> list[str]:
@@ -9,6 +13,22 @@ def outcome_lines(outcome: SweepOutcome) -> list[str]:
     lines = [f"{outcome.records} inferences recorded in {folder}"]
     if outcome.folder.summary.exists():
         for best in best_cuts(read_summary(outcome.folder.summary)).itertuples():
-            lines.append(f"{best.run}: best cut {best.cut} ({best.layer}), median total {best.total_ms_median:.1f} ms")
+            where = f"pipeline {best.pipeline}" if best.pipeline else f"cut {best.cut} ({best.layer})"
+            lines.append(f"{best.run}: best {where}, median total {best.total_ms_median:.1f} ms")
     lines += [f"  {path.relative_to(folder)}" for path in outcome.reports]
     return lines
+
+
+def pipelines_table(chosen: SweepPipelines) -> Table:
+    """The pipelines a sweep over tiers will measure, and which strategy chose each, with its prediction."""
+    table = make_table(
+        "pipelines to measure",
+        ["run", "pipeline", "chosen by", "predicted ms>"],
+        caption="a pipeline: the edge host, then each cut and the worker host that runs from it",
+    )
+    for run, pipelines in chosen.runs.items():
+        for pipeline in pipelines:
+            choices = [choice for choice in chosen.choices if choice.run == run and choice.pipeline == pipeline.label]
+            predicted = f"{choices[0].predicted_ms:,.2f}" if choices and choices[0].predicted_ms is not None else "-"
+            table.add_row(run, pipeline.label, ", ".join(choice.strategy for choice in choices), predicted)
+    return table

@@ -15,6 +15,7 @@ from harness.errors import BadInput
 from harness.lab.spec import OBSERVER_GROUP
 from harness.manifest import LoadedManifest
 from harness.manifest.schema import LinkSpec
+from harness.manifest.validate import field_line
 from harness.wire.link import UNLIMITED
 from harness.wire.sockets import loopback_address
 
@@ -57,6 +58,13 @@ def topology(inventory: Path, loaded: LoadedManifest) -> Topology:
     observer_address = _address(observers[0], variables.get(observers[0], {})) if observers else None
     tc_hosts = [host for host in groups[hosts.edge] if variables.get(host, {}).get("harness_link_shaping") == "tc"]
     tc_link = shaped_link(loaded, inventory, tc_hosts) if tc_hosts else None
+    if tc_link is not None and loaded.manifest.pipelined:
+        line, field = field_line(loaded.rendered, ("link",))
+        raise BadInput(
+            f"{loaded.rendered.path}:{line}: field {field}.shaping: edge host {tc_hosts[0]} of inventory {inventory} "
+            "shapes its link with tc, which shapes one link between the edge and one cloud host; a sweep over tiers "
+            "paces every hop itself (expected shaping: emulated)"
+        )
     cloud_address = host_worker_address(cloud_host, variables.get(cloud_host, {}))
     return Topology(cloud_host, cloud_address, observer_address, tc_link)
 
@@ -101,3 +109,16 @@ def host_worker_address(host: str, variables: dict) -> str:
     """Where ``host`` runs its worker: its ``harness_worker_address``, else its ``ansible_host``, else its name."""
     value = variables.get("harness_worker_address")
     return value if isinstance(value, str) else _address(host, variables)
+
+
+def worker_places(inventory: Path, hosts: list[str], base_port: int) -> dict[str, tuple[str, int]]:
+    """Each host's worker address and port; hosts at one address (the embedded default runs every
+    "host" on this machine) take consecutive ports from ``base_port``, so their workers do not collide."""
+    variables = host_variables(inventory)
+    taken: dict[str, int] = {}
+    places = {}
+    for host in hosts:
+        address = host_worker_address(host, variables.get(host, {}))
+        places[host] = (address, base_port + taken.get(address, 0))
+        taken[address] = taken.get(address, 0) + 1
+    return places

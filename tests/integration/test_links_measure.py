@@ -9,10 +9,10 @@ import numpy as np
 from click.testing import CliRunner
 
 from harness.cli import cli
-from harness.links.lab import link_places
 from harness.links.matrix import read_matrix
 from harness.links.measure import ProbeSettings, measure_links
 from harness.results.catalog import Catalog
+from harness.sweep.topology import worker_places
 from tests.integration.test_sweep import free_port
 
 
@@ -81,7 +81,7 @@ def test_measuring_an_inventory_starts_a_worker_per_host_and_stops_them(tmp_path
     matrix = read_matrix(out)
     assert set(matrix.pairs()) == {("edge-local", "cloud-local"), ("cloud-local", "edge-local")}
     assert set(matrix.source.values()) == {"probe"} and (matrix.rate[~np.eye(2, dtype=bool)] > 1e6).all()
-    assert link_places(Path("inventory/local"), ["edge-local", "cloud-local"], port) == {
+    assert worker_places(Path("inventory/local"), ["edge-local", "cloud-local"], port) == {
         "edge-local": ("127.0.0.1", port),
         "cloud-local": ("127.0.0.1", port + 1),
     }, "hosts at one address take consecutive ports"

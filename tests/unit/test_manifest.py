@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -376,12 +377,24 @@ def test_bad_pipelines_are_refused_at_their_line(tmp_path, change, expected):
     assert "\n" not in result.stderr.rstrip("\n")
 
 
-def test_a_sweep_of_three_tiers_is_refused_before_anything_starts(tmp_path):
+def test_a_dry_run_over_three_tiers_lists_each_pipeline_on_its_hosts(tmp_path):
     path = write(tmp_path, TIERS)
-    result = CliRunner().invoke(cli, ["sweep", "--dry-run", str(path)])
+    result = CliRunner().invoke(cli, ["sweep", "--dry-run", str(path), "-i", "inventory/local-tiers"])
+    assert result.exit_code == 0, result.stderr
+    pipelines = re.findall(r"(rpi-local>\S+)\s+│\s+(given \[[0-9, ]+\])", result.stdout)
+    assert pipelines == [
+        ("rpi-local>3>jetson-local>13>gpu-local", "given [3, 13]"),
+        ("rpi-local>5>jetson-local>20>gpu-local", "given [5, 20]"),
+    ]
+    assert result.stdout.endswith("dry run: 1 runs on inventory/local-tiers; nothing was started\n")
+
+
+def test_plan_decides_one_cut_and_refuses_three_tiers_at_their_line(tmp_path):
+    path = write(tmp_path, TIERS)
+    result = CliRunner().invoke(cli, ["plan", str(path)])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith(
-        f"harness: error: {path}:2: field hosts.tiers: `harness sweep` runs one edge group and one cloud group so far"
+        f"harness: error: {path}:2: field hosts.tiers: `harness plan` decides one cut between one edge group"
     )
 
 

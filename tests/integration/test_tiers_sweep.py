@@ -1,0 +1,80 @@
+"""``harness sweep`` over three tiers on inventory/local-tiers: workers started per worker host, each
+placement strategy's pipeline measured side by side under the emulated link, every hop recorded on
+the host that did the work, then everything torn down.
+
+The three "hosts" are this machine, so every placement differs by its links alone: at 4 MB/s the
+strategies' pipelines are seconds of transfer apart, and what they predicted ranks them as measured.
+"""
+
+import json
+
+import pandas as pd
+
+from tests.integration.test_sweep import _left_behind, harness, hosts_dir  # noqa: F401 (a fixture)
+
+RATE = 4e6
+REPEATS = 3
+TIERS = ["-i", "inventory/local-tiers", "--set", "bandwidth=4MB/s", "--set", "delay=0ms", "--set", f"repeats={REPEATS}"]
+
+
+def test_a_sweep_over_three_tiers_measures_each_strategys_pipeline(hosts_dir, tmp_path):  # noqa: F811
+    out = tmp_path / "results"
+    done = harness(hosts_dir, "sweep", "manifests/tiers.yml", *TIERS, "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    chosen = json.loads((out / "pipelines.json").read_text())
+    ((run, pipelines),) = chosen["runs"].items()
+    labels = [
+        ">".join([item["source"], *(f"{cut}>{host}" for cut, host in zip(item["cuts"], item["workers"], strict=True))])
+        for item in pipelines
+    ]
+    assert len(labels) == len(set(labels)) >= 3, "dp, genetic, even-split and cloud-only: at least three pipelines"
+    assert all(label.startswith("rpi-local") for label in labels)
+
+    records = pd.read_parquet(out / "records.parquet")
+    assert sorted(records["pipeline"].unique()) == sorted(labels)
+    assert (records.groupby("pipeline").size() == REPEATS).all()
+    hops = pd.read_parquet(out / "hops.parquet")
+    for label, item in zip(labels, pipelines, strict=True):
+        mine = hops[hops["pipeline"] == label].sort_values(["repeat", "hop"])
+        assert len(mine) == REPEATS * len(item["workers"]), label
+        for _, inference in mine.groupby("repeat"):
+            assert list(inference["host"]) == item["workers"]
+            assert list(inference["start_cut"]) == item["cuts"]
+            assert list(inference["end_cut"]) == [*item["cuts"][1:], -1]
+            assert (inference["compute_ns"] > 0).all() and (inference["busy_ns"] >= inference["compute_ns"]).all()
+        ours = records[records["pipeline"] == label]
+        if item["workers"]:
+            # The first worker receives what leaves the edge; the workers' sum is the record's cloud part.
+            first = mine[mine["hop"] == 1].set_index("repeat")["bytes_raw"]
+            assert (ours.set_index("repeat")["bytes_raw"] == first).all()
+            summed = mine.groupby("repeat")["compute_ns"].sum()
+            assert (ours.set_index("repeat")["cloud_ns"] == summed).all()
+        else:
+            assert (ours["bytes_wire"] == 0).all() and (ours["transfer_ns"] == 0).all()
+        # Every hop is paced by its sender and never arrives early: all the bytes that crossed, at the rate.
+        by_repeat = ours.set_index("repeat")
+        forwarded = mine[mine["hop"] > 1].groupby("repeat")["bytes_wire"].sum()
+        crossed = (by_repeat["bytes_wire"] + by_repeat["reply_bytes_wire"]).add(forwarded, fill_value=0)
+        assert (by_repeat["transfer_ns"] >= 0.99 * 1e9 * crossed / RATE).all(), label
+
+    placements = pd.read_csv(out / "placements.csv")
+    assert list(placements["strategy"]) == ["dp", "genetic", "even-split", "cloud-only"]
+    assert set(placements["pipeline"]) <= set(labels)
+    best = placements.loc[placements["measured_ms"].idxmin()]
+    assert best["strategy"] == "dp" and best["regret"] == 1.0 and best["gap"] == 0.0
+    assert (placements["regret"] >= 1.0).all()
+    distinct = placements.drop_duplicates("pipeline")
+    assert list(distinct.sort_values("predicted_ms")["pipeline"]) == list(
+        distinct.sort_values("measured_ms")["pipeline"]
+    ), "the predictions rank the pipelines as measured"
+
+    layers = pd.read_parquet(out / "layers.parquet")
+    assert sorted(set(zip(layers["role"], layers["host"], strict=True))) >= [
+        ("edge", "rpi-local"),
+        ("worker", "gpu-local"),
+    ]
+    report = (out / "report.html").read_text()
+    assert "Placement strategies" in report and "total inference time by pipeline" in report
+    assert f"time_by_cut_{run}.png" in report
+    assert f"{run}: best pipeline {best['pipeline']}" in done.stdout
+    assert _left_behind(hosts_dir) == []
