@@ -11,13 +11,13 @@ costs one ping's wait rather than one per pair.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from harness.errors import ExperimentFailed
 from harness.links.matrix import LinkMatrix
 from harness.links.rounds import probe_rounds
-from harness.wire.frames import Probe, encode
+from harness.wire.frames import Pace, Probe, encode
 from harness.wire.keys import ClientKeys
 from harness.worker.client import WorkerClient
 
@@ -46,9 +46,11 @@ def measure_links(
     keys: ClientKeys | None = None,
     settings: ProbeSettings | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    paces: Mapping[tuple[str, str], Pace | None] | None = None,
 ) -> Measured:
     """The matrix between the hosts of ``workers`` (host name to its worker's endpoint, as the other
-    workers reach it; each worker lists the others as peers)."""
+    workers reach it; each worker lists the others as peers); ``paces``: the emulated link of each
+    ordered pair, which its sender holds the probe for."""
     settings = settings or ProbeSettings()
     names = list(workers)
     matrix = LinkMatrix.empty(names)
@@ -60,7 +62,7 @@ def measure_links(
         rounds = probe_rounds(answering)
         for number, pairs in enumerate(rounds, start=1):
             progress(f"round {number} of {len(rounds)}: " + ", ".join(f"{a} -> {b}" for a, b in pairs))
-            _measure_round(pairs, workers, clients, settings, matrix, warnings)
+            _measure_round(pairs, workers, clients, settings, matrix, warnings, paces or {})
     finally:
         for client in clients.values():
             client.close()
@@ -82,7 +84,9 @@ def _answers(name: str, client: WorkerClient, names, settings: ProbeSettings, ma
     return False
 
 
-def _measure_round(pairs, workers, clients, settings: ProbeSettings, matrix: LinkMatrix, warnings: list[str]) -> None:
+def _measure_round(
+    pairs, workers, clients, settings: ProbeSettings, matrix: LinkMatrix, warnings: list[str], paces: Mapping
+) -> None:
     waiting = []
     for src, dst in pairs:
         client = clients[src]
@@ -92,6 +96,7 @@ def _measure_round(pairs, workers, clients, settings: ProbeSettings, matrix: Lin
             echoes=settings.echoes,
             bulk_bytes=settings.bulk_bytes,
             timeout_ms=round(settings.timeout_s * 1000),
+            pace=paces.get((src, dst)),
         )
         waiting.append((src, dst, request.id, client.send(encode(request))))
     step_s = settings.timeout_s * (settings.echoes + 2)

@@ -286,6 +286,27 @@ class PlacementSpec(StrictModel):
     options: dict[str, bool | int | float | str] = Field(default_factory=dict)
 
 
+class AdaptSpec(StrictModel):
+    """Re-planning during a sweep over tiers: every ``every_s`` seconds the edge measures the links
+    between the tiers' hosts again (one bulk transfer of ``probe_kb`` per ordered pair) and the
+    placement strategy solves anew; a new placement replaces the running one when it is predicted
+    at least ``min_gain`` faster (a fraction) in ``rounds`` rounds in a row."""
+
+    every_s: Annotated[float, Field(gt=0, le=86400)] = 10.0
+    min_gain: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    rounds: Annotated[int, Field(ge=1, le=100)] = 2
+    probe_kb: Annotated[int, Field(ge=1, le=65536)] = 256
+
+
+class LinkEventSpec(StrictModel):
+    """An emulated link changing mid-run: ``at_s`` seconds after the run's first inference, every
+    link between the hosts of the two tier groups of ``pair`` (both ways) gets ``rate``."""
+
+    at_s: Annotated[float, Field(ge=0, le=86400)]
+    pair: Annotated[list[Group], Field(min_length=2, max_length=2)]
+    rate: Rate
+
+
 class DatasetSpec(StrictModel):
     name: Annotated[str, AfterValidator(_check_dataset)] = "synthetic"
     count: PositiveInt = 1
@@ -358,6 +379,8 @@ class Manifest(StrictModel):
     retry: RetrySpec = RetrySpec()
     evaluate: list[Annotated[EvaluateSpec, BeforeValidator(_name_as_mapping)]] = Field(default_factory=list)
     placement: Annotated[PlacementSpec, BeforeValidator(_name_as_mapping)] | None = None
+    adapt: AdaptSpec | None = None
+    link_events: list[LinkEventSpec] = Field(default_factory=list, max_length=1000)
 
     @property
     def pipelined(self) -> bool:

@@ -54,7 +54,7 @@ def parse_manifest(rendered: Rendered) -> Manifest:
 def _pipeline_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | None:
     """Where ``cuts`` does not fit ``hosts``: a pipeline names one cut per worker tier, more than
     two tiers need pipelines or a placement, and a placement chooses the cuts itself."""
-    judged = _judged_problem(manifest)
+    judged = _judged_problem(manifest) or _adapt_problem(manifest)
     if judged is not None:
         return judged
     pipeline = manifest.hosts.pipeline
@@ -95,6 +95,30 @@ def _judged_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | N
                 else "options are for placement strategies over tiers; partitioners take cut, single_tensor, criterion"
             )
             return ("evaluate", index, given), f"expected no {given}: {kind}"
+    return None
+
+
+def _adapt_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | None:
+    """Re-planning solves the manifest's placement again, alone; link events change links between
+    two tier groups of a sweep over tiers, paced by the harness itself."""
+    if manifest.adapt is not None:
+        if manifest.placement is None:
+            return ("adapt",), "expected a placement beside adapt: re-planning solves the placement again"
+        if manifest.evaluate:
+            return ("evaluate",), "expected no evaluate beside adapt: a run that re-plans measures its own placement"
+    tiers = manifest.hosts.pipeline
+    for index, event in enumerate(manifest.link_events):
+        if not manifest.pipelined:
+            return (
+                "link_events",
+            ), "expected hosts.tiers and a placement or pipelines: link events change a tier's link"
+        unknown = [group for group in event.pair if group not in tiers]
+        if unknown or event.pair[0] == event.pair[1]:
+            return ("link_events", index, "pair"), (
+                f"expected two different tier groups of {', '.join(tiers)} (got {shown(event.pair)})"
+            )
+    if manifest.link_events and any(link.shaping != "emulated" for link in manifest.link):
+        return ("link",), "expected shaping: emulated beside link_events, which change the pace the harness sets"
     return None
 
 

@@ -21,6 +21,8 @@ WIDTH_PX, HEIGHT_PX, DPI = 1600, 900, 100
 COLOURS = {"edge": "#0072B2", "transfer": "#E69F00", "cloud": "#009E73"}
 BYTES_COLOURS = {"bytes_raw": "#0072B2", "bytes_wire": "#E69F00"}
 HIGHLIGHT = "#D55E00"
+PALETTE = ("#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#000000")
+"""One colour per series where series are many (pipelines); Okabe-Ito, the highlight left out."""
 PICK_MARKER = {"s": 150, "edgecolors": "black", "linewidths": 0.8}
 PICK_STYLES = (("v", "#000000"), ("D", "#CC79A7"), ("s", "#56B4E9"), ("^", "#F0E442"), ("P", "#999999"))
 STYLE = {
@@ -342,4 +344,52 @@ def time_by_pipeline(rows: pd.DataFrame, info: RunInfo, path: Path, placements: 
         axes.set_title(_subtitle(info, rows).replace(" · medians per cut", "\nmedians per pipeline"), loc="left")
         figure.suptitle("Total inference time by pipeline", fontsize=19, fontweight="bold", x=0.01, ha="left")
         figure.legend(loc="outside lower center", ncols=4)
+        return _save(figure, path)
+
+
+def latency_over_time(records: pd.DataFrame, replans: pd.DataFrame, info: RunInfo, path: Path) -> Path:
+    """Each inference of a run that re-plans: its end-to-end time against when it started, coloured
+    by the pipeline it took, with every link event and every switch marked where it happened, so the
+    cost of a link change and of the time it took to react shows as the gap between two lines."""
+    start = int(records["started_at_ns"].min())
+    with mpl.rc_context(STYLE):
+        figure, axes = _figure()
+        for (pipeline, group), colour in zip(records.groupby("pipeline", sort=False), itertools.cycle(PALETTE)):
+            axes.scatter(
+                (group["started_at_ns"] - start) / 1e9,
+                group["e2e_ns"] / 1e6,
+                s=18,
+                color=colour,
+                label=pipeline.replace(">", " → "),
+            )
+        for row in replans.itertuples():
+            if row.trigger == "link event":
+                axes.axvline(row.at_s, color="black", linestyle="--", linewidth=1.5)
+                axes.annotate(
+                    f"link event: {row.reason}",
+                    xy=(row.at_s, 1),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(4, -14),
+                    textcoords="offset points",
+                    fontsize=10,
+                )
+            elif row.switched:
+                axes.axvline(row.at_s, color=HIGHLIGHT, linewidth=2)
+                axes.annotate(
+                    f"switch ({row.gain:.0%} predicted gain)",
+                    xy=(row.at_s, 1),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(4, -30),
+                    textcoords="offset points",
+                    fontsize=10,
+                    color=HIGHLIGHT,
+                )
+        axes.set_yscale("log")
+        axes.yaxis.set_major_formatter("{x:,.0f}")
+        axes.yaxis.set_minor_formatter("{x:,.0f}")
+        axes.set_xlabel("time since the run's first inference (s)")
+        axes.set_ylabel("end-to-end time (ms, log scale)")
+        axes.set_title(f"{info.caption()} · run {info.run}", loc="left", color="#333333")
+        figure.suptitle("Latency over time, re-planned", fontsize=19, fontweight="bold", x=0.01, ha="left")
+        figure.legend(loc="outside lower center", ncols=2)
         return _save(figure, path)

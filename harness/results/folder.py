@@ -92,6 +92,11 @@ class ResultsFolder:
         return self.path / "placements.csv"
 
     @property
+    def replans(self) -> Path:
+        """Each re-planning round and link event of the runs that re-plan."""
+        return self.path / "replans.csv"
+
+    @property
     def decisions(self) -> Path:
         """Each evaluated partitioner's pick and regret per run (a sweep's ``evaluate``)."""
         return self.path / "decisions.csv"
@@ -114,6 +119,9 @@ class ResultsFolder:
 
     def bytes_chart(self, run: str) -> Path:
         return self.path / f"bytes_by_cut_{safe_name(run)}.png"
+
+    def replan_chart(self, run: str) -> Path:
+        return self.path / f"latency_over_time_{safe_name(run)}.png"
 
     def predicted_chart(self, run: str) -> Path:
         return self.path / f"predicted_by_cut_{safe_name(run)}.png"

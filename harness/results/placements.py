@@ -1,6 +1,6 @@
-"""Reading a sweep over tiers' placement judgements back: ``placements.csv``, one row per run and
-strategy, written by ``harness.partition.placement.judged`` and read here so that a report can be
-rebuilt from the folder alone."""
+"""Reading back what a sweep over tiers decided: ``placements.csv``, one row per run and strategy,
+written by ``harness.partition.placement.judged``, and ``replans.csv``, each re-planning round and
+link event; read here so that a report can be rebuilt from the folder alone."""
 
 import pandas as pd
 
@@ -42,3 +42,15 @@ def read_placements(folder: ResultsFolder) -> pd.DataFrame | None:
     if missing:
         raise BadInput(f"{folder.placements}: lacks columns {', '.join(missing)}; expected a sweep's placements")
     return placements
+
+
+def read_replans(folder: ResultsFolder) -> pd.DataFrame | None:
+    """The re-planning rounds and link events of the runs that re-planned, in the order they happened."""
+    if not folder.replans.is_file():
+        return None
+    return pd.read_csv(
+        folder.replans,
+        dtype={"run": str, "running": str, "best": str, "reason": str},
+        keep_default_na=False,
+        na_values=[""],
+    )

@@ -16,10 +16,16 @@ from rich.table import Table
 
 from harness.console import make_table
 from harness.errors import BadInput
-from harness.results.charts import bytes_by_cut, predicted_vs_measured, time_by_cut, time_by_pipeline
+from harness.results.charts import (
+    bytes_by_cut,
+    latency_over_time,
+    predicted_vs_measured,
+    time_by_cut,
+    time_by_pipeline,
+)
 from harness.results.decisions import read_decisions, read_predictions
 from harness.results.folder import ResultsFolder
-from harness.results.placements import read_placements
+from harness.results.placements import read_placements, read_replans
 from harness.results.summary import (
     PARTS,
     TIME_COLUMNS,
@@ -327,6 +333,50 @@ def _pipelines_section(
     return section, [chart]
 
 
+def _replans_section(
+    folder: ResultsFolder, info: RunInfo, records: pd.DataFrame, replans: pd.DataFrame, charts: list[Path]
+) -> str:
+    """A run that re-planned: its latency over time with the link events and switches, and every round."""
+    chart = latency_over_time(records[records["run"] == info.run], replans, info, folder.replan_chart(info.run))
+    charts.append(chart)
+    rows = [
+        [
+            f"{row.at_s:,.2f}",
+            str(row.trigger),
+            str(row.running),
+            _ms(row.running_ms),
+            str(row.best) if pd.notna(row.best) else "-",
+            _ms(row.best_ms),
+            f"{row.gain:.1%}" if pd.notna(row.gain) else "-",
+            "switched" if row.switched else "",
+            str(row.reason),
+            f"{row.measure_ms:,.0f}",
+            f"{row.switch_ms:,.0f}" if row.switched else "-",
+        ]
+        for row in replans.itertuples()
+    ]
+    header = [
+        "at s",
+        "trigger",
+        "running",
+        "predicted ms",
+        "best",
+        "best predicted ms",
+        "gain",
+        "",
+        "why",
+        "measuring ms",
+        "switching ms",
+    ]
+    return (
+        "<h3>Re-planning</h3><p class='meta'>every round prices the running pipeline and the strategy's answer on "
+        "the links just measured; measuring pauses the stream, and a switch prepares the new pipeline on every "
+        "worker before the next inference takes it</p>"
+        + _figure_html(chart, f"latency over time, run {info.run}", chart.name)
+        + _table(header, rows, {0, 3, 5, 6, 9, 10})
+    )
+
+
 def _placements_html(judged: pd.DataFrame) -> str:
     """Each strategy's pipeline, its status and solve time, predicted against measured, and regret."""
     rows = [
@@ -406,11 +456,14 @@ def build_report(path: Path) -> list[Path]:
     predictions = read_predictions(folder)
     placements = read_placements(folder)
     hops = pd.read_parquet(folder.hops) if folder.hops.is_file() else None
+    replans = read_replans(folder)
     sections = []
     for info in infos:
         rows = summary[summary["run"] == info.run]
         if rows["pipeline"].ne("").any():
             section, charts = _pipelines_section(folder, info, rows, placements, hops)
+            if replans is not None and (replans["run"] == info.run).any():
+                section += _replans_section(folder, info, records, replans[replans["run"] == info.run], charts)
             sections.append(section)
             written += charts
             continue

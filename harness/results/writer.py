@@ -179,16 +179,7 @@ FAILURE_FIELDS = [field.name for field in fields(FailedInference)]
 
 def append_failures(folder: ResultsFolder, failures: list[FailedInference]) -> Path | None:
     """Failed inferences, appended to ``failures.csv`` (a resumed sweep adds to the first one's)."""
-    if not failures:
-        return None
-    path = folder.failures
-    new = not path.exists()
-    with path.open("a", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file, lineterminator="\n")
-        if new:
-            writer.writerow(FAILURE_FIELDS)
-        writer.writerows([getattr(failure, name) for name in FAILURE_FIELDS] for failure in failures)
-    return path
+    return _append_rows(folder.failures, FAILURE_FIELDS, [failure.as_dict() for failure in failures])
 
 
 def write_layers(folder: ResultsFolder, rows: list[dict]) -> Path:
@@ -233,3 +224,21 @@ def read_hops(folder: ResultsFolder) -> list[HopRecord]:
         return []
     table = pq.read_table(folder.hops)
     return [HopRecord(**row) for row in table.select(HOP_SCHEMA.names).to_pylist()]
+
+
+def append_replans(folder: ResultsFolder, rows: list[dict]) -> Path | None:
+    """Re-planning rounds and link events, appended to ``replans.csv`` (a resumed sweep adds to it)."""
+    return _append_rows(folder.replans, list(rows[0]) if rows else [], rows)
+
+
+def _append_rows(path: Path, columns: list[str], rows: list[dict]) -> Path | None:
+    """``rows`` appended to the CSV at ``path``, its header written first when the file is new."""
+    if not rows:
+        return None
+    new = not path.exists()
+    with path.open("a", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=columns, lineterminator="\n")
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+    return path

@@ -31,12 +31,12 @@ from harness.partition.placement.instance import tier_hosts
 from harness.partition.placement.judged import judge_placements
 from harness.results import FailedInference, InferenceRecord, RecordWriter, ResultsFolder, build_report, write_layers
 from harness.results.records import HopRecord
-from harness.results.writer import append_failures, write_hops
+from harness.results.writer import append_failures, append_replans, write_hops
 from harness.sweep.environment import environment
 from harness.sweep.failure import failed_sweep_message, resume_hint
 from harness.sweep.keys import CLOUD_FILES, EDGE_FILES, shipped_keys, sweep_keys
 from harness.sweep.lock import lock_variables
-from harness.sweep.observer import LayersMessage, PlanEnded, Received, RecordReceiver, RunStarted
+from harness.sweep.observer import LayersMessage, PlanEnded, Received, RecordReceiver, ReplanMessage, RunStarted
 from harness.sweep.pipelines import SweepPipelines, choose_pipelines, pipeline_places
 from harness.sweep.plan import FAILURES_SPOOL, HOPS_SPOOL
 from harness.sweep.progress import SweepProgress
@@ -114,7 +114,7 @@ def pipeline_variables(
     endpoints = pipeline_places(inventory, workers, loaded.manifest.worker.port)
     return {
         "harness_pipelined": True,
-        "harness_sweep_hosts": ",".join([source, *workers]),
+        "harness_sweep_hosts": ",".join(dict.fromkeys([source, *workers])),
         "harness_drivers": [source],
         "harness_workers": {host: int(endpoint.rpartition(":")[2]) for host, endpoint in endpoints.items()},
         "harness_worker_peers": {host: [endpoints[peer] for peer in next_hops.get(host, [])] for host in workers},
@@ -133,7 +133,7 @@ def sweep_pipeline_variables(inventory: Path, loaded: LoadedManifest, chosen: Sw
         ]
         for run, pipelines in chosen.runs.items()
     }
-    return variables | {"plan": {"workers": endpoints, "pipelines": pipelines}}
+    return variables | {"plan": {"workers": endpoints, "pipelines": pipelines, "adapt": chosen.adapt}}
 
 
 def tier_variables(inventory: Path, loaded: LoadedManifest) -> dict:
@@ -173,6 +173,7 @@ class RecordCollector:
         self.failures_written = set(recorded.failure_keys)
         self.layer_rows: list[dict] = list(recorded.layer_rows)
         self.hops: list[HopRecord] = list(recorded.hops)
+        self.replans: list[dict] = []
 
     def take(self, items: list[Received]) -> None:
         for item in items:
@@ -183,6 +184,10 @@ class RecordCollector:
                 self.add_failure(item.failure)
             elif isinstance(message, LayersMessage):
                 self.layer_rows.extend(layer_table_rows(message, self.cloud_host))
+            elif isinstance(message, ReplanMessage):
+                self.replans.append(message.model_dump(exclude={"kind", "host"}))
+                if message.switched:
+                    self.progress.note = f"{message.run}: switched to {message.best} ({message.reason})"
             elif isinstance(message, RunStarted):
                 self.expected += message.expected
                 self.progress.expect(message.expected)
@@ -308,6 +313,7 @@ def _sweep(
             folder.layers.unlink(missing_ok=True)
             write_layers(folder, collector.layer_rows)
         write_hops(folder, collector.hops)
+        append_replans(folder, collector.replans)
         append_failures(folder, list(collector.failed.values()))
         folder.write_environment(environment(folder.path, inventory))
         problems = judge(loaded, folder, chosen) if count and not interrupted else []

@@ -91,6 +91,27 @@ class LayersMessage(_Message):
     layers: list[LayerRow] = Field(max_length=100_000)
 
 
+class ReplanMessage(_Message):
+    """A re-planning round or a link event of a run over tiers (see ``harness.sweep.adapting``)."""
+
+    kind: Literal["replan"] = "replan"
+    host: str = Field(max_length=256)
+    run: str = Field(max_length=256)
+    at_s: float = Field(ge=0)
+    trigger: Literal["interval", "link event"]
+    running: str = Field(max_length=4096)
+    running_ms: float | None
+    best: str = Field(max_length=4096)
+    best_ms: float | None
+    gain: float | None
+    streak: int = Field(ge=0)
+    switched: bool
+    reason: str = Field(max_length=4096)
+    measure_ms: float = Field(ge=0)
+    switch_ms: float = Field(ge=0)
+    links: str = Field(max_length=65536)
+
+
 class PlanEnded(_Message):
     kind: Literal["done", "failed"]
     host: str = Field(max_length=256)
@@ -98,7 +119,8 @@ class PlanEnded(_Message):
 
 
 Message = Annotated[
-    RunStarted | RecordMessage | FailureMessage | LayersMessage | PlanEnded, Field(discriminator="kind")
+    RunStarted | RecordMessage | FailureMessage | LayersMessage | ReplanMessage | PlanEnded,
+    Field(discriminator="kind"),
 ]
 _MESSAGE = TypeAdapter(Message)
 
@@ -107,7 +129,7 @@ _MESSAGE = TypeAdapter(Message)
 class Received:
     """One message from an edge host; ``record`` or ``failure`` is set for those, ``problem`` for rejects."""
 
-    message: RunStarted | RecordMessage | FailureMessage | LayersMessage | PlanEnded | None
+    message: RunStarted | RecordMessage | FailureMessage | LayersMessage | ReplanMessage | PlanEnded | None
     record: InferenceRecord | None = None
     problem: str = ""
     failure: FailedInference | None = None
@@ -213,6 +235,9 @@ class RecordSender:
 
     def layers(self, message: "LayersMessage") -> None:
         self.socket.send(encode(message))
+
+    def replan(self, row: dict) -> None:
+        self.socket.send(encode(ReplanMessage(host=self.host, **row)))
 
     def ended(self, failure: str = "") -> None:
         kind = "failed" if failure else "done"

@@ -14,14 +14,16 @@ measures the very pipelines the stopped one chose, whatever a new profile would 
 """
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.errors import BadInput
 from harness.manifest import LoadedManifest
 from harness.manifest.validate import field_line
-from harness.partition.placing import Placed, place_runs
+from harness.partition.placing import Placed, PlacedRun, place_runs
 from harness.sweep.topology import worker_places
+from harness.wire.link import parse_rate
 
 GIVEN = "given"
 """The strategy name of a manifest's own pipeline, as ``harness place`` labels it (``given [3, 13]``)."""
@@ -66,6 +68,10 @@ class SweepPipelines:
 
     runs: dict[str, list[Pipeline]] = field(default_factory=dict)
     choices: list[Choice] = field(default_factory=list)
+    adapt: dict[str, dict] = field(default_factory=dict)
+    """Per run that re-plans, what the edge needs to (``harness.sweep.adapting.PlanAdapt``)."""
+    hosts: list[str] = field(default_factory=list)
+    """Where runs re-plan, every host of the tiers, each of which then runs a worker to be probed."""
 
     @property
     def source(self) -> str:
@@ -73,12 +79,18 @@ class SweepPipelines:
 
     @property
     def workers(self) -> list[str]:
-        """Every worker host of every pipeline, each once, in the order they first appear."""
+        """Every worker host of every pipeline (every host of the tiers, where runs re-plan), each once,
+        in the order they first appear."""
+        if self.hosts:
+            return list(self.hosts)
         hosts = (worker for pipelines in self.runs.values() for pipeline in pipelines for worker in pipeline.workers)
         return list(dict.fromkeys(hosts))
 
     def next_hops(self) -> dict[str, list[str]]:
-        """Each worker host's next hops over all pipelines: the peers it must be allowed to forward to."""
+        """Each worker host's next hops over all pipelines: the peers it must be allowed to forward to;
+        where runs re-plan, every other host, which it may also have to probe."""
+        if self.hosts:
+            return {host: [other for other in self.hosts if other != host] for host in self.hosts}
         peers: dict[str, list[str]] = {host: [] for host in self.workers}
         for pipelines in self.runs.values():
             for pipeline in pipelines:
@@ -91,6 +103,8 @@ class SweepPipelines:
         data = {
             "runs": {run: [asdict(pipeline) for pipeline in pipelines] for run, pipelines in self.runs.items()},
             "choices": [asdict(choice) for choice in self.choices],
+            "adapt": self.adapt,
+            "hosts": self.hosts,
         }
         path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         return path
@@ -103,7 +117,7 @@ class SweepPipelines:
                 run: [Pipeline(item["source"], tuple(item["cuts"]), tuple(item["workers"])) for item in pipelines]
                 for run, pipelines in data["runs"].items()
             }
-            return cls(runs, [Choice(**choice) for choice in data["choices"]])
+            return cls(runs, [Choice(**choice) for choice in data["choices"]], data["adapt"], data["hosts"])
         except FileNotFoundError:
             raise BadInput(f"{path} does not exist; expected the pipelines a sweep over tiers chose") from None
         except (ValueError, KeyError, TypeError) as error:
@@ -148,7 +162,53 @@ def choose_pipelines(loaded: LoadedManifest, inventory: Path, repeats: int = 10)
                 "links that exist); `harness place` shows each strategy's answer"
             )
         chosen.runs[placed_run.run] = pipelines
+        if loaded.manifest.adapt is not None:
+            chosen.adapt[placed_run.run] = _adapt_plan(loaded, inventory, placed_run)
+            chosen.hosts = [host.name for host in placed_run.instance.hosts]
     return chosen
+
+
+def _adapt_plan(loaded: LoadedManifest, inventory: Path, placed_run: PlacedRun) -> dict:
+    """What the edge re-plans with: the policy, the strategy, this run's problem as ``harness place``
+    built it (links aside, which the edge measures), every host's worker, the link events by host."""
+    manifest = loaded.manifest
+    spec, placement = manifest.adapt, manifest.placement
+    instance, problem = placed_run.instance, placed_run.instance.problem
+    names = [host.name for host in instance.hosts]
+    in_group = {
+        group: [host.name for host in instance.hosts if host.group == group] for group in manifest.hosts.pipeline
+    }
+    events = []
+    for event in manifest.link_events:
+        first, second = (in_group[group] for group in event.pair)
+        pairs = [[a, b] for a in first for b in second] + [[b, a] for a in first for b in second]
+        rate = parse_rate(event.rate)
+        events.append({"at_s": event.at_s, "pairs": pairs, "rate": None if math.isinf(rate) else rate})
+    return {
+        "every_s": spec.every_s,
+        "min_gain": spec.min_gain,
+        "rounds": spec.rounds,
+        "probe_bytes": spec.probe_kb * 1024,
+        "strategy": placement.name,
+        "objective": placement.objective,
+        "options": dict(placement.options),
+        "hosts": [
+            {
+                "name": host.name,
+                "group": host.group,
+                "tier": host.tier,
+                "speed": host.speed,
+                "memory_bytes": None if math.isinf(host.memory_bytes) else host.memory_bytes,
+            }
+            for host in instance.hosts
+        ],
+        "cuts": list(instance.cuts),
+        "compute_s": problem.compute_s.tolist(),
+        "segment_bytes": problem.segment_bytes.tolist(),
+        "cut_bytes": problem.cut_bytes.tolist(),
+        "workers": pipeline_places(inventory, names, manifest.worker.port),
+        "events": events,
+    }
 
 
 def _pipeline(source: str, placed: Placed) -> Pipeline | None:

@@ -27,7 +27,9 @@ from harness.model.profile import profile
 from harness.model.user_code import user_function
 from harness.partition import schedule
 from harness.results import FailedInference, InferenceRecord
+from harness.sweep.adapting import AdaptivePipeline, PlanAdapt
 from harness.sweep.observer import LayerRow, LayersMessage, RecordSender
+from harness.sweep.pipelines import Pipeline
 from harness.wire import ClientKeys, Compression, ModelSpec
 from harness.worker import EdgeDriver, LinkSettings, RetryPolicy, WorkerClient, sweep
 from harness.worker.edge import connect_pipeline
@@ -58,6 +60,8 @@ class Plan(BaseModel):
     profiled: list[str] = []
     workers: dict[str, str] = {}
     pipelines: dict[str, list[PlanPipeline]] = {}
+    adapt: dict[str, PlanAdapt] = {}
+    """The runs that re-plan during the run: their one pipeline is where they start."""
 
 
 def read_plan(path: Path) -> Plan:
@@ -139,6 +143,19 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
                         else [split.cut(i).index for i in run.cuts]
                     )
                     done = set(plan.done.get(run.id, ()))
+                elif run.id in plan.adapt:
+                    adapt = plan.adapt[run.id]
+                    start = Pipeline(adapt.hosts[0].name, tuple(pipelines[0].cuts), tuple(pipelines[0].workers))
+                    driver = AdaptivePipeline(
+                        adapt,
+                        start,
+                        lambda workers, settings=settings: settings.driver(connections.pipeline(workers)),
+                        context.keys,
+                        sender.replan,
+                        settings.link,
+                    )
+                    units = [0]
+                    done = {(0, repeat) for _, repeat in plan.done.get(run.id, ())}
                 else:
                     driver = PipelineSet(
                         [settings.driver(connections.pipeline(pipeline.workers)) for pipeline in pipelines], pipelines

@@ -187,13 +187,15 @@ class Profile(_Tagged, tag="profile"):
 class Probe(_Tagged, tag="probe"):
     """Measure the link from this worker to the peer at ``target``: ``echoes`` pings for the round
     trip, then one transfer of ``bulk_bytes`` for the throughput. A peer that does not answer within
-    ``timeout_ms`` makes the answer a gap, not an error."""
+    ``timeout_ms`` makes the answer a gap, not an error. ``pace``: the emulated link to the peer,
+    which the worker holds its pings and its transfer for, as it holds what it forwards."""
 
     id: RequestId
     target: Endpoint
     echoes: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     bulk_bytes: Annotated[int, msgspec.Meta(ge=1, le=2**30)] = 4 * 2**20
     timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 10_000
+    pace: Pace | None = None
     v: Version = PROTOCOL
 
 

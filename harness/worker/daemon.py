@@ -281,17 +281,21 @@ class Worker:
             rtt_s = []
             for _ in range(message.echoes):
                 started = time.monotonic_ns()
+                _hold_round_trip(message.pace, 0)
                 prober.ping(timeout_s)
                 rtt_s.append((time.monotonic_ns() - started) / 1e9)
             size = message.bulk_bytes
             bulk = TensorSpec(name="bulk", dtype="uint8", shape=(size,), codec="none", nbytes=size, wire=size)
             request = Sink(id=prober.next_id(), values=(bulk,))
-            exchange = prober.exchange(encode(request, [bytes(size)]), request.id, timeout_s)
+            frames = encode(request, [bytes(size)])
+            handed_ns = time.monotonic_ns()
+            _hold_round_trip(message.pace, sum(len(frame) for frame in frames))
+            exchange = prober.exchange(frames, request.id, timeout_s)
         except (WorkerUnavailable, WorkerError) as error:
             if message.target in self._probers:
                 self._probers.pop(message.target).close()
             return Probed(id=message.id, target=message.target, gap=str(error)[:4000])
-        seconds = (exchange.received_ns - exchange.sent_ns) / 1e9 - min(rtt_s)
+        seconds = (exchange.received_ns - handed_ns) / 1e9 - min(rtt_s)
         return Probed(id=message.id, target=message.target, rtt_s=tuple(rtt_s), rate=size / max(seconds, 1e-9))
 
     def _check_peer(self, endpoint: str, request_id: int) -> None:
@@ -323,6 +327,13 @@ def _figures(message: Infer, buffers: list, timings: Timings) -> HopFigures:
         received_raw=sum(spec.nbytes for spec in message.values if spec.kind == "tensor"),
         received_wire=sum(len(buffer) for buffer in buffers),
     )
+
+
+def _hold_round_trip(pace: Pace | None, nbytes: int) -> None:
+    """A probe's share of an emulated link: ``nbytes`` one way and the delay both ways, held here
+    before sending, since the answer coming back is not paced by anyone."""
+    if pace is not None:
+        EmulatedLink(pace.rate or math.inf, 2 * pace.delay_ns).hold_outgoing(nbytes)
 
 
 def _hold(pace: Pace | None, frames: list) -> None:

@@ -104,7 +104,10 @@ class EdgeDriver:
         self._replies = ReplyGroup(self.hops)
         self._reply_to = self.client.socket.getsockopt(zmq.ROUTING_ID).hex() if len(self.hops) > 1 else None
         emulated = self.link.emulated
-        self._pace = Pace(None if math.isinf(emulated.rate) else emulated.rate, emulated.delay_ns) if emulated else None
+        pace = Pace(None if math.isinf(emulated.rate) else emulated.rate, emulated.delay_ns) if emulated else None
+        self.paces: tuple[Pace | None, ...] = (pace,) * (len(self.hops) + 1)
+        """Under an emulated link, the pace into each worker in hop order, then the reply's; each
+        sender holds what it sends for its own (``repace`` changes them between inferences)."""
         self.split = split
         self.spec = spec
         self.compression = compression or Compression()
@@ -160,8 +163,8 @@ class EdgeDriver:
         specs, buffers, raw = pack(live, names, self.compression)
         ends = [*cuts[1:], None]
         route = tuple(
-            Hop(endpoint=client.endpoint, end=end, pace=self._pace)
-            for client, end in zip(self.hops[1:], ends[1:], strict=True)
+            Hop(endpoint=client.endpoint, end=end, pace=pace)
+            for client, end, pace in zip(self.hops[1:], ends[1:], self.paces[1:-1], strict=True)
         )
         request = Infer(
             id=self.client.next_id(),
@@ -172,13 +175,13 @@ class EdgeDriver:
             end=ends[0],
             route=route,
             reply_to=self._reply_to if route else None,
-            reply_pace=self._pace if route else None,
+            reply_pace=self.paces[-1] if route else None,
         )
         frames = encode(request, buffers)
         encoded = self._now()
         wire = sum(len(frame) for frame in frames)
-        if self.link.emulated:
-            self.link.emulated.hold_outgoing(wire)
+        if self.link.emulated and self.paces[0] is not None:
+            EmulatedLink(self.paces[0].rate or math.inf, self.paces[0].delay_ns).hold_outgoing(wire)
         exchange = self.client.exchange(frames, request.id, self.timeout_s, self._replies)
         reply = exchange.reply
         if self.link.emulated and not route:
@@ -238,6 +241,12 @@ class EdgeDriver:
             started_at_ns=started_at_ns,
         )
         return output, record, hops
+
+    def repace(self, paces: Sequence[Pace | None]) -> None:
+        """New paces for the emulated links of a pipeline (a link that changed mid-run)."""
+        if len(paces) != len(self.hops) + 1:
+            raise BadInput(f"{len(paces)} paces for {len(self.hops)} workers; expected one into each, then the reply's")
+        self.paces = tuple(paces)
 
     def describe(self, cuts: int | Sequence[int]) -> tuple[int, str]:
         """Where an inference at ``cuts`` leaves the edge, and its pipeline label (none here)."""

@@ -13,6 +13,7 @@ from harness.links.matrix import read_matrix
 from harness.links.measure import ProbeSettings, measure_links
 from harness.results.catalog import Catalog
 from harness.sweep.topology import worker_places
+from harness.wire.frames import Pace
 from tests.integration.test_sweep import free_port
 
 
@@ -69,6 +70,18 @@ def test_a_worker_that_may_not_probe_its_peer_leaves_a_gap_and_the_round_goes_on
     assert all("is not one of this worker's peers" in note for note in gaps.values())
     assert len(measured.warnings) == 2 and measured.warnings[0].startswith("c -> ")
     assert measured.matrix.source[("a", "c")] == "probe" and measured.matrix.source[("b", "a")] == "probe"
+
+
+def test_a_paced_probe_measures_the_emulated_link_of_its_pair(start_worker):
+    endpoints = _endpoints(["a", "b"])
+    _start_all(start_worker, endpoints)
+    paces = {("a", "b"): Pace(2e6, 5_000_000), ("b", "a"): None}
+    settings = ProbeSettings(echoes=3, bulk_bytes=2**19, timeout_s=5)
+    matrix = measure_links(endpoints, None, settings, paces=paces).matrix
+    rate, rtt = matrix.rate[matrix.index("a"), matrix.index("b")], matrix.rtt_s[matrix.index("a"), matrix.index("b")]
+    assert 0.9 * 2e6 <= rate <= 2e6, "held for bytes/rate: never faster, and late only by loopback's own time"
+    assert 0.010 <= rtt < 0.030, "the delay both ways, in each echo"
+    assert matrix.rate[matrix.index("b"), matrix.index("a")] > 2e7, "an unpaced pair runs at loopback's speed"
 
 
 def test_measuring_an_inventory_starts_a_worker_per_host_and_stops_them(tmp_path):

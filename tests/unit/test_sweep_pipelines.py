@@ -17,7 +17,7 @@ from harness.results.records import HopRecord
 from harness.results.writer import RecordWriter, convert_records, read_hops, write_hops
 from harness.sweep.controller import RecordCollector, pipeline_variables, sweep_pipeline_variables, tier_variables
 from harness.sweep.observer import RecordReceiver, RecordSender
-from harness.sweep.pipelines import Choice, Pipeline, SweepPipelines
+from harness.sweep.pipelines import Choice, Pipeline, SweepPipelines, choose_pipelines
 from harness.sweep.resume import Recorded, record_key, recorded
 from harness.sweep.topology import topology
 from tests.fixtures.records import inference
@@ -239,3 +239,72 @@ def test_records_written_before_pipelines_existed_still_convert(tmp_path):
     folder.records_csv.write_text("run,cut\na,1\n")
     with pytest.raises(BadInput, match="header is run,cut; expected run,model,"):
         convert_records(folder)
+
+
+ADAPTING = TIERS.replace("cuts: [[3, 13], [5, 20]]", "placement: dp\nadapt: {every_s: 2, min_gain: 0.2}")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("placement: dp\n", ""), ":4: field adapt: expected a placement beside adapt: re-planning solves"),
+        (("adapt: {every_s: 2, min_gain: 0.2}", "adapt: {every_s: 0}"), ":5: field adapt.every_s: "),
+        (("adapt: {every_s: 2, min_gain: 0.2}", "adapt: {min_gain: 1}"), ":5: field adapt.min_gain: "),
+        (
+            ("link: {", "link_events: [{at_s: 5, pair: [rpi, tpu], rate: 1MB/s}]\nlink: {"),
+            ":6: field link_events[0].pair: expected two different tier groups of rpi, jetson, gpu "
+            "(got ['rpi', 'tpu'])",
+        ),
+        (
+            ("link: {", "link_events: [{at_s: 5, pair: [gpu, gpu], rate: 1MB/s}]\nlink: {"),
+            ":6: field link_events[0].pair: expected two different tier groups",
+        ),
+        (
+            (", shaping: emulated}", "}\nlink_events: [{at_s: 5, pair: [rpi, gpu], rate: 1MB/s}]"),
+            ":6: field link: expected shaping: emulated beside link_events",
+        ),
+        (("placement: dp\n", "placement: dp\nevaluate: [genetic]\n"), ": field evaluate: expected no evaluate beside"),
+    ],
+)
+def test_re_planning_and_link_events_are_refused_at_their_line(tmp_path, change, message):
+    path = _write(tmp_path, ADAPTING.replace(*change))
+    with pytest.raises(BadInput, match=re.escape(message)):
+        load_manifest(path)
+
+
+def test_link_events_need_a_sweep_over_tiers(tmp_path):
+    text = "name: x\nmodel: {name: alexnet}\nlink: {rate: 4MB/s, shaping: emulated}\n"
+    path = _write(tmp_path, text + "link_events: [{at_s: 1, pair: [edge, cloud], rate: 1MB/s}]\n")
+    with pytest.raises(BadInput, match=r":4: field link_events: expected hosts.tiers and a placement or pipelines"):
+        load_manifest(path)
+
+
+def test_a_run_that_re_plans_runs_a_worker_on_every_tier_host_each_allowed_to_probe_the_others(tmp_path):
+    loaded = load_manifest(
+        _write(tmp_path, ADAPTING.replace("link:", "link_events: [{at_s: 3, pair: [rpi, gpu], rate: 1MB/s}]\nlink:"))
+    )
+    inventory = _inventory(tmp_path, "harness_memory_bytes: 20000000")
+    chosen = choose_pipelines(loaded, inventory, repeats=1)
+    ((run, adapt),) = chosen.adapt.items()
+    assert chosen.hosts == ["rpi1", "rpi2", "jetson1", "gpu1"] == [host["name"] for host in adapt["hosts"]]
+    assert adapt["workers"] == {
+        "rpi1": "tcp://127.0.0.1:5555",
+        "rpi2": "tcp://127.0.0.1:5556",
+        "jetson1": "tcp://127.0.0.1:5557",
+        "gpu1": "tcp://127.0.0.1:5558",
+    }
+    assert adapt["events"] == [
+        {"at_s": 3.0, "pairs": [["rpi1", "gpu1"], ["rpi2", "gpu1"], ["gpu1", "rpi1"], ["gpu1", "rpi2"]], "rate": 1e6}
+    ]
+    assert (adapt["min_gain"], adapt["rounds"], adapt["every_s"], adapt["probe_bytes"]) == (0.2, 2, 2.0, 256 * 1024)
+    assert [host["memory_bytes"] for host in adapt["hosts"]] == [None, None, 20000000.0, None]
+    variables = sweep_pipeline_variables(inventory, loaded, chosen)
+    assert variables["harness_sweep_hosts"] == "rpi1,rpi2,jetson1,gpu1"
+    assert variables["harness_drivers"] == ["rpi1"]
+    assert variables["harness_worker_peers"]["jetson1"] == [
+        "tcp://127.0.0.1:5555",
+        "tcp://127.0.0.1:5556",
+        "tcp://127.0.0.1:5558",
+    ]
+    assert variables["plan"]["adapt"][run] == adapt
+    assert SweepPipelines.read(chosen.write(tmp_path / "p.json")) == chosen

@@ -57,7 +57,13 @@ class LabInstance:
             next(index for index, host in enumerate(self.hosts) if host.tier == tier)
             for tier in range(1, 1 + len(cuts))
         ]
-        owners = [self.problem.source, *firsts]
+        return self.placement_of(cuts, firsts)
+
+    def placement_of(self, cuts, workers) -> tuple[int, ...]:
+        """The placement of a pipeline: the source runs up to ``cuts[0]``, host ``workers[i]`` (an
+        index, or a host's name) from ``cuts[i]`` to the next cut."""
+        names = [host.name for host in self.hosts]
+        owners = [self.problem.source, *(names.index(host) if isinstance(host, str) else host for host in workers)]
         placement, stage = [], 0
         for position in range(self.problem.segments):
             while stage < len(cuts) and self.cuts[position] >= cuts[stage]:
