@@ -364,26 +364,9 @@ def latency_over_time(records: pd.DataFrame, replans: pd.DataFrame, info: RunInf
             )
         for row in replans.itertuples():
             if row.trigger == "link event":
-                axes.axvline(row.at_s, color="black", linestyle="--", linewidth=1.5)
-                axes.annotate(
-                    f"link event: {row.reason}",
-                    xy=(row.at_s, 1),
-                    xycoords=("data", "axes fraction"),
-                    xytext=(4, -14),
-                    textcoords="offset points",
-                    fontsize=10,
-                )
+                _mark_time(axes, row.at_s, f"link event: {row.reason}", 14, "black", linestyle="--", linewidth=1.5)
             elif row.switched:
-                axes.axvline(row.at_s, color=HIGHLIGHT, linewidth=2)
-                axes.annotate(
-                    f"switch ({row.gain:.0%} predicted gain)",
-                    xy=(row.at_s, 1),
-                    xycoords=("data", "axes fraction"),
-                    xytext=(4, -30),
-                    textcoords="offset points",
-                    fontsize=10,
-                    color=HIGHLIGHT,
-                )
+                _mark_time(axes, row.at_s, f"switch ({row.gain:.0%} predicted gain)", 30, HIGHLIGHT, linewidth=2)
         axes.set_yscale("log")
         axes.yaxis.set_major_formatter("{x:,.0f}")
         axes.yaxis.set_minor_formatter("{x:,.0f}")
@@ -393,3 +376,17 @@ def latency_over_time(records: pd.DataFrame, replans: pd.DataFrame, info: RunInf
         figure.suptitle("Latency over time, re-planned", fontsize=19, fontweight="bold", x=0.01, ha="left")
         figure.legend(loc="outside lower center", ncols=2)
         return _save(figure, path)
+
+
+def _mark_time(axes: Axes, at_s: float, text: str, below: int, colour: str, **line) -> None:
+    """A vertical line at ``at_s`` and its label ``below`` points under the top of the axes."""
+    axes.axvline(at_s, color=colour, **line)
+    axes.annotate(
+        text,
+        xy=(at_s, 1),
+        xycoords=("data", "axes fraction"),
+        xytext=(4, -below),
+        textcoords="offset points",
+        fontsize=10,
+        color=colour,
+    )
