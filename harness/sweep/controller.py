@@ -139,10 +139,15 @@ def sweep_pipeline_variables(inventory: Path, loaded: LoadedManifest, chosen: Sw
 def tier_variables(inventory: Path, loaded: LoadedManifest) -> dict:
     """``pipeline_variables`` for a phase run on its own (deploy, teardown) over tiers, where no
     pipeline is chosen: the first host of the first tier as source, every host of a later tier a
-    worker that may forward to every host of the tiers after its own."""
+    worker that may forward to every host of the tiers after its own; where runs re-plan, every
+    host a worker, as the sweep deploys them (so a teardown stops them all)."""
     hosts = tier_hosts(inventory, loaded.manifest.hosts.pipeline)
-    workers = [host for host in hosts if host.tier > 0]
-    next_hops = {host.name: [later.name for later in workers if later.tier > host.tier] for host in workers}
+    adapting = loaded.manifest.adapt is not None
+    workers = [host for host in hosts if adapting or host.tier > 0]
+    next_hops = {
+        host.name: [other.name for other in workers if other.tier > host.tier or (adapting and other != host)]
+        for host in workers
+    }
     return pipeline_variables(inventory, loaded, hosts[0].name, [host.name for host in workers], next_hops)
 
 

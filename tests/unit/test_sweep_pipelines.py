@@ -308,3 +308,10 @@ def test_a_run_that_re_plans_runs_a_worker_on_every_tier_host_each_allowed_to_pr
     ]
     assert variables["plan"]["adapt"][run] == adapt
     assert SweepPipelines.read(chosen.write(tmp_path / "p.json")) == chosen
+
+
+def test_a_teardown_of_a_manifest_that_re_plans_stops_the_worker_on_every_host(tmp_path):
+    loaded = load_manifest(_write(tmp_path, ADAPTING))
+    variables = tier_variables(_inventory(tmp_path), loaded)
+    assert list(variables["harness_workers"]) == ["rpi1", "rpi2", "jetson1", "gpu1"]
+    assert variables["harness_drivers"] == ["rpi1"]
