@@ -256,7 +256,24 @@ def test_read_back_equal_with_netem_runs_nothing():
 
 
 def test_read_back_equal_with_peers_and_ingress_runs_nothing():
-    kernel = FakeKernel(
+    result = shape(_peer_and_ingress_kernel(), device="eth1", rate=4_000_000, peers=("10.0.0.2",), ingress=True)
+    assert result["commands"] == []
+    assert set(result["applied"]) == {"eth1", "ifb5150-eth1"}
+    read = [{"kind": "htb", "classid": "5150:1", "rate": 4_000_000, "ceil": 4_000_000}]
+    assert result["classes"] == {"eth1": read, "ifb5150-eth1": read}
+
+
+def test_a_new_rate_is_changed_in_place():
+    kernel = FakeKernel(qdiscs={"eth1": TBF_READ})
+    result = shape(kernel, device="eth1", rate=2_000_000)
+    assert result["commands"] == [
+        "tc qdisc change dev eth1 root handle 5150: tbf rate 2000000bps burst 8000 latency 1000ms",
+    ]
+
+
+def _peer_and_ingress_kernel() -> FakeKernel:
+    """eth1 and its ifb shaped to 4 MB/s for peer 10.0.0.2, as iproute2 6.1 reads them back."""
+    return FakeKernel(
         qdiscs={"eth1": [*HTB_READ, INGRESS_QDISC], "ifb5150-eth1": HTB_READ},
         classes={"eth1": CLASS_READ, "ifb5150-eth1": CLASS_READ},
         filters={
@@ -266,17 +283,28 @@ def test_read_back_equal_with_peers_and_ingress_runs_nothing():
         },
         links=IFB_LINK,
     )
-    result = shape(kernel, device="eth1", rate=4_000_000, peers=("10.0.0.2",), ingress=True)
-    assert result["commands"] == []
-    assert set(result["applied"]) == {"eth1", "ifb5150-eth1"}
 
 
-def test_read_back_different_rebuilds_only_our_tree():
-    kernel = FakeKernel(qdiscs={"eth1": TBF_READ})
-    result = shape(kernel, device="eth1", rate=2_000_000)
+def test_a_new_rate_for_the_same_peers_changes_each_class_and_queue_both_ways():
+    """A sweep's next link: the classes and their queues change, the tree, filters and ifb stay."""
+    kernel = _peer_and_ingress_kernel()
+    result = shape(kernel, device="eth1", rate=8_000_000, peers=("10.0.0.2",), ingress=True)
+    htb = "htb rate 8000000bps ceil 8000000bps burst 32000 cburst 32000 quantum 1514"
     assert result["commands"] == [
+        f"tc class change dev eth1 parent 5150: classid 5150:1 {htb}",
+        "tc qdisc change dev eth1 parent 5150:1 handle 5151: bfifo limit 8032000",
+        f"tc class change dev ifb5150-eth1 parent 5150: classid 5150:1 {htb}",
+        "tc qdisc change dev ifb5150-eth1 parent 5150:1 handle 5151: bfifo limit 8032000",
+    ]
+    assert kernel.changes() == result["commands"]
+
+
+def test_adding_delay_rebuilds_since_netem_takes_the_leaves_place():
+    kernel = _peer_and_ingress_kernel()
+    result = shape(kernel, device="eth1", rate=4_000_000, delay_ms=20, peers=("10.0.0.2",))
+    assert result["commands"][:2] == [
         "tc qdisc del dev eth1 root handle 5150:",
-        "tc qdisc add dev eth1 root handle 5150: tbf rate 2000000bps burst 8000 latency 1000ms",
+        "tc qdisc add dev eth1 root handle 5150: htb",
     ]
 
 
@@ -332,6 +360,7 @@ def test_absent_with_nothing_of_ours_or_no_device_changes_nothing():
         "changed": False,
         "commands": [],
         "applied": {},
+        "classes": {},
         "qdiscs_available": [],
         "classifiers_available": [],
         "offloads": {"ethtool": False, "off": [], "on": []},

@@ -32,7 +32,9 @@ description:
     removed again, in check mode too), then shapes O(device) with C(tbf) (rate only), C(htb) with one
     class and one C(u32) filter per peer (O(peers)), and C(netem) under either for delay and loss.
   - O(ingress) shapes incoming traffic too, by redirecting it to an ifb device shaped the same way.
-  - Reads back C(tc -j qdisc show), the classes and the filters, and changes only what differs.
+  - Reads back C(tc -j qdisc show), the classes and the filters, and changes only what differs: a
+    new rate, delay or loss on the same peers is changed in place (C(tc class change), C(tc qdisc
+    change)); the tree is rebuilt only where its layout differs (peers, netem added or removed).
     Asking for something the kernel lacks (netem, u32, ifb) fails naming it; it is never skipped.
   - Only the root qdisc with O(handle), its children, an ifb named after O(handle) and O(device),
     and the redirect filter whose priority is the handle's major number are ever changed or removed.
@@ -117,6 +119,13 @@ applied:
   returned: always
   type: dict
   sample: {"eth1": [{"kind": "tbf", "handle": "5150:", "root": true, "options": {"rate": 4000000}}]}
+classes:
+  description:
+    - The htb classes under the module's root after the change, by device name, each with its rate
+      and ceil in bytes per second as tc prints them (four digits).
+  returned: always
+  type: dict
+  sample: {"eth1": [{"kind": "htb", "classid": "5150:1", "rate": 4182000.0, "ceil": 4182000.0}]}
 commands:
   description: The commands run, or in check mode the commands that would run.
   returned: always
@@ -333,16 +342,21 @@ def plan_tree(spec: Spec, direction: str, mtu: int) -> Tree:
     return Tree(tuple(qdiscs), tuple(classes), tuple(matches))
 
 
+def _qdisc_command(verb: str, qdisc: Qdisc, device: str) -> list[str]:
+    place = ["root"] if qdisc.parent == "root" else ["parent", qdisc.parent]
+    return ["tc", "qdisc", verb, "dev", device, *place, "handle", qdisc.handle, qdisc.kind, *qdisc.args]
+
+
+def _class_command(verb: str, cls: HtbClass, device: str, root: str) -> list[str]:
+    return ["tc", "class", verb, "dev", device, "parent", root, "classid", cls.classid, "htb", *cls.args]
+
+
 def build_commands(tree: Tree, device: str) -> list[list[str]]:
     """Root first, then classes, leaves and filters: each command needs the one before it."""
     root, *leaves = tree.qdiscs
-    commands = [["tc", "qdisc", "add", "dev", device, "root", "handle", root.handle, root.kind, *root.args]]
-    for cls in tree.classes:
-        commands.append(["tc", "class", "add", "dev", device, "parent", root.handle, "classid", cls.classid, "htb"])
-        commands[-1] += cls.args
-    for qdisc in leaves:
-        place = ["parent", qdisc.parent, "handle", qdisc.handle]
-        commands.append(["tc", "qdisc", "add", "dev", device, *place, qdisc.kind, *qdisc.args])
+    commands = [_qdisc_command("add", root, device)]
+    commands += [_class_command("add", cls, device, root.handle) for cls in tree.classes]
+    commands += [_qdisc_command("add", qdisc, device) for qdisc in leaves]
     for match in tree.matches:
         commands.append(["tc", "filter", "add", "dev", device, "parent", root.handle, "protocol", "ip", "prio", "1"])
         commands[-1] += ["u32", "match", "ip", match.direction, match.network, "flowid", match.flowid]
@@ -450,8 +464,9 @@ def _seen_matches(filters: list) -> set:
     return seen
 
 
-def matches(tree: Tree, observed: Observed, spec: Spec) -> bool:
-    """Whether the device carries exactly ``tree`` under our root: nothing missing, nothing extra."""
+def _ours(tree: Tree, observed: Observed, spec: Spec) -> dict[str, dict]:
+    """The device's qdiscs under our root, by handle; empty where two share a handle, which no tree
+    of ours has, so such a device is rebuilt."""
     handles = {q.handle for q in tree.qdiscs}
     seen = [
         q
@@ -459,24 +474,46 @@ def matches(tree: Tree, observed: Observed, spec: Spec) -> bool:
         if q.get("handle") in handles or (q.get("parent", "").startswith(spec.root) and not q.get("root"))
     ]
     by_handle = {q.get("handle"): q for q in seen}
-    if len(seen) != len(tree.qdiscs) or set(by_handle) != handles:
+    return by_handle if len(by_handle) == len(seen) else {}
+
+
+def same_layout(tree: Tree, observed: Observed, spec: Spec) -> bool:
+    """Whether the device carries ``tree``'s qdiscs (kind and place), classes and filters, whatever
+    their rates: what a change of rate keeps, so it is changed in place rather than rebuilt."""
+    by_handle = _ours(tree, observed, spec)
+    if set(by_handle) != {q.handle for q in tree.qdiscs}:
         return False
     for wanted in tree.qdiscs:
         got = by_handle[wanted.handle]
         parent = "root" if got.get("root") else got.get("parent")
         if got.get("kind") != wanted.kind or parent != wanted.parent:
             return False
-        options = _seen_options(got)
-        if not all(_close(value, options.get(name), name) for name, value in wanted.expect):
-            return False
-    classes = {c["classid"]: c for c in observed.classes}
-    if set(classes) != {c.classid for c in tree.classes}:
+    if {c["classid"] for c in observed.classes} != {c.classid for c in tree.classes}:
         return False
-    for wanted_class in tree.classes:
-        got_class = classes[wanted_class.classid]
-        if not (_close(wanted_class.rate, got_class["rate"]) and _close(wanted_class.rate, got_class["ceil"])):
-            return False
     return _seen_matches(observed.filters) == {m.key() for m in tree.matches}
+
+
+def differing(tree: Tree, observed: Observed, spec: Spec) -> tuple[list[Qdisc], list[HtbClass]]:
+    """The qdiscs and classes of ``tree`` that the device, laid out alike, shows with other options."""
+    by_handle = _ours(tree, observed, spec)
+    qdiscs = [
+        wanted
+        for wanted in tree.qdiscs
+        if not all(
+            _close(value, _seen_options(by_handle[wanted.handle]).get(name), name) for name, value in wanted.expect
+        )
+    ]
+    seen = {c["classid"]: (c["rate"], c["ceil"]) for c in observed.classes}
+    classes = [c for c in tree.classes if not all(_close(c.rate, value) for value in seen[c.classid])]
+    return qdiscs, classes
+
+
+def change_commands(tree: Tree, observed: Observed, spec: Spec, device: str) -> list[list[str]]:
+    """``tc class change`` and ``tc qdisc change`` for what differs on a device of the same layout:
+    a sweep's next rate reaches the kernel without a moment unshaped or a packet dropped with the tree."""
+    qdiscs, classes = differing(tree, observed, spec)
+    commands = [_class_command("change", cls, device, spec.root) for cls in classes]
+    return commands + [_qdisc_command("change", qdisc, device) for qdisc in qdiscs]
 
 
 # What the kernel can do
@@ -582,8 +619,8 @@ def _site_commands(spec: Spec, device: str, tree: Tree | None, observed: Observe
             f"{device} on {host} already has a root qdisc {root.get('kind')} {root.get('handle')} that this module "
             f"did not add: remove it (tc qdisc del dev {device} root) or shape another device"
         )
-    if ours and matches(tree, observed, spec):
-        return []
+    if ours and same_layout(tree, observed, spec):
+        return change_commands(tree, observed, spec, device)
     return delete + build_commands(tree, device)
 
 
@@ -665,11 +702,15 @@ def _offloads(spec: Spec, run: Run) -> tuple[dict, list[list[str]]]:
     return report, [command] if change else []
 
 
-def _applied(run: Run, spec: Spec, host: str) -> dict:
-    applied = {spec.device: _json(run, ["tc", "-j", "qdisc", "show", "dev", spec.device], host)}
-    if link(run, spec.ifb) is not None:
-        applied[spec.ifb] = _json(run, ["tc", "-j", "qdisc", "show", "dev", spec.ifb], host)
-    return applied
+def _read_back(run: Run, spec: Spec, host: str) -> dict:
+    """What the kernel shows after the change, on the device and its ifb: every qdisc, and the htb
+    classes under our root, which hold the rates (tc -j prints no classes)."""
+    devices = [spec.device, *([spec.ifb] if link(run, spec.ifb) is not None else [])]
+    seen = {device: observe(run, device, spec, host) for device in devices}
+    return {
+        "applied": {device: observed.qdiscs for device, observed in seen.items()},
+        "classes": {device: observed.classes for device, observed in seen.items()},
+    }
 
 
 def shape(spec: Spec, run: Run, *, check_mode: bool = False, host: str = "localhost", probe_device: str = "") -> dict:
@@ -677,7 +718,7 @@ def shape(spec: Spec, run: Run, *, check_mode: bool = False, host: str = "localh
     device = link(run, spec.device)
     nothing = {"qdiscs_available": [], "classifiers_available": [], "offloads": {"ethtool": False, "off": [], "on": []}}
     if spec.state == "absent" and device is None:
-        return {"changed": False, "commands": [], "applied": {}, **nothing}
+        return {"changed": False, "commands": [], "applied": {}, "classes": {}, **nothing}
     if device is None:
         raise ShapingError(f"there is no network device {spec.device} on {host}")
     mtu = int(device.get("mtu", 1500))
@@ -702,7 +743,7 @@ def shape(spec: Spec, run: Run, *, check_mode: bool = False, host: str = "localh
             if rc != 0:
                 raise ShapingError(f"{shlex.join(argv)} failed on {host}: {err.strip() or out.strip()}")
     result.update(changed=bool(commands), commands=[shlex.join(argv) for argv in commands])
-    result["applied"] = _applied(run, spec, host)
+    result.update(_read_back(run, spec, host))
     return result
 
 
