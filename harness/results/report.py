@@ -219,30 +219,59 @@ def _ms(value: object) -> str:
 
 
 def _links_html(links: dict) -> str:
-    """How each host shaped its link: what tc applied, and the rate a real transfer achieved."""
+    """How each host shaped each link of the sweep: the runs that went over it, what tc applied (the
+    rate it read back), and the rate a real transfer achieved through it. A folder written before
+    links changed within a sweep holds one record per host."""
+    records = [
+        (host, record)
+        for host, held in links.items()
+        for record in (held if isinstance(held, list) else [held])
+        if isinstance(record, dict)
+    ]
     rows = []
-    for host, link in sorted(links.items()):
-        if not isinstance(link, dict):
-            continue
+    for host, link in sorted(records, key=lambda item: (item[0], _number((item[1].get("tc") or {}).get("rate")) or 0)):
         tc = link.get("tc") or {}
         applied = link.get("applied") or {}
         qdiscs = sorted({qdisc.get("kind", "?") for device in applied.values() for qdisc in device})
         measured = link.get("measured") or {}
         rate = _number(tc.get("rate"))
         achieved = _number(measured.get("rate"))
+        read_back = _read_back_rate(link, str(tc.get("device", "")))
         rows.append(
             [
                 host,
+                ", ".join(link.get("runs") or []) or "-",
                 str(link.get("shaping", "-")),
                 str(tc.get("device", "-")),
                 ", ".join(qdiscs) or "-",
                 f"{rate / 1e6:.3f}" if rate else "-",
+                f"{read_back / 1e6:.3f}" if read_back else "-",
                 f"{achieved / 1e6:.3f}" if achieved else "-",
                 f"{achieved / rate:.3f}" if rate and achieved else "-",
             ]
         )
-    header = ["host", "shaping", "device", "qdiscs", "rate MB/s", "measured MB/s", "measured / rate"]
-    return "<h3>Links</h3>" + _table(header, rows, {4, 5, 6})
+    header = [
+        "host",
+        "runs",
+        "shaping",
+        "device",
+        "qdiscs",
+        "rate MB/s",
+        "applied MB/s",
+        "measured MB/s",
+        "measured / rate",
+    ]
+    return "<h3>Links</h3>" + _table(header, rows, {5, 6, 7, 8})
+
+
+def _read_back_rate(link: dict, device: str) -> float | None:
+    """The rate tc shows on the shaped device after shaping, frames included: its htb class's, or
+    its tbf's where it shapes everything leaving the device."""
+    classes = (link.get("classes") or {}).get(device) or []
+    if classes:
+        return _number(classes[0].get("rate"))
+    root = next((q for q in (link.get("applied") or {}).get(device) or [] if q.get("root")), {})
+    return _number((root.get("options") or {}).get("rate")) if root.get("kind") == "tbf" else None
 
 
 def _number(value: object) -> float | None:

@@ -33,7 +33,7 @@ def environment(results: Path, inventory: Path) -> dict:
         "git": _git(),
         "inventory": str(inventory),
         "hosts": _by_host(results, "host.json"),
-        "links": _by_host(results, "link.json"),
+        "links": _links(results),
     }
 
 
@@ -54,11 +54,21 @@ def _git() -> dict:
 
 
 def _by_host(results: Path, name: str) -> dict[str, dict]:
-    """Each host's collected JSON file ``name``: facts (host.json), or the link it shaped (link.json)."""
-    found = {}
-    for path in sorted(results.glob(f"hosts/*/{name}")):
-        try:
-            found[path.parent.name] = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            found[path.parent.name] = {"error": f"{path} is not JSON"}
+    """Each host's collected JSON file ``name``, such as its facts (host.json)."""
+    return {path.parent.name: _read(path) for path in sorted(results.glob(f"hosts/*/{name}"))}
+
+
+def _links(results: Path) -> dict[str, list[dict]]:
+    """Each edge host's link records: one per link tc shaped (``link-4MBps.json``), one for the runs no
+    tc shaped (``link.json``), each naming its runs."""
+    found: dict[str, list[dict]] = {}
+    for path in sorted(results.glob("hosts/*/link*.json")):
+        found.setdefault(path.parent.name, []).append(_read(path))
     return found
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {"error": f"{path} is not JSON"}

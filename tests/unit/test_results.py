@@ -197,7 +197,12 @@ def test_report_has_charts_of_the_right_size_and_no_external_references(tmp_path
     assert pd.read_csv(folder.summary).columns[5:7].tolist() == ["edge_ms_median", "edge_ms_p95"]
 
 
-def test_report_shows_each_links_qdiscs_and_measured_rate(tmp_path):
+def _links_rows(folder: ResultsFolder) -> list[list[str]]:
+    build_report(folder.path)
+    return _table_after(folder.report.read_text(), "<h3>Links</h3>")
+
+
+def test_report_shows_each_links_qdiscs_and_measured_rate_from_a_folder_of_one_link_per_host(tmp_path):
     folder = write_folder(tmp_path)
     tc_link = {
         "shaping": "tc",
@@ -206,13 +211,32 @@ def test_report_shows_each_links_qdiscs_and_measured_rate(tmp_path):
         "measured": {"bytes": 4000000, "seconds": 1.0101, "rate": 3960004.0, "to": "10.0.0.3"},
     }
     folder.write_environment({"links": {"rpi1": tc_link, "gpu1": {"shaping": "emulated", "links": []}}})
-    build_report(folder.path)
-    links_table = folder.report.read_text().split("<h3>Links</h3>")[1].split("</table>")[0]
-    rows = re.findall(r"<tr>(.*?)</tr>", links_table.split("<tbody>")[1])
-    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
-    assert cells == [
-        ["gpu1", "emulated", "-", "-", "-", "-", "-"],
-        ["rpi1", "tc", "eth1", "htb, ingress", "4.000", "3.960", "0.990"],
+    assert _links_rows(folder) == [
+        ["gpu1", "-", "emulated", "-", "-", "-", "-", "-", "-"],
+        ["rpi1", "-", "tc", "eth1", "htb, ingress", "4.000", "-", "3.960", "0.990"],
+    ]
+
+
+def test_report_shows_a_row_per_host_and_link_with_its_runs_and_the_rate_tc_read_back(tmp_path):
+    folder = write_folder(tmp_path)
+
+    def shaped(rate: int, runs: list[str], measured: float) -> dict:
+        applied = {"eth0": [{"kind": "htb", "root": True}, {"kind": "bfifo"}]}
+        classes = {"eth0": [{"kind": "htb", "classid": "5150:1", "rate": rate * 1.0456, "ceil": rate * 1.0456}]}
+        tc = {"device": "eth0", "rate": str(rate)}
+        return {"shaping": "tc", "runs": runs, "tc": tc, "applied": applied, "classes": classes, "measured": measured}
+
+    paced = {"shaping": "emulated", "runs": ["m-1MBps-emulated-none"], "tc": {"device": "eth0", "rate": "0"}}
+    records = [
+        shaped(8_000_000, ["m-8MBps-none"], {"rate": 7_900_000.0}),
+        shaped(4_000_000, ["m-4MBps-none", "m-4MBps-lz4"], {"rate": 3_980_000.0}),
+        paced,
+    ]
+    folder.write_environment({"links": {"rpi1": records}})
+    assert _links_rows(folder) == [
+        ["rpi1", "m-1MBps-emulated-none", "emulated", "eth0", "-", "-", "-", "-", "-"],
+        ["rpi1", "m-4MBps-none, m-4MBps-lz4", "tc", "eth0", "bfifo, htb", "4.000", "4.182", "3.980", "0.995"],
+        ["rpi1", "m-8MBps-none", "tc", "eth0", "bfifo, htb", "8.000", "8.365", "7.900", "0.988"],
     ]
 
 
