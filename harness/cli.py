@@ -1002,8 +1002,11 @@ def host_info_command():
 @click.option("--spool", type=click.Path(dir_okay=False, path_type=Path), help="Also append records here.")
 @click.option("--pidfile", type=click.Path(dir_okay=False, path_type=Path), help="Hold this process's id here.")
 @click.option("--host", "host_name", default=None, help="This host's inventory name (default: its hostname).")
-def run_plan_command(plan_path, endpoint, observer, keys, shaping, spool, pidfile, host_name):
-    """The edge host's part of a sweep (run by the sweep playbook)."""
+@click.option(
+    "--run", "run_ids", multiple=True, metavar="ID", help="Only this run of the plan (repeatable; default: all)."
+)
+def run_plan_command(plan_path, endpoint, observer, keys, shaping, spool, pidfile, host_name, run_ids):
+    """The edge host's part of a sweep (run by the sweep playbook, once per link under tc)."""
     import socket
 
     from harness.sweep.plan import EdgeContext, PidFile, read_plan, run_plan
@@ -1012,6 +1015,11 @@ def run_plan_command(plan_path, endpoint, observer, keys, shaping, spool, pidfil
     from harness.wire.sockets import is_loopback
 
     plan = read_plan(plan_path)
+    if unknown := [run for run in run_ids if run not in {planned.id for planned in plan.runs}]:
+        known = ", ".join(planned.id for planned in plan.runs)
+        raise BadInput(f"plan {plan_path}: --run {unknown[0]}: no such run; expected one of {known}")
+    if run_ids:
+        plan = plan.model_copy(update={"runs": [run for run in plan.runs if run.id in run_ids]})
     host = host_name or socket.gethostname()
     stream_keys = client_keys(keys, "edge", OBSERVER) if keys and not is_loopback(observer) else None
     context = EdgeContext(endpoint, observer, host, shaping, _client_keys(keys, "edge"), spool, stream_keys)

@@ -9,7 +9,8 @@ sweep stops, ``--resume`` continues it in the same folder (see ``harness.sweep.r
 
 Off loopback (a lab) each sweep makes its own keys in a temporary directory, which the playbook
 ships to the hosts and tears down again; the record stream then binds the observer host's address
-with the observer's keys, and a ``tc`` link is shaped to the one link the runs ask for.
+with the observer's keys. Under ``tc`` the runs go in groups by link, each group's link shaped
+before its runs.
 """
 
 import json
@@ -78,7 +79,6 @@ def playbook_variables(loaded: LoadedManifest, observer: str = "", results: Path
         "harness_worker_port": manifest.worker.port,
         "harness_worker_device": manifest.worker.device,
         "harness_worker_threads": manifest.threads or 0,
-        "harness_links": [run.link.model_dump(mode="json") for run in loaded.runs],
         "harness_plan": {
             "name": manifest.name,
             "runs": [run.model_dump(mode="json") for run in loaded.runs],
@@ -93,7 +93,7 @@ def playbook_variables(loaded: LoadedManifest, observer: str = "", results: Path
 
 def secure_variables(places: Topology, keys: Path | None) -> dict:
     """What the playbook needs off loopback: where the keys are here and which files each host gets,
-    and the tc link (rate and delay) when the edge shapes by tc."""
+    and the runs by the link they go over, which the edge shapes by tc in turn."""
     variables: dict = {}
     if keys is not None:
         variables |= {
@@ -101,8 +101,7 @@ def secure_variables(places: Topology, keys: Path | None) -> dict:
             "harness_keys_cloud_files": list(CLOUD_FILES),
             "harness_keys_edge_files": list(EDGE_FILES),
         }
-    if places.tc_link is not None:
-        variables |= {"harness_tc_rate": places.tc_link.rate, "harness_tc_delay_ms": places.tc_link.delay_ms}
+    variables["harness_link_groups"] = [group.variables() for group in places.link_groups]
     return variables
 
 

@@ -1,5 +1,8 @@
 """Bad input: one clear line on stderr, exit 2, nothing else printed."""
 
+import json
+from pathlib import Path
+
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -100,3 +103,15 @@ def test_keys_for_a_phase_must_be_a_key_directory(tmp_path):
         f"harness: error: --keys {keys}: worker.key_secret, clients/edge.key, edge.key, edge.key_secret missing; "
         "expected a directory made by `harness keys gen`"
     )
+
+
+def test_a_run_the_plan_lacks_is_refused_before_anything_starts(tmp_path):
+    """The sweep playbook names each link's runs; a typo there must not run nothing and call it done."""
+    from harness.manifest import load_manifest
+
+    (run,) = load_manifest(Path("manifests/alexnet.yml"), ["cuts=[0]", "repeats=1"]).runs
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"name": "alexnet", "runs": [run.model_dump(mode="json")]}))
+    arguments = ["worker", "run-plan", str(plan), "--connect", "tcp://127.0.0.1:9", "--observer", "tcp://127.0.0.1:9"]
+    line = _one_error_line(CliRunner().invoke(cli, [*arguments, "--run", run.id, "--run", "x"]))
+    assert line == f"harness: error: plan {plan}: --run x: no such run; expected one of alexnet-module-4MBps-none"
