@@ -9,8 +9,13 @@ strategies' pipelines are seconds of transfer apart, and what they predicted ran
 import json
 
 import pandas as pd
+import pytest
 
 from tests.integration.test_sweep import _left_behind, harness, hosts_dir  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.xdist_group("lab")
+"""A sweep of minutes, run in the lane of the virtual lab's sweeps (where there is no lab, the lane is
+otherwise empty) so that the two lanes of ``scripts/test`` take about as long."""
 
 RATE = 4e6
 REPEATS = 3
