@@ -5,6 +5,10 @@ The filesystem is shared by all namespaces, so the controller's own interpreter 
 every host's interpreter; each host still gets its own ``harness_root``, as a separate machine
 would. SSH connections are multiplexed through a control path inside the lab's state directory:
 the default one in ``~/.ansible/cp`` is shared by every namespace and would leak connections.
+
+A lab whose spec shapes its links (``links:``, on the bridge) tells sweeps to shape nothing more
+(``harness_link_shaping: none``): tc on the hosts would shape the same traffic twice, and a sweep
+over tiers, which tc cannot shape hop by hop, runs over the lab's own links.
 """
 
 import os
@@ -70,8 +74,9 @@ def _host_variables(spec: LabSpec, state_dir: Path) -> dict[str, dict[str, Any]]
             "harness_python": sys.executable,
             "harness_root": str(state_dir / "hosts" / host.name / "root"),
             "harness_worker_address": spec.address(host),
-            "harness_link_shaping": "tc",
+            "harness_link_shaping": "none" if spec.links is not None else "tc",
             "lab_cpu_quota": host.cpu_quota,
+            **host.vars,
         }
         for host in spec.hosts
     }

@@ -115,12 +115,44 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+LAB_VARIABLES = frozenset(
+    (
+        "ansible_host",
+        "ansible_port",
+        "ansible_user",
+        "ansible_ssh_private_key_file",
+        "ansible_ssh_common_args",
+        "ansible_python_interpreter",
+        "harness_python",
+        "harness_root",
+        "harness_worker_address",
+        "harness_link_shaping",
+        "lab_cpu_quota",
+    )
+)
+"""The inventory variables the lab itself writes for each host: how it is reached and shaped."""
+
+
+def _check_vars(value: dict[str, Any]) -> dict[str, Any]:
+    taken = sorted(set(value) & LAB_VARIABLES)
+    if taken:
+        raise ValueError(f"{taken[0]} is written by the lab itself: expected other inventory variables")
+    for name, item in value.items():
+        if not _GROUP.match(name):
+            raise ValueError(f"expected variable names of letters, digits and '_' (got {_shown(name)})")
+        if not isinstance(item, str | int | float | bool):
+            raise ValueError(f"variable {name}: expected a string, number or boolean (got {_shown(item)})")
+    return value
+
+
 class HostSpec(_Strict):
-    """One namespace host; ``cpu_quota`` (a fraction of one core) slows it down like an edge device."""
+    """One namespace host; ``cpu_quota`` (a fraction of one core) slows it down like an edge device;
+    ``vars`` go into the inventory beside the lab's own (a placement's ``harness_memory_bytes``)."""
 
     name: Annotated[str, AfterValidator(_check_host)]
     group: Annotated[str, AfterValidator(_check_group)]
     cpu_quota: Annotated[float, Field(ge=0.01, le=64)] | None = None
+    vars: Annotated[dict[str, Any], AfterValidator(_check_vars)] = Field(default_factory=dict)
 
 
 DEFAULT_HOSTS = (

@@ -232,13 +232,42 @@ def append_replans(folder: ResultsFolder, rows: list[dict]) -> Path | None:
 
 
 def _append_rows(path: Path, columns: list[str], rows: list[dict]) -> Path | None:
-    """``rows`` appended to the CSV at ``path``, its header written first when the file is new."""
+    """``rows`` appended to the CSV at ``path``, its header written first when the file is new.
+
+    A file an earlier version wrote (a sweep resumed after an upgrade) may lack columns added
+    since: it is rewritten once with them, its own rows empty there, rather than getting rows
+    longer than its header. The rewrite goes to a temporary file first, so nothing recorded is
+    lost if it fails."""
     if not rows:
         return None
-    new = not path.exists()
+    header = _csv_header(path)
+    if header is not None and header != columns:
+        missing = [column for column in columns if column not in header]
+        if missing:
+            _rewrite_with(path, header + missing)
+            header += missing
+        columns = header
     with path.open("a", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=columns, lineterminator="\n")
-        if new:
+        writer = csv.DictWriter(file, fieldnames=columns, lineterminator="\n", restval="")
+        if header is None:
             writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def _csv_header(path: Path) -> list[str] | None:
+    """The columns of the CSV at ``path``; None where there is no file (or not even a header)."""
+    try:
+        with path.open(newline="", encoding="utf-8") as file:
+            return next(csv.reader(file), None)
+    except FileNotFoundError:
+        return None
+
+
+def _rewrite_with(path: Path, columns: list[str]) -> None:
+    temporary = path.with_name(path.name + ".partial")
+    with path.open(newline="", encoding="utf-8") as source, temporary.open("w", newline="", encoding="utf-8") as target:
+        writer = csv.DictWriter(target, fieldnames=columns, lineterminator="\n", restval="")
+        writer.writeheader()
+        writer.writerows(csv.DictReader(source))
+    os.replace(temporary, path)

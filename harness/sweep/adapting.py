@@ -243,6 +243,7 @@ class AdaptivePipeline:
         row = {
             "run": self.run,
             "at_s": now - (self.started or now),
+            "at_ns": time.time_ns() - round((time.monotonic() - now) * 1e9),
             "trigger": trigger,
             "running": self.pipeline.label,
             "running_ms": None,

@@ -98,6 +98,9 @@ class ReplanMessage(_Message):
     host: str = Field(max_length=256)
     run: str = Field(max_length=256)
     at_s: float = Field(ge=0)
+    at_ns: int = Field(ge=0)
+    """The edge's wall clock, as the records' ``started_at_ns``: a change made outside the run (an
+    operator's to a link) lines up with the rounds that saw it."""
     trigger: Literal["interval", "link event"]
     running: str = Field(max_length=4096)
     running_ms: float | None

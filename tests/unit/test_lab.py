@@ -16,7 +16,7 @@ import harness.lab as lab
 from harness.cli import cli
 from harness.errors import BadInput
 from harness.lab import DEFAULT_STATE_DIR, inventory, links
-from harness.lab.spec import LabSpec, load_spec
+from harness.lab.spec import LAB_VARIABLES, LabSpec, load_spec
 from harness.lab.state import LabState, PairState
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ SPEC_ERRORS = [
     ),
     (
         "hosts:\n  - {name: r1, group: rpi, cpu: 1}\n  - {name: o1, group: observer}\n",
-        "field hosts[0].cpu: unknown field (expected one of: name, group, cpu_quota)",
+        "field hosts[0].cpu: unknown field (expected one of: name, group, cpu_quota, vars)",
     ),
     (
         "hosts:\n  - {name: r1, group: rpi, cpu_quota: 0}\n  - {name: o1, group: observer}\n",
@@ -123,6 +123,18 @@ SPEC_ERRORS = [
         "    - {src: rpi1, dst: gpu1, rate: 3MB/s}\n",
         "field links.pairs[2]: rpi1 -> gpu1 is given twice (also pairs[0])",
     ),
+    (
+        "hosts:\n  - {name: r1, group: rpi, vars: {ansible_host: 10.0.0.9}}\n  - {name: o1, group: observer}\n",
+        "field hosts[0].vars: ansible_host is written by the lab itself: expected other inventory variables",
+    ),
+    (
+        "hosts:\n  - {name: r1, group: rpi, vars: {harness_speed: [1, 2]}}\n  - {name: o1, group: observer}\n",
+        "field hosts[0].vars: variable harness_speed: expected a string, number or boolean (got [1, 2])",
+    ),
+    (
+        "hosts:\n  - {name: r1, group: rpi, vars: [harness_speed]}\n  - {name: o1, group: observer}\n",
+        "field hosts[0].vars: expected a mapping (got ['harness_speed'])",
+    ),
 ]
 
 
@@ -205,6 +217,7 @@ def test_inventory_has_each_group_and_every_variable_a_play_needs(tmp_path):
         "harness_link_shaping": "tc",
         "lab_cpu_quota": 0.5,
     }
+    assert set(groups["rpi"]["hosts"]["rpi1"]) == LAB_VARIABLES, "what a spec's vars may not override"
     assert groups["gpu"]["hosts"]["gpu1"]["lab_cpu_quota"] is None
     assert yaml.safe_load(written[1].read_text()) == {
         "harness_lab_state_dir": str(state_dir),
@@ -217,6 +230,21 @@ def test_inventory_has_each_group_and_every_variable_a_play_needs(tmp_path):
         check=False,
     )
     assert lint.returncode == 0, lint.stdout
+
+
+def test_a_lab_that_shapes_its_links_asks_sweeps_to_shape_nothing_more_and_writes_each_hosts_vars(tmp_path):
+    path = tmp_path / "lab.yml"
+    path.write_text(
+        "hosts:\n  - {name: rpi1, group: rpi, vars: {harness_memory_bytes: 2000000, harness_speed: 0.25}}\n"
+        "  - {name: gpu1, group: gpu}\n  - {name: observer1, group: observer}\nlinks: {default: {rate: 8MB/s}}\n"
+    )
+    (tmp_path / "inventory" / "group_vars").mkdir(parents=True)
+    inventory.write(load_spec(path), tmp_path / "state", tmp_path / "inventory", "hlab-observer1")
+    groups = yaml.safe_load((tmp_path / "inventory" / "hosts.yml").read_text())["all"]["children"]
+    rpi1, gpu1 = groups["rpi"]["hosts"]["rpi1"], groups["gpu"]["hosts"]["gpu1"]
+    assert (rpi1["harness_link_shaping"], gpu1["harness_link_shaping"]) == ("none", "none")
+    assert (rpi1["harness_memory_bytes"], rpi1["harness_speed"]) == (2000000, 0.25)
+    assert "harness_memory_bytes" not in gpu1
 
 
 def test_a_spec_names_the_groups_that_gather_its_device_groups(tmp_path):

@@ -24,8 +24,9 @@ from harness.results import (
     write_layers,
 )
 from harness.results.charts import STYLE, time_by_cut_figure
+from harness.results.records import FailedInference
 from harness.results.summary import run_info
-from harness.results.writer import RECORD_SCHEMA, convert_records
+from harness.results.writer import RECORD_SCHEMA, append_failures, convert_records
 from tests.fixtures.records import inference
 
 MS = 1_000_000
@@ -104,6 +105,23 @@ def test_csv_grows_one_line_per_append_before_close(tmp_path):
         assert lines[0].split(",") == list(RECORD_SCHEMA.names)
     assert not folder.records_parquet.exists()
     writer.close()
+
+
+def test_failures_appended_to_a_file_an_earlier_version_wrote_gain_its_new_column(tmp_path):
+    """A sweep resumed after an upgrade: failures.csv was written before ``pipeline`` existed."""
+    folder = ResultsFolder(tmp_path / "sweep")
+    folder.failures.write_text("run,model,cut,repeat,input,attempt,error,at_ns\nr1,alexnet,3,0,0,1,worker died,17\n")
+    failure = FailedInference("r2", "alexnet", 0, 2, 1, 1, "no reply", 18, pipeline="rpi1>3>gpu1")
+    append_failures(folder, [failure])
+    append_failures(folder, [replace(failure, repeat=3)])
+    lines = folder.failures.read_text().splitlines()
+    assert lines == [
+        "run,model,cut,repeat,input,attempt,error,at_ns,pipeline",
+        "r1,alexnet,3,0,0,1,worker died,17,",
+        "r2,alexnet,0,2,1,1,no reply,18,rpi1>3>gpu1",
+        "r2,alexnet,0,3,1,1,no reply,18,rpi1>3>gpu1",
+    ]
+    assert not list(folder.path.glob("*.partial"))
 
 
 def test_parquet_equals_csv_with_int64_columns(tmp_path):
