@@ -2,8 +2,8 @@
 that could not be measured kept as explicit gaps (a reason each) instead of a crash or a guess.
 
 On disk it is one row per ordered pair in Parquet (``links.parquet``), so a catalog view or pandas
-reads it as it is. Real transfers during a sweep refine a pair's rate as an exponentially weighted
-mean, so one slow transfer moves the estimate without replacing it.
+reads it as it is. A sweep over tiers refines the rates of the links its inferences crossed from
+their real transfers (``harness.links.observed``).
 """
 
 import math
@@ -24,7 +24,6 @@ COLUMNS = {
     "note": "string",
 }
 SOURCES = ("probe", "transfer", "gap", "declared")
-OBSERVED_WEIGHT = 0.2
 
 
 @dataclass
@@ -47,6 +46,14 @@ class LinkMatrix:
         notes = {pair: "not measured" for pair in gaps}
         return cls(hosts, np.full(shape, np.nan), np.full(shape, np.nan), gaps, notes)
 
+    @classmethod
+    def declared(cls, hosts, rate: float, delay_s: float) -> "LinkMatrix":
+        """The manifest's one link for every ordered pair of different hosts."""
+        matrix = cls.empty(hosts)
+        for src, dst in matrix.pairs():
+            matrix.record(src, dst, rate, 2 * delay_s, "declared", "the manifest's link")
+        return matrix
+
     def index(self, host: str) -> int:
         try:
             return self.hosts.index(host)
@@ -60,18 +67,6 @@ class LinkMatrix:
 
     def mark_gap(self, src: str, dst: str, reason: str) -> None:
         self.record(src, dst, math.nan, math.nan, "gap", reason)
-
-    def observe(self, src: str, dst: str, nbytes: int, seconds: float, weight: float = OBSERVED_WEIGHT) -> None:
-        """Fold one real transfer of ``nbytes`` in ``seconds`` (its one-way delay removed) into the rate."""
-        if nbytes <= 0 or seconds <= 0:
-            return
-        i, j = self.index(src), self.index(dst)
-        measured = nbytes / seconds
-        known = self.rate[i, j]
-        self.rate[i, j] = measured if np.isnan(known) else (1 - weight) * known + weight * measured
-        if self.source.get((src, dst)) == "gap":
-            self.note[(src, dst)] = "first measured by a transfer"
-        self.source[(src, dst)] = "transfer"
 
     def gaps(self) -> list[tuple[str, str, str]]:
         return [

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import BadInput
-from harness.links.matrix import read_matrix
+from harness.links.matrix import LinkMatrix, read_matrix
 from harness.manifest import LoadedManifest
 from harness.manifest.validate import field_line
 from harness.partition.evaluate import split_for
 from harness.partition.placement import Placement, Stage, place, strategy_names
-from harness.partition.placement.instance import LabInstance, TierHost, declared_links, lab_instance, tier_hosts
+from harness.partition.placement.instance import LabInstance, TierHost, lab_instance, tier_hosts
 from harness.partition.situation import profile_here
 
 
@@ -80,7 +80,8 @@ def place_runs(
             splits[key] = (split, [_host_profile(layers, host, split, here) for host in hosts])
         split, layer_ns = splits[key]
         if matrix is None:
-            run_links, label = declared_links(hosts, run.link.rate_bytes, run.link.delay_ns / 1e9), "declared"
+            names = [host.name for host in hosts]
+            run_links, label = LinkMatrix.declared(names, run.link.rate_bytes, run.link.delay_ns / 1e9), "declared"
         else:
             run_links, label = matrix, str(links)
         instance = lab_instance(split, [cut.index for cut in split.cuts], layer_ns, hosts, run_links, label)

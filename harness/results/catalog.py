@@ -240,13 +240,17 @@ class Catalog:
     ) -> None:
         """Add or replace the entry of ``folder`` (its name is the run id). ``expected`` is the number of
         inferences the sweep meant to record; unknown by default, except that an ``ok`` sweep recorded all
-        of them. A catalog that cannot be written is a warning: the folder's results stay as they are."""
+        of them. The link matrices a sweep over tiers left in the folder are registered with it. A catalog
+        that cannot be written is a warning: the folder's results stay as they are."""
         results = ResultsFolder.open(folder)
         try:
             with self._connection(read_only=False) as connection:
                 self._upsert(connection, results, status, manifest_path, inventory, expected)
         except (duckdb.Error, OSError, CatalogUnavailable) as error:
             log.warning("%s was not registered in the results catalog: %s", results.path, error)
+            return
+        for matrix in results.link_matrices():
+            self.register_links(matrix, inventory=inventory)
 
     def register_links(self, matrix: Path, *, inventory: str = "", seconds: float | None = None) -> None:
         """Add or replace the entry of the link matrix at ``matrix`` (Parquet from ``LinkMatrix.write``),

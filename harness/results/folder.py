@@ -120,6 +120,13 @@ class ResultsFolder:
     def bytes_chart(self, run: str) -> Path:
         return self.path / f"bytes_by_cut_{safe_name(run)}.png"
 
+    def links_after(self, run: str) -> Path:
+        """The link matrix a run over tiers was planned with, refined by its transfers."""
+        return self.path / f"links_{safe_name(run)}.parquet"
+
+    def link_matrices(self) -> list[Path]:
+        return sorted(self.path.glob("links_*.parquet"))
+
     def replan_chart(self, run: str) -> Path:
         return self.path / f"latency_over_time_{safe_name(run)}.png"
 

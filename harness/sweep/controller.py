@@ -25,6 +25,7 @@ from rich.console import Console
 from harness.ansible.inventory import check_groups, inventory_groups
 from harness.ansible.runner import PlaybookResult, run_playbook
 from harness.errors import BadInput, ExperimentFailed, HarnessError
+from harness.links.observed import write_links_after
 from harness.manifest import LoadedManifest, load_manifest
 from harness.manifest.cuts import check_cuts
 from harness.partition.evaluate import judge_sweep
@@ -380,6 +381,7 @@ def judge(loaded: LoadedManifest, folder: ResultsFolder, chosen: SweepPipelines 
     fails the sweep after its records and report are written."""
     if chosen is not None:
         judge_placements(folder, [asdict(choice) for choice in chosen.choices])
+        write_links_after(folder, {run.id: (run.link.rate_bytes, run.link.delay_ns / 1e9) for run in loaded.runs})
         return []
     wanted = [spec.model_dump(exclude_none=True) for spec in loaded.manifest.evaluate]
     if not wanted:

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from harness.cli import cli
 from harness.errors import BadInput
-from harness.partition.placement.instance import TierHost, declared_links, lab_instance
+from harness.links.matrix import LinkMatrix
+from harness.partition.placement.instance import TierHost, lab_instance
 from harness.partition.situation import profile_here
 from harness.wire import Compression, ModelSpec, client_keys
 from harness.wire.frames import Hop, Infer, encode
@@ -172,7 +173,7 @@ def test_three_plans_over_an_emulated_link_measure_as_predicted_and_rank_alike(s
     middle = start_worker("--peer", last.endpoint)
     hosts = [TierHost("edge", "edge", 0, 1.0, math.inf), TierHost("mid", "mid", 1, 1.0, math.inf)]
     hosts.append(TierHost("top", "top", 2, 1.0, math.inf))
-    links = declared_links(hosts, RATE, DELAY_NS / 1e9)
+    links = LinkMatrix.declared([host.name for host in hosts], RATE, DELAY_NS / 1e9)
     before = profile_here(split, 10)
     plans = [[0, 13], [3, 6], [6, 16]]
     inputs = synthetic_inputs(split.input_shape, 3, seed=1)

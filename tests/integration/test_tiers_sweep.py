@@ -11,6 +11,7 @@ import json
 import pandas as pd
 import pytest
 
+from harness.results.catalog import Catalog
 from tests.integration.test_sweep import _left_behind, harness, hosts_dir  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.xdist_group("lab")
@@ -72,6 +73,17 @@ def test_a_sweep_over_three_tiers_measures_each_strategys_pipeline(hosts_dir, tm
     assert list(distinct.sort_values("predicted_ms")["pipeline"]) == list(
         distinct.sort_values("measured_ms")["pipeline"]
     ), "the predictions rank the pipelines as measured"
+
+    # The sweep's transfers refine the declared link on each pair its tensors crossed; the replies, a
+    # few kilobytes, are too small to time and keep it, as do the pairs nothing crossed.
+    links = pd.read_parquet(out / f"links_{run}.parquet").set_index(["src", "dst"])
+    print(links[["rate_bytes_per_s", "source", "note"]].to_string())
+    timed = links[links["source"] == "transfer"]
+    assert len(timed) >= 1 and set(links["source"]) <= {"transfer", "declared"}
+    assert ((timed["rate_bytes_per_s"] - RATE).abs() <= 0.15 * RATE).all(), timed
+    assert (links.loc[links["source"] == "declared", "rate_bytes_per_s"] == RATE).all()
+    registered = Catalog(tmp_path).query("SELECT src, dst, source FROM links")
+    assert len(registered) == len(links) and set(registered["source"]) == set(links["source"])
 
     layers = pd.read_parquet(out / "layers.parquet")
     assert sorted(set(zip(layers["role"], layers["host"], strict=True))) >= [

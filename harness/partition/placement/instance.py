@@ -113,14 +113,6 @@ def _positive(inventory: Path, host: str, variable: str, value) -> float:
     return float(value)
 
 
-def declared_links(hosts: list[TierHost], rate: float, delay_s: float) -> LinkMatrix:
-    """The manifest's one link for every ordered pair of different hosts."""
-    matrix = LinkMatrix.empty([host.name for host in hosts])
-    for src, dst in matrix.pairs():
-        matrix.record(src, dst, rate, 2 * delay_s, "declared", "the manifest's link")
-    return matrix
-
-
 def lab_instance(
     split: SplitGraph,
     offered: list[int],
