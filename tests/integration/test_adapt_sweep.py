@@ -36,21 +36,32 @@ def _lab(tmp_path):
     gpu: {hosts: {gpu-local: {}}}
 """
     )
-    manifest = tmp_path / "adapt.yml"
-    manifest.write_text(
+    manifest = adapt_manifest(
+        tmp_path / "adapt.yml",
+        f"every_s: {EVERY_S}, min_gain: 0.1, rounds: 2, probe_kb: 64",
+        "{rate: 10MB/s, shaping: emulated}",
+        "{{ port }}",
+        f"link_events: [{{at_s: {EVENT_S}, pair: [rpi, gpu], rate: 500kB/s}}]",
+    )
+    return inventory, manifest
+
+
+def adapt_manifest(path, adapt: str, link: str, port: int | str, more: str = "", repeats: int = REPEATS):
+    """AlexNet placed by dp over the tiers rpi, jetson and gpu, re-planned as ``adapt`` says."""
+    path.write_text(
         f"""name: adapt
 hosts: {{tiers: [rpi, jetson, gpu]}}
 model: {{name: alexnet}}
 placement: dp
-adapt: {{every_s: {EVERY_S}, min_gain: 0.1, rounds: 2, probe_kb: 64}}
-link_events: [{{at_s: {EVENT_S}, pair: [rpi, gpu], rate: 500kB/s}}]
-partitioner: {{name: cyclic, repeats: {REPEATS}}}
+adapt: {{{adapt}}}
+partitioner: {{name: cyclic, repeats: {repeats}}}
 threads: 1
-link: {{rate: 10MB/s, shaping: emulated}}
-worker: {{port: {{{{ port }}}}}}
+link: {link}
+worker: {{port: {port}}}
+{more}
 """
     )
-    return inventory, manifest
+    return path
 
 
 def test_a_link_that_drops_mid_run_is_planned_around_without_losing_an_inference(hosts_dir, tmp_path):  # noqa: F811

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from tests.integration.conftest import REPO
+from tests.integration.test_adapt_sweep import adapt_manifest
 from tests.integration.test_sweep import free_port
 from tests.integration.test_vlab_sweep import _harness, _skip_unless_possible, lab_down_leaves_nothing, lab_up
 
@@ -32,20 +33,8 @@ FAST, SLOW = "8MB/s", "500kB/s"
 
 
 def _manifest(tmp_path):
-    manifest = tmp_path / "adapt.yml"
-    manifest.write_text(
-        f"""name: adapt
-hosts: {{tiers: [rpi, jetson, gpu]}}
-model: {{name: alexnet}}
-placement: dp
-adapt: {{every_s: {EVERY_S}, min_gain: 0.1, rounds: 2, probe_kb: 128}}
-partitioner: {{name: cyclic, repeats: {REPEATS}}}
-threads: 1
-link: {{rate: {FAST}}}
-worker: {{port: {free_port()}}}
-"""
-    )
-    return manifest
+    adapt = f"every_s: {EVERY_S}, min_gain: 0.1, rounds: 2, probe_kb: 128"
+    return adapt_manifest(tmp_path / "adapt.yml", adapt, f"{{rate: {FAST}}}", free_port(), repeats=REPEATS)
 
 
 def _spooled(path) -> int:
