@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS sweep_runs (
     median_e2e_ms DOUBLE NOT NULL,
     PRIMARY KEY (run_id, run)
 );
+ALTER TABLE sweep_runs ADD COLUMN IF NOT EXISTS best_pipeline VARCHAR DEFAULT '';
 CREATE TABLE IF NOT EXISTS link_matrices (
     matrix VARCHAR PRIMARY KEY,
     inventory VARCHAR NOT NULL,
@@ -97,23 +98,24 @@ _SWEEP_COLUMNS = (
     "median_e2e_ms",
     "registered_at",
 )
-_RUN_COLUMNS = ("run", "rows", "cuts", "best_cut", "best_layer", "best_e2e_ms", "median_e2e_ms")
+_RUN_COLUMNS = ("run", "rows", "cuts", "best_cut", "best_layer", "best_e2e_ms", "median_e2e_ms", "best_pipeline")
 _MEDIANS = ", ".join(f"median({' + '.join(columns)}) / 1e6 AS {part}_ms_median" for part, columns in PARTS.items())
-CUT_MEDIANS_SQL = (
-    f"SELECT run, cut, min(layer) AS layer, count(*) AS n, {_MEDIANS} "
-    "FROM read_parquet($file) GROUP BY run, cut ORDER BY run, cut"
+_CUT_MEDIANS_SQL = (
+    f"SELECT run, pipeline, cut, min(layer) AS layer, count(*) AS n, {_MEDIANS} "
+    "FROM {records} GROUP BY run, pipeline, cut ORDER BY run, pipeline, cut"
 )
-"""Per run and cut: the layer, the count and the median edge, transfer, cloud and total ms (as summary.csv)."""
-_RUN_FIGURES_SQL = f"""
-WITH cuts AS ({CUT_MEDIANS_SQL}),
+"""Per run, pipeline (empty in the two-group form) and cut: the layer, the count and the median
+edge, transfer, cloud and total ms (as summary.csv); ``{records}`` from ``_records``."""
+_RUN_FIGURES_SQL = """
+WITH cuts AS ({cut_medians}),
 ranked AS (
-    SELECT run, cut, layer, total_ms_median,
-        row_number() OVER (PARTITION BY run ORDER BY total_ms_median, cut) AS place,
+    SELECT run, pipeline, cut, layer, total_ms_median,
+        row_number() OVER (PARTITION BY run ORDER BY total_ms_median, pipeline, cut) AS place,
         count(*) OVER (PARTITION BY run) AS cuts
     FROM cuts
 ),
 runs AS (SELECT run, count(*) AS rows, median(e2e_ns) / 1e6 AS median_ms FROM read_parquet($file) GROUP BY run)
-SELECT run, runs.rows, ranked.cuts, ranked.cut, ranked.layer, ranked.total_ms_median, runs.median_ms
+SELECT run, runs.rows, ranked.cuts, ranked.cut, ranked.layer, ranked.total_ms_median, runs.median_ms, ranked.pipeline
 FROM ranked JOIN runs USING (run) WHERE place = 1 ORDER BY run
 """
 _SWEEP_FIGURES_SQL = """
@@ -127,6 +129,19 @@ _SQL_TYPES = {"int64": "BIGINT", "double": "DOUBLE", "string": "VARCHAR", "float
 
 class CatalogUnavailable(ExperimentFailed):
     """The catalog file could not be opened: another process holds it, or it cannot be read or written."""
+
+
+def _records(connection: duckdb.DuckDBPyConnection, file: str) -> str:
+    """The records of ``file`` to select from, with a ``pipeline`` column also where the file was
+    written before records had one (every record of such a sweep is of the two-group form)."""
+    columns = {
+        row[0] for row in connection.execute("DESCRIBE SELECT * FROM read_parquet($file)", {"file": file}).fetchall()
+    }
+    return "read_parquet($file)" if "pipeline" in columns else "(SELECT *, '' AS pipeline FROM read_parquet($file))"
+
+
+def _cut_medians_sql(connection: duckdb.DuckDBPyConnection, file: str) -> str:
+    return _CUT_MEDIANS_SQL.format(records=_records(connection, file))
 
 
 def _literal(text: str) -> str:
@@ -291,7 +306,8 @@ class Catalog:
         if folder.records_parquet.is_file():
             source = {"file": str(folder.records_parquet)}
             rows, median_ms, first_ns, last_ns = connection.execute(_SWEEP_FIGURES_SQL, source).fetchone()
-            run_figures = connection.execute(_RUN_FIGURES_SQL, source).fetchall()
+            cut_medians = _cut_medians_sql(connection, source["file"])
+            run_figures = connection.execute(_RUN_FIGURES_SQL.format(cut_medians=cut_medians), source).fetchall()
         manifest_written = (
             datetime.fromtimestamp(folder.manifest.stat().st_mtime, UTC).replace(tzinfo=None)
             if folder.manifest.is_file()
@@ -344,8 +360,10 @@ class Catalog:
             {"manifest": manifest_name, "run_id": run_id},
         ).fetchall()
         runs: dict[str, list[dict]] = {}
+        columns = {row[0] for row in connection.execute("DESCRIBE sweep_runs").fetchall()}
+        selected = [column if column in columns else f"'' AS {column}" for column in _RUN_COLUMNS]
         for owner, *figures in connection.execute(
-            f"SELECT run_id, {', '.join(_RUN_COLUMNS)} FROM sweep_runs WHERE list_contains($ids, run_id) "
+            f"SELECT run_id, {', '.join(selected)} FROM sweep_runs WHERE list_contains($ids, run_id) "
             "ORDER BY run_id, run",
             {"ids": [row[0] for row in sweeps]},
         ).fetchall():
@@ -378,7 +396,7 @@ class Catalog:
         return None
 
     def cut_medians(self, run_id: str) -> pd.DataFrame:
-        """Per run and cut of one sweep, computed over its records.parquet: the columns of ``CUT_MEDIANS_SQL``."""
+        """Per run and cut of one sweep, computed over its records.parquet: the columns of ``_CUT_MEDIANS_SQL``."""
         folder = ResultsFolder.open(self.entry(run_id)["folder"])
         if not folder.records_parquet.is_file():
             raise BadInput(
@@ -386,7 +404,8 @@ class Catalog:
                 "(`harness report` makes the file from records.csv)"
             )
         with duckdb.connect() as connection:
-            return connection.execute(CUT_MEDIANS_SQL, {"file": str(folder.records_parquet)}).df()
+            file = str(folder.records_parquet)
+            return connection.execute(_cut_medians_sql(connection, file), {"file": file}).df()
 
     def query(self, sql: str) -> pd.DataFrame:
         """The result of ``sql`` on the catalog, read-only: tables ``sweeps``, ``sweep_runs`` and

@@ -10,7 +10,7 @@ from rich.table import Table
 from harness.console import make_table
 from harness.results.catalog import CATALOG_FILE
 from harness.results.comparison import Comparison
-from harness.results.summary import PARTS
+from harness.results.summary import PARTS, layer_label
 
 MISSING = "-"
 
@@ -46,7 +46,10 @@ def _best(entry: dict) -> str:
     """Each run's best cut and its median end-to-end time, a line per run (named when there are several)."""
     lines = []
     for run in entry["runs"]:
-        figure = f"cut {run['best_cut']} {run['best_layer']}, {_ms(run['best_e2e_ms'])} ms"
+        where = (
+            f"pipeline {run['best_pipeline']}" if run["best_pipeline"] else f"cut {run['best_cut']} {run['best_layer']}"
+        )
+        figure = f"{where}, {_ms(run['best_e2e_ms'])} ms"
         lines.append(f"{run['run']}: {figure}" if len(entry["runs"]) > 1 else figure)
     return "\n".join(lines) or MISSING
 
@@ -95,11 +98,12 @@ def entry_table(entry: dict) -> Table:
 
 
 def cut_medians_table(run_id: str, medians: pd.DataFrame) -> Table:
-    """Per run and cut, the medians DuckDB computed over the sweep's records; each run's best cut marked."""
+    """Per run and cut (and pipeline, over tiers), the medians DuckDB computed over the sweep's
+    records; each run's best marked."""
     best = set(
-        medians.sort_values(["run", "total_ms_median", "cut"])
+        medians.sort_values(["run", "total_ms_median", "pipeline", "cut"])
         .groupby("run")
-        .head(1)[["run", "cut"]]
+        .head(1)[["run", "pipeline", "cut"]]
         .itertuples(index=False, name=None)
     )
     table = make_table(
@@ -111,10 +115,10 @@ def cut_medians_table(run_id: str, medians: pd.DataFrame) -> Table:
         table.add_row(
             row.run,
             str(row.cut),
-            row.layer,
+            layer_label(row.layer, row.pipeline),
             str(row.n),
             *(_ms(getattr(row, f"{part}_ms_median")) for part in PARTS),
-            "best" if (row.run, row.cut) in best else "",
+            "best" if (row.run, row.pipeline, row.cut) in best else "",
         )
     return table
 

@@ -21,6 +21,7 @@ from scipy.stats import mannwhitneyu
 from harness.errors import BadInput
 from harness.results.folder import ResultsFolder
 from harness.results.report import load_records
+from harness.results.summary import with_pipeline
 
 PHASES = ("edge_ns", "transfer_ns", "cloud_ns")
 LATEST = "latest"
@@ -60,6 +61,8 @@ class CutComparison:
     """One-sided, in the direction the median moved: 'candidate slower' when it grew, else 'faster'."""
     phase_delta_ms: dict[str, float] = field(default_factory=dict)
     """Candidate minus baseline median per phase of ``PHASES``; empty unless both sides measured the cut."""
+    pipeline: str = ""
+    """In a sweep over tiers, the pipeline (pipelines leaving the edge at the same cut are compared apart)."""
 
     @property
     def ratio(self) -> float | None:
@@ -69,7 +72,7 @@ class CutComparison:
 
     @property
     def label(self) -> str:
-        return f"cut {self.cut} ({self.layer})"
+        return f"pipeline {self.pipeline}" if self.pipeline else f"cut {self.cut} ({self.layer})"
 
     @property
     def name(self) -> str:
@@ -212,9 +215,9 @@ def _one_sided(base: pd.Series, cand: pd.Series, slower: bool) -> float:
 
 
 def _compare_cut(
-    key: tuple[str, int], base: pd.DataFrame, cand: pd.DataFrame, tolerance: float, alpha: float
+    key: tuple[str, str, int], base: pd.DataFrame, cand: pd.DataFrame, tolerance: float, alpha: float
 ) -> CutComparison:
-    run, cut = str(key[0]), int(key[1])
+    run, pipeline, cut = str(key[0]), str(key[1]), int(key[2])
     layer = str((cand if base.empty else base)["layer"].iloc[0])
     if base.empty or cand.empty:
         verdict = Verdict.NEW if base.empty else Verdict.MISSING
@@ -229,6 +232,7 @@ def _compare_cut(
             median if cand.empty else None,
             median if base.empty else None,
             None,
+            pipeline=pipeline,
         )
     base_ms, cand_ms = base["e2e_ns"].median() / _NS_PER_MS, cand["e2e_ns"].median() / _NS_PER_MS
     slower = cand_ms >= base_ms
@@ -239,13 +243,13 @@ def _compare_cut(
     elif p_value <= alpha and not slower and cand_ms < base_ms * (1 - tolerance):
         verdict = Verdict.IMPROVEMENT
     deltas = {phase: (cand[phase].median() - base[phase].median()) / _NS_PER_MS for phase in PHASES}
-    return CutComparison(run, cut, layer, verdict, len(base), len(cand), base_ms, cand_ms, p_value, deltas)
+    return CutComparison(run, cut, layer, verdict, len(base), len(cand), base_ms, cand_ms, p_value, deltas, pipeline)
 
 
 def compare(
     baseline: Path, candidate: Path, tolerance: float, alpha: float, expected_manifest: str | None = None
 ) -> Comparison:
-    """Every (run, cut) of either sweep, matched by run id and cut index.
+    """Every (run, cut) of either sweep, matched by run id and cut index (and pipeline, over tiers).
 
     Both sweeps must come from the same manifest (``expected_manifest``, when given) and share at
     least one run; a run's model must be the same on both sides.
@@ -265,8 +269,7 @@ def compare(
             f"{base_folder.manifest}: field 'name' is '{base_name}'; expected '{name}' as in the candidate "
             f"{cand_folder.path}: a baseline must be a sweep of the same manifest"
         )
-    base, _ = load_records(base_folder)
-    cand, _ = load_records(cand_folder)
+    base, cand = (with_pipeline(load_records(folder)[0]) for folder in (base_folder, cand_folder))
     shared = set(base["run"]) & set(cand["run"])
     if not shared:
         raise BadInput(
@@ -275,7 +278,8 @@ def compare(
             "granularity, link and compression"
         )
     _check_models(base_folder, base, cand)
-    base_cuts, cand_cuts = dict(tuple(base.groupby(["run", "cut"]))), dict(tuple(cand.groupby(["run", "cut"])))
+    keys = ["run", "pipeline", "cut"]
+    base_cuts, cand_cuts = dict(tuple(base.groupby(keys))), dict(tuple(cand.groupby(keys)))
     empty = base.iloc[0:0]
     cuts = [
         _compare_cut(key, base_cuts.get(key, empty), cand_cuts.get(key, empty), tolerance, alpha)

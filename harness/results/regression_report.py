@@ -10,6 +10,7 @@ from rich.table import Table
 
 from harness.console import make_table
 from harness.results.regression import PHASES, Comparison, CutComparison, Verdict
+from harness.results.summary import layer_label
 
 JUNIT_FILE = "regress.xml"
 MARKDOWN_FILE = "regress.md"
@@ -35,7 +36,7 @@ def cut_row(cut: CutComparison) -> list[str]:
     return [
         cut.run,
         str(cut.cut),
-        cut.layer,
+        layer_label(cut.layer, cut.pipeline),
         _number(cut.baseline_ms, ".2f"),
         _number(cut.candidate_ms, ".2f"),
         "-" if cut.ratio is None else f"{ratio}x",
@@ -119,7 +120,7 @@ def junit(comparison: Comparison) -> JUnitXml:
     document = JUnitXml(f"regress {comparison.manifest}")
     for run in comparison.runs:
         suite = TestSuite(run)
-        for cut in sorted((cut for cut in comparison.cuts if cut.run == run), key=lambda cut: cut.cut):
+        for cut in sorted((cut for cut in comparison.cuts if cut.run == run), key=lambda cut: (cut.cut, cut.pipeline)):
             suite.add_testcase(_test_case(cut, comparison))
         suite.update_statistics()
         document.add_testsuite(suite)

@@ -64,6 +64,11 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()[list(SUMMARY_COLUMNS)]
 
 
+def layer_label(layer: str, pipeline: str) -> str:
+    """Where an inference left the edge: its layer, and over tiers the pipeline it took."""
+    return f"{layer} of {pipeline}" if pipeline else layer
+
+
 def best_cuts(summary: pd.DataFrame) -> pd.DataFrame:
     """Per run, the cut (and pipeline, over tiers) with the lowest median total time; on a tie, the
     lowest cut index."""

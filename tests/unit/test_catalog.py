@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -144,6 +145,7 @@ def test_register_records_the_folder_and_its_figures(two_sweeps):
                 "best_layer": "features.2",
                 "best_e2e_ms": 57.0,
                 "median_e2e_ms": 62.0,
+                "best_pipeline": "",
             }
         ],
     }
@@ -191,6 +193,50 @@ def test_show_prints_the_entry_and_medians_per_cut(two_sweeps):
         (1, 3, 87.0),
         (2, 3, 63.0),
     ]
+
+
+def test_a_sweep_over_tiers_has_medians_per_pipeline_and_its_best_pipeline(tmp_path):
+    """Two pipelines leave the edge at cut 1; the one through the Jetson pays 30 ms more on the workers."""
+    folder = ResultsFolder(tmp_path / "tiers")
+    folder.write_manifest("name: tiers\n")
+    pipelines = {"rpi1>1>gpu1": 0, "rpi1>1>jetson1>2>gpu1": 30 * MS}
+    with RecordWriter(folder) as writer:
+        for pipeline, extra in pipelines.items():
+            for repeat in range(REPEATS):
+                writer.append(
+                    inference(
+                        run=RUN,
+                        cut=1,
+                        layer="features.2",
+                        repeat=repeat,
+                        edge_ns=EDGE[1],
+                        transfer_ns=TRANSFER[1],
+                        cloud_ns=TAIL[1] + extra,
+                        pipeline=pipeline,
+                    )
+                )
+    catalog = Catalog(tmp_path)
+    catalog.register(folder.path, status="ok")
+    (run,) = catalog.entry("tiers")["runs"]
+    assert (run["cuts"], run["best_pipeline"], run["best_cut"], run["best_e2e_ms"]) == (2, "rpi1>1>gpu1", 1, 56.0)
+    rows = table_rows(invoke("results", "show", "tiers", "--root", str(tmp_path)).output)
+    assert rows[-2:] == [
+        "│ alexnet-module-4MBps-none │   1 │ features.2 of rpi1>1>gpu1           │ 3 │ 20.00 │    30.00 │  6.00 │ "
+        "56.00 │ best │",
+        "│ alexnet-module-4MBps-none │   1 │ features.2 of rpi1>1>jetson1>2>gpu1 │ 3 │ 20.00 │    30.00 │ 36.00 │ "
+        "86.00 │      │",
+    ]
+    listed = invoke("results", "ls", "--root", str(tmp_path)).output
+    assert "pipeline rpi1>1>gpu1, 56.00 ms" in listed, listed
+
+
+def test_a_catalog_written_before_pipelines_reads_and_gains_the_column_when_written(two_sweeps):
+    with duckdb.connect(str(two_sweeps / CATALOG_FILE)) as connection:
+        connection.execute("ALTER TABLE sweep_runs DROP COLUMN best_pipeline")
+    assert Catalog(two_sweeps).entry("alexnet-a")["runs"][0]["best_pipeline"] == ""
+    Catalog(two_sweeps).register(two_sweeps / "alexnet-a", status="ok")
+    assert [run["best_cut"] for run in Catalog(two_sweeps).entry("alexnet-b")["runs"]] == [2]
+    assert Catalog(two_sweeps).query("SELECT best_pipeline FROM sweep_runs")["best_pipeline"].tolist() == ["", ""]
 
 
 def test_show_of_a_sweep_without_records(tmp_path):

@@ -42,17 +42,26 @@ def write_sweep(
     cuts: dict = CUTS,
     name: str = "alexnet",
     model: str = "alexnet",
+    pipelines: dict[str, float] | None = None,
 ) -> Path:
-    """A results folder as a sweep leaves it: each phase of each inference varies by log-normal noise."""
+    """A results folder as a sweep leaves it: each phase of each inference varies by log-normal noise.
+    ``pipelines``: as a sweep over tiers, each cut measured once per pipeline, its cloud part scaled
+    by the pipeline's factor."""
     rng = np.random.default_rng(seed)
     folder = ResultsFolder(path)
     folder.write_manifest(f"name: {name}\n")
+    pipelines = pipelines or {"": 1.0}
     with RecordWriter(folder) as writer:
-        for request, (cut, repeat) in enumerate((cut, repeat) for cut in cuts for repeat in range(REPEATS)):
+        measured = ((cut, pipeline, repeat) for cut in cuts for pipeline in pipelines for repeat in range(REPEATS))
+        for request, (cut, pipeline, repeat) in enumerate(measured):
             layer, edge_ms, transfer_ms, cloud_ms = cuts[cut]
             edge, transfer, cloud = (
                 int(ms * MS * scale * rng.lognormal(0, noise))
-                for ms, scale in ((edge_ms, edge_factor * factor), (transfer_ms, factor), (cloud_ms, factor))
+                for ms, scale in (
+                    (edge_ms, edge_factor * factor),
+                    (transfer_ms, factor),
+                    (cloud_ms, factor * pipelines[pipeline]),
+                )
             )
             writer.append(
                 inference(
@@ -67,6 +76,7 @@ def write_sweep(
                     transfer_ns=transfer,
                     cloud_ns=cloud,
                     started_at_ns=1_700_000_000_000_000_000 + request * MS,
+                    pipeline=pipeline,
                 )
             )
     return folder.path
@@ -98,6 +108,25 @@ def test_slower_edge_fails_naming_exactly_the_cuts_where_the_edge_works(tmp_path
         assert cut.phase_delta_ms["edge_ns"] == pytest.approx(0.2 * CUTS[cut.cut][1], rel=0.25)
         assert abs(cut.phase_delta_ms["transfer_ns"]) < 0.1 * CUTS[cut.cut][2]
     assert comparison.having(Verdict.UNCHANGED)[0].cut == 0
+
+
+def test_pipelines_leaving_the_edge_at_the_same_cut_are_compared_apart(tmp_path):
+    """Over tiers, two pipelines leave the edge at cut 0; only the one through the Jetson got slower."""
+    cuts = {0: CUTS[0]}
+    via_jetson, direct = "rpi1>0>jetson1>13>gpu1", "rpi1>0>gpu1"
+    baseline = write_sweep(tmp_path / "base", seed=1, cuts=cuts, pipelines={via_jetson: 1.0, direct: 1.0})
+    candidate = write_sweep(tmp_path / "cand", seed=2, cuts=cuts, pipelines={via_jetson: 3.0, direct: 1.0})
+    result = regress("--results", str(candidate), "--baseline", str(baseline))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"harness: error: regression: 1 of 2 cuts slower than baseline by more than 10%: pipeline {via_jetson}"
+    )
+    comparison = compare(baseline, candidate, 0.1, 0.01)
+    assert [(cut.pipeline, cut.verdict) for cut in comparison.cuts] == [
+        (via_jetson, Verdict.REGRESSION),
+        (direct, Verdict.UNCHANGED),
+    ]
+    assert f"input of {via_jetson}" in (candidate / "regress.md").read_text()
 
 
 def test_a_repeat_of_the_baseline_passes(tmp_path, baseline):
