@@ -96,6 +96,34 @@ def model_list():
 
 @model.command()
 @_model_options
+@click.option(
+    "--split",
+    "split_rule",
+    default="memory:0.7",
+    show_default=True,
+    help="memory:FRACTION[:at_most|at_least] (parameter bytes of the edge part) or layers:FRACTION.",
+)
+@click.option("--placement", type=click.Choice(["linear", "pareto", "flops"]), default="linear", show_default=True)
+@click.option("--per-part", type=int, default=1, show_default=True, help="Exits in each part, 1 to 3.")
+@click.option("--axis", type=click.Choice(["nodes", "flops"]), default="nodes", show_default=True)
+@click.option("--direction", type=click.Choice(["early", "late"]), default="early", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def exits(model, granularity, input_shape, weights, split_rule, placement, per_part, axis, direction, as_json):
+    """Where the model splits into an edge and a cloud part, and where each part's exits attach."""
+    from harness.exits.present import exit_plan_record, exit_plan_table
+    from harness.exits.resolve import SplitRule, plan_exits
+
+    rule = SplitRule.parse(split_rule)
+    _, split = _split(model, granularity, input_shape, weights)
+    plan = plan_exits(split, rule, placement, per_part, axis, direction=direction)
+    if as_json:
+        click.echo(json.dumps(exit_plan_record(plan), indent=2))
+    else:
+        stdout_console().print(exit_plan_table(plan))
+
+
+@model.command()
+@_model_options
 @click.option("--single-tensor", is_flag=True, help="Keep only cuts where exactly one tensor crosses.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def inspect(model, granularity, input_shape, weights, single_tensor, as_json):
