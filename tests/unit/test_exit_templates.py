@@ -1,0 +1,63 @@
+"""Exit classifiers rendered from templates: the built-ins, a user's Jinja2 file and a factory,
+each checked by the logits it gives; a template that renders bad Python or gives the wrong shape
+is refused in one line."""
+
+import pytest
+import torch
+
+from harness.errors import BadInput
+from harness.exits.templates import build_exit, built_in_templates
+
+IN_SHAPE = (64, 8, 8)
+
+
+@pytest.mark.parametrize("template", ["linear", "conv-linear"])
+def test_built_in_exits_give_one_row_of_logits_and_keep_their_rendered_source(template):
+    head = build_exit(template, IN_SHAPE, 10)
+    assert head.module(torch.randn(3, *IN_SHAPE)).shape == (3, 10)
+    assert "nn.Linear(64, 10)" in head.source and "{{" not in head.source
+    assert "64x8x8" in head.source, "the comment names the attach point's shape"
+
+
+def test_a_users_jinja_template_is_rendered_with_the_attach_point(tmp_path):
+    path = tmp_path / "wide.py.j2"
+    path.write_text(
+        "from torch import nn\n\n\ndef build():\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear({{ in_shape[0] * in_shape[1] * in_shape[2] }}, "
+        "{{ num_classes }}))\n"
+    )
+    head = build_exit(str(path), IN_SHAPE, 7)
+    assert "nn.Linear(4096, 7)" in head.source
+    assert head.module(torch.zeros(1, *IN_SHAPE)).shape == (1, 7)
+
+
+def test_a_factory_from_experiments_is_called_with_the_same_values():
+    head = build_exit("experiments.exits:pooled_exit", IN_SHAPE, 10)
+    assert head.source == "experiments.exits:pooled_exit"
+    assert head.module(torch.zeros(2, *IN_SHAPE)).shape == (2, 10)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("def build(:\n    pass\n", r"^exit template {path}:1: renders invalid Python \("),
+        ("x = 1\n", r"^exit template {path}: expected the rendered source to define build\(\)"),
+        (
+            "from torch import nn\n\n\ndef build():\n    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), "
+            "nn.Linear({{ channels }}, 5))\n",
+            r"^exit template '{path}': gives \[1, 5\] for an input of \[64, 8, 8\]; expected \[1, 10\] logits$",
+        ),
+        ("{{ channel }}\n", r"^exit template {path}: cannot be rendered \('channel' is undefined\)$"),
+    ],
+)
+def test_a_bad_template_is_refused_in_one_line(tmp_path, text, message):
+    path = tmp_path / "exit.py.j2"
+    path.write_text(text)
+    with pytest.raises(BadInput, match=message.format(path=path)):
+        build_exit(str(path), IN_SHAPE, 10)
+
+
+def test_an_unknown_template_names_the_built_ins():
+    assert built_in_templates() == ["conv-linear", "linear"]
+    with pytest.raises(BadInput, match=r"^exit template 'branchy': expected one of conv-linear, linear, a Jinja2 file"):
+        build_exit("branchy", IN_SHAPE, 10)
