@@ -61,3 +61,53 @@ def test_an_unknown_template_names_the_built_ins():
     assert built_in_templates() == ["conv-linear", "linear"]
     with pytest.raises(BadInput, match=r"^exit template 'branchy': expected one of conv-linear, linear, a Jinja2 file"):
         build_exit("branchy", IN_SHAPE, 10)
+
+
+@pytest.fixture(scope="module")
+def alexnet_plan():
+    from harness.exits.resolve import SplitRule, plan_exits
+    from harness.model import Granularity, build_split_graph, load_model
+
+    split = build_split_graph(load_model("alexnet", None), Granularity.MODULE)
+    return split, plan_exits(split, SplitRule("layers", 0.5), "flops", 2, "flops")
+
+
+def test_at_threshold_one_the_parts_give_the_plain_models_output_bit_for_bit(alexnet_plan):
+    from harness.exits.assemble import assemble
+
+    split, plan = alexnet_plan
+    model = assemble(split, plan, "linear", 1000)
+    torch.manual_seed(0)
+    sample = torch.randn(1, 3, 224, 224)
+    edge = model.edge(1.0, sample)
+    assert (edge.exit, edge.logits) == (None, None), "no exit is ever more confident than 1"
+    cloud = model.cloud(1.0, *edge.live)
+    with torch.no_grad():
+        expected = split.graph_module(sample)
+    assert cloud.exit is None and torch.equal(cloud.live, expected)
+
+
+def test_at_threshold_zero_every_sample_leaves_at_the_first_exit_before_the_cut(alexnet_plan):
+    from harness.exits.assemble import assemble
+
+    split, plan = alexnet_plan
+    model = assemble(split, plan, "linear", 1000)
+    outcome = model.edge(0.0, torch.randn(1, 3, 224, 224))
+    assert (outcome.exit, outcome.live) == (1, None) and outcome.logits.shape == (1, 1000)
+    assert 0 < outcome.confidence <= 1
+    assert [head.source.count("nn.Linear(64, 1000)") for head in model.heads[:1]] == [1], "exit 1 reads features.0"
+    with pytest.raises(BadInput, match=r"^a batch of 2: progressive inference takes one sample at a time$"):
+        model.edge(0.5, torch.randn(2, 3, 224, 224))
+
+
+def test_confidence_measures_agree_on_a_sure_and_an_unsure_answer():
+    from harness.exits.progressive import CONFIDENCE
+
+    unsure, sure = torch.zeros(1, 4), torch.tensor([[50.0, 0.0, 0.0, 0.0]])
+    assert CONFIDENCE["max_softmax"](unsure).item() == pytest.approx(0.25)
+    assert CONFIDENCE["entropy"](unsure).item() == pytest.approx(0.0, abs=1e-6)
+    assert CONFIDENCE["margin"](unsure).item() == pytest.approx(0.0)
+    for measure in CONFIDENCE.values():
+        assert measure(sure).item() == pytest.approx(1.0, abs=1e-6)
+    two = torch.log(torch.tensor([[0.6, 0.3, 0.1]]))
+    assert CONFIDENCE["margin"](two).item() == pytest.approx(0.3)
