@@ -2,6 +2,8 @@
 one switch per change, within three intervals, to a placement that is faster on the degraded link,
 and none from measurement noise alone."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -80,7 +82,7 @@ def test_a_placement_that_can_no_longer_run_is_left_at_once():
     assert replanner.running == verdict.best != running
 
 
-def test_the_candidate_must_win_the_same_rounds_in_a_row():
+def test_the_running_placement_must_be_beaten_in_rounds_in_a_row():
     running = place("dp", problem(truth(False))).hosts
     replanner = Replanner(AdaptPolicy(min_gain=0.1, rounds=3), running)
     degraded, fast = problem(truth(True)), problem(truth(False))
@@ -89,6 +91,21 @@ def test_the_candidate_must_win_the_same_rounds_in_a_row():
     ]
     assert [verdict.streak for verdict in outcomes] == [1, 2, 0, 1, 2, 3]
     assert [verdict.switch for verdict in outcomes] == [False] * 5 + [True]
+
+
+def test_two_challengers_within_noise_of_each_other_do_not_delay_the_switch():
+    """The same hosts cut on either side of a free layer price alike; whichever wins a round, the
+    running placement was beaten in both, so the second round switches, to the later winner."""
+    running = place("dp", problem(truth(False))).hosts
+    degraded = problem(truth(True))
+    found = place("dp", degraded)
+    moved = (*found.hosts[:3], found.hosts[2], *found.hosts[4:])
+    assert moved != found.hosts and moved != running
+    twin = dataclasses.replace(found, hosts=moved, value_s=found.value_s * 1.01)
+    replanner = Replanner(AdaptPolicy(min_gain=0.1, rounds=2), running)
+    first, second = replanner.consider(degraded, found), replanner.consider(degraded, twin)
+    assert (first.streak, first.switch, second.streak, second.switch) == (1, False, 2, True)
+    assert replanner.running == moved
 
 
 @pytest.mark.parametrize(("min_gain", "rounds"), [(-0.1, 1), (1.0, 1), (0.1, 0)])

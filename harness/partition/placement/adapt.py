@@ -4,9 +4,12 @@ Every interval the links are measured again and a strategy solves the problem an
 are noisy, and two placements a few percent apart would trade places round after round, each
 switch costing a deployment; so a new placement replaces the running one only when it is predicted
 to be at least ``min_gain`` faster (as a fraction of the running one's latency, both priced on the
-same fresh measurement) in ``rounds`` consecutive rounds, the same placement each time. A running
-placement that can no longer run at all (a link it uses is gone, a host no longer has the memory)
-is left at once.
+same fresh measurement) in ``rounds`` consecutive rounds, and then for the placement that wins the
+last of them. The rounds count the running placement being beaten, not one challenger winning each
+time: two challengers within noise of each other (the same hosts, cut on either side of a ReLU)
+trade first place round after round, and counting per challenger would reset the count each time
+and delay a switch that every round agrees on. A running placement that can no longer run at all
+(a link it uses is gone, a host no longer has the memory) is left at once.
 
 Both placements are priced on the same measurement, so a link that slows down both alike moves
 neither's gain: only a change that favours another placement does.
@@ -36,8 +39,8 @@ class AdaptPolicy:
 @dataclass(frozen=True)
 class Verdict:
     """One round's outcome: the running placement's and the best placement's predicted seconds on
-    this round's measurement, the gain (``1 - best / running``), how many rounds in a row the same
-    better placement has won by the margin, and whether to switch to it now."""
+    this round's measurement, the gain (``1 - best / running``), how many rounds in a row the running
+    placement has been beaten by the margin, and whether to switch to the best now."""
 
     running: tuple[int, ...]
     running_s: float
@@ -50,13 +53,12 @@ class Verdict:
 
 
 class Replanner:
-    """The running placement and the candidate that has been winning, round after round."""
+    """The running placement and how many rounds in a row it has been beaten by the margin."""
 
     def __init__(self, policy: AdaptPolicy, running: tuple[int, ...], objective: str = "latency"):
         self.policy = policy
         self.running = tuple(running)
         self.objective = objective
-        self._candidate: tuple[int, ...] | None = None
         self._streak = 0
 
     def consider(self, problem: Problem, found: Placement) -> Verdict:
@@ -67,13 +69,12 @@ class Replanner:
         best_s = found.value_s if best is not None else float("inf")
         gain = 1.0 if not np.isfinite(running_s) else (1.0 - best_s / running_s if running_s > 0 else 0.0)
         if best is None or best == self.running or gain < self.policy.min_gain:
-            self._candidate, self._streak = None, 0
+            self._streak = 0
             reason = "no feasible placement" if best is None else "the running placement is best"
             if best is not None and best != self.running:
                 reason = f"gain {gain:.1%} below min_gain {self.policy.min_gain:.1%}"
             return Verdict(self.running, running_s, best, best_s, gain, 0, False, reason)
-        self._streak = self._streak + 1 if best == self._candidate else 1
-        self._candidate = best
+        self._streak += 1
         if not np.isfinite(running_s):
             reason = "the running placement can no longer run"
         elif self._streak >= self.policy.rounds:
@@ -81,5 +82,5 @@ class Replanner:
         else:
             return Verdict(self.running, running_s, best, best_s, gain, self._streak, False, "waiting for more rounds")
         verdict = Verdict(self.running, running_s, best, best_s, gain, self._streak, True, reason)
-        self.running, self._candidate, self._streak = best, None, 0
+        self.running, self._streak = best, 0
         return verdict
