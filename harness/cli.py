@@ -107,19 +107,39 @@ def model_list():
 @click.option("--per-part", type=int, default=1, show_default=True, help="Exits in each part, 1 to 3.")
 @click.option("--axis", type=click.Choice(["nodes", "flops"]), default="nodes", show_default=True)
 @click.option("--direction", type=click.Choice(["early", "late"]), default="early", show_default=True)
+@click.option(
+    "--template", help="Build each exit from this template (linear, conv-linear, a .py.j2 file, module:function)."
+)
+@click.option("--classes", type=int, default=1000, show_default=True, help="Logits each exit gives, with --template.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def exits(model, granularity, input_shape, weights, split_rule, placement, per_part, axis, direction, as_json):
-    """Where the model splits into an edge and a cloud part, and where each part's exits attach."""
+def exits(
+    model,
+    granularity,
+    input_shape,
+    weights,
+    split_rule,
+    placement,
+    per_part,
+    axis,
+    direction,
+    template,
+    classes,
+    as_json,
+):
+    """Where the model splits into an edge and a cloud part, and where each part's exits attach;
+    with --template, the memory each part's host holds, exits included."""
+    from harness.exits.assemble import assemble
     from harness.exits.present import exit_plan_record, exit_plan_table
     from harness.exits.resolve import SplitRule, plan_exits
 
     rule = SplitRule.parse(split_rule)
     _, split = _split(model, granularity, input_shape, weights)
     plan = plan_exits(split, rule, placement, per_part, axis, direction=direction)
+    memory = assemble(split, plan, template, classes).memory() if template else None
     if as_json:
-        click.echo(json.dumps(exit_plan_record(plan), indent=2))
+        click.echo(json.dumps(exit_plan_record(plan, memory), indent=2))
     else:
-        stdout_console().print(exit_plan_table(plan))
+        stdout_console().print(exit_plan_table(plan, memory))
 
 
 @model.command()

@@ -19,6 +19,14 @@ class ProgressiveModel:
     cloud: ProgressivePart
     heads: tuple[ExitHead, ...]
 
+    def memory(self) -> dict[str, tuple[int, int]]:
+        """Per part, the bytes of its layers' parameters and buffers, and of its exits': what the
+        host of that part holds."""
+        return {
+            name: (_bytes(part.segments), _bytes(part.exits))
+            for name, part in (("edge", self.edge), ("cloud", self.cloud))
+        }
+
 
 def assemble(
     split: SplitGraph, plan: ExitPlan, template: str, num_classes: int, confidence: str = "max_softmax"
@@ -39,3 +47,8 @@ def _attach_shape(split: SplitGraph, cut: int) -> tuple[int, ...]:
     """The shape of the one tensor live at ``cut``, without the batch."""
     (leaf,) = split.cut(cut).live
     return tuple(leaf.shape[1:])
+
+
+def _bytes(modules) -> int:
+    tensors = {id(tensor): tensor for tensor in (*modules.parameters(), *modules.buffers())}
+    return sum(tensor.numel() * tensor.element_size() for tensor in tensors.values())

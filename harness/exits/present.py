@@ -8,14 +8,19 @@ from harness.console import make_table
 from harness.exits.resolve import ExitPlan
 
 
-def exit_plan_table(plan: ExitPlan) -> Table:
+def exit_plan_table(plan: ExitPlan, memory: dict[str, tuple[int, int]] | None = None) -> Table:
+    """``memory``: per part, the bytes of its layers and of its exits (``ProgressiveModel.memory``)."""
     rule = plan.rule
     bound = f", {rule.bound.replace('_', ' ')}" if rule.by == "memory" else ""
     table = make_table(
         f"{plan.model}: split by {rule.by} at {rule.fraction:g}{bound}: cut {plan.cut} after {plan.after} "
         f"({plan.param_share:.1%} of the parameter bytes on the edge)",
         ["part", "exit>", "position>", "cut>", "after", "FLOPs up to it>", "parameters up to it>"],
-        caption="position: on the part's axis before snapping to a cut where one tensor crosses",
+        caption="position: on the part's axis before snapping to a cut where one tensor crosses"
+        + "".join(
+            f"\n{part} part: {layers / 1e6:,.2f} MB of parameters and buffers, exits {exits / 1e6:,.3f} MB"
+            for part, (layers, exits) in (memory or {}).items()
+        ),
     )
     for item in plan.exits:
         table.add_row(
@@ -30,5 +35,10 @@ def exit_plan_table(plan: ExitPlan) -> Table:
     return table
 
 
-def exit_plan_record(plan: ExitPlan) -> dict:
-    return asdict(plan)
+def exit_plan_record(plan: ExitPlan, memory: dict[str, tuple[int, int]] | None = None) -> dict:
+    record = asdict(plan)
+    if memory is not None:
+        record["memory"] = {
+            part: {"layers_bytes": layers, "exits_bytes": exits} for part, (layers, exits) in memory.items()
+        }
+    return record

@@ -111,3 +111,15 @@ def test_confidence_measures_agree_on_a_sure_and_an_unsure_answer():
         assert measure(sure).item() == pytest.approx(1.0, abs=1e-6)
     two = torch.log(torch.tensor([[0.6, 0.3, 0.1]]))
     assert CONFIDENCE["margin"](two).item() == pytest.approx(0.3)
+
+
+def test_each_part_holds_its_layers_and_its_exits(alexnet_plan):
+    from harness.exits.assemble import assemble
+    from harness.partition.situation import layer_param_bytes
+
+    split, plan = alexnet_plan
+    memory = assemble(split, plan, "linear", 1000).memory()
+    layers = layer_param_bytes(split)
+    assert memory["edge"][0] == sum(layers[: plan.cut]) == 4 * 2_469_696, "AlexNet's five convolutions"
+    assert memory["cloud"][0] == sum(layers[plan.cut :])
+    assert memory["edge"][1] == 4 * ((64 + 1) * 1000 + (192 + 1) * 1000), "exits after conv1 and conv2"
