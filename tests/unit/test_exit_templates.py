@@ -123,3 +123,33 @@ def test_each_part_holds_its_layers_and_its_exits(alexnet_plan):
     assert memory["edge"][0] == sum(layers[: plan.cut]) == 4 * 2_469_696, "AlexNet's five convolutions"
     assert memory["cloud"][0] == sum(layers[plan.cut :])
     assert memory["edge"][1] == 4 * ((64 + 1) * 1000 + (192 + 1) * 1000), "exits after conv1 and conv2"
+
+
+def test_the_exit_taken_is_the_first_the_offline_logits_call_confident_and_later_layers_never_run(alexnet_plan):
+    """Every exit's logits computed offline from one full pass; the part must leave where they say,
+    and the segments after that exit must not run at all."""
+    from harness.exits.assemble import assemble
+    from harness.exits.progressive import max_softmax
+
+    split, plan = alexnet_plan
+    model = assemble(split, plan, "conv-linear", 10)
+    calls = [0] * len(model.edge.segments)
+    for index, segment in enumerate(model.edge.segments):
+        segment.register_forward_hook(lambda *_, index=index: calls.__setitem__(index, calls[index] + 1))
+    generator = torch.Generator().manual_seed(1)
+    taken = set()
+    for threshold in (0.0, 0.1, 0.105, 0.11, 0.12, 0.15, 0.2, 1.0):
+        sample = torch.randn(1, 3, 224, 224, generator=generator)
+        with torch.inference_mode():
+            first = model.edge.segments[0](sample)
+            second = model.edge.segments[1](*first)
+            pairs = zip(model.edge.exits, (first, second), strict=True)
+            scores = [float(max_softmax(head(live[0]))[0]) for head, live in pairs]
+        expected = next((number for number, score in enumerate(scores, start=1) if score > threshold), None)
+        calls[:] = [0] * len(calls)
+        outcome = model.edge(threshold, sample)
+        assert outcome.exit == expected, (threshold, scores)
+        ran = {1: [1, 0, 0], 2: [1, 1, 0], None: [1, 1, 1]}[expected]
+        assert calls == ran, f"threshold {threshold}: segments run {calls}"
+        taken.add(expected)
+    assert taken == {1, 2, None}, "the thresholds exercise both exits and the whole part"
