@@ -101,7 +101,8 @@ def model_list():
     "split_rule",
     default="memory:0.7",
     show_default=True,
-    help="memory:FRACTION[:at_most|at_least] (parameter bytes of the edge part) or layers:FRACTION.",
+    help="memory:FRACTION[:at_most|at_least] (parameter bytes of the edge part), layers:FRACTION, or latency "
+    "(the seed's rule, on --profile).",
 )
 @click.option("--placement", type=click.Choice(["linear", "pareto", "flops"]), default="linear", show_default=True)
 @click.option("--per-part", type=int, default=1, show_default=True, help="Exits in each part, 1 to 3.")
@@ -111,6 +112,13 @@ def model_list():
     "--template", help="Build each exit from this template (linear, conv-linear, a .py.j2 file, module:function)."
 )
 @click.option("--classes", type=int, default=1000, show_default=True, help="Logits each exit gives, with --template.")
+@click.option(
+    "--profile",
+    "profile_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A sweep's results folder whose edge and cloud per-layer profiles the latency rule reads.",
+)
+@click.option("--run", "profile_run", help="The run of --profile to read, where it has several of the model.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def exits(
     model,
@@ -124,17 +132,20 @@ def exits(
     direction,
     template,
     classes,
+    profile_dir,
+    profile_run,
     as_json,
 ):
     """Where the model splits into an edge and a cloud part, and where each part's exits attach;
     with --template, the memory each part's host holds, exits included."""
     from harness.exits.assemble import assemble
     from harness.exits.present import exit_plan_record, exit_plan_table
-    from harness.exits.resolve import SplitRule, plan_exits
+    from harness.exits.resolve import SplitRule, folder_profiles, plan_exits
 
     rule = SplitRule.parse(split_rule)
     _, split = _split(model, granularity, input_shape, weights)
-    plan = plan_exits(split, rule, placement, per_part, axis, direction=direction)
+    profiles = folder_profiles(profile_dir, split, profile_run) if profile_dir else None
+    plan = plan_exits(split, rule, placement, per_part, axis, direction=direction, profiles=profiles)
     memory = assemble(split, plan, template, classes).memory() if template else None
     if as_json:
         click.echo(json.dumps(exit_plan_record(plan, memory), indent=2))

@@ -10,10 +10,8 @@ from harness.exits.resolve import ExitPlan
 
 def exit_plan_table(plan: ExitPlan, memory: dict[str, tuple[int, int]] | None = None) -> Table:
     """``memory``: per part, the bytes of its layers and of its exits (``ProgressiveModel.memory``)."""
-    rule = plan.rule
-    bound = f", {rule.bound.replace('_', ' ')}" if rule.by == "memory" else ""
     table = make_table(
-        f"{plan.model}: split by {rule.by} at {rule.fraction:g}{bound}: cut {plan.cut} after {plan.after} "
+        f"{plan.model}: split by {plan.rule.describe()}: cut {plan.cut} after {plan.after} "
         f"({plan.param_share:.1%} of the parameter bytes on the edge)",
         ["part", "exit>", "position>", "cut>", "after", "FLOPs up to it>", "parameters up to it>"],
         caption="position: on the part's axis before snapping to a cut where one tensor crosses"

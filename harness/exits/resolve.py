@@ -3,39 +3,51 @@ where one tensor crosses, then each part's exits, named by the layer they follow
 of the model's FLOPs and parameter bytes up to them, as a sweep records the placement it used."""
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 from harness.errors import BadInput
 from harness.exits.placement import PARETO_ALPHA, Direction, Method, place_exits
-from harness.exits.split_rules import Bound, split_by_layers, split_by_memory
+from harness.exits.split_rules import Bound, split_by_latency, split_by_layers, split_by_memory
 from harness.model.graph import SplitGraph
-from harness.partition.situation import layer_param_bytes
+from harness.partition.situation import layer_param_bytes, profiles_from_layers
+from harness.results import ResultsFolder
 
 Axis = Literal["nodes", "flops"]
 
 
 @dataclass(frozen=True)
 class SplitRule:
-    """``memory`` (parameter bytes of the head, within ``bound``) or ``layers``, at ``fraction``."""
+    """``memory`` (parameter bytes of the head, within ``bound``) or ``layers``, at ``fraction``; or
+    ``latency``, the seed's rule on per-layer profiles (``fraction`` unused)."""
 
-    by: Literal["memory", "layers"]
-    fraction: float
+    by: Literal["memory", "layers", "latency"]
+    fraction: float = 0.0
     bound: Bound = "at_most"
 
     @classmethod
     def parse(cls, text: str) -> "SplitRule":
-        """``memory:0.7``, ``memory:0.7:at_least`` or ``layers:0.5``."""
+        """``memory:0.7``, ``memory:0.7:at_least``, ``layers:0.5`` or ``latency``."""
         parts = text.split(":")
         try:
             if parts[0] == "memory" and len(parts) in (2, 3):
                 return cls("memory", float(parts[1]), parts[2] if len(parts) == 3 else "at_most")  # type: ignore[arg-type]
             if parts[0] == "layers" and len(parts) == 2:
                 return cls("layers", float(parts[1]))
+            if parts == ["latency"]:
+                return cls("latency")
         except ValueError:
             pass
-        raise BadInput(f"split rule {text!r}: expected memory:FRACTION[:at_most|at_least] or layers:FRACTION")
+        raise BadInput(f"split rule {text!r}: expected memory:FRACTION[:at_most|at_least], layers:FRACTION or latency")
+
+    def describe(self) -> str:
+        if self.by == "latency":
+            return "latency (the head on the edge within the whole network on the cloud)"
+        bound = f", {self.bound.replace('_', ' ')}" if self.by == "memory" else ""
+        return f"{self.by} at {self.fraction:g}{bound}"
 
 
 @dataclass(frozen=True)
@@ -70,16 +82,22 @@ def plan_exits(
     axis: Axis = "nodes",
     alpha: float = PARETO_ALPHA,
     direction: Direction = "early",
+    profiles: tuple[list[float], list[float]] | None = None,
 ) -> ExitPlan:
-    """Split ``split`` by ``rule`` at a single-tensor cut, then place ``per_part`` exits in each part."""
+    """Split ``split`` by ``rule`` at a single-tensor cut, then place ``per_part`` exits in each part.
+    ``profiles``: each layer's edge and cloud time (ns), which the latency rule needs."""
     layers = len(split.layers)
     allowed = [cut.index for cut in split.cuts if cut.single_tensor]
     params = np.asarray(layer_param_bytes(split), dtype=float)
     flops = np.array([sum(split.facts.nodes[name].flops for name in layer.nodes) for layer in split.layers], float)
     if rule.by == "memory":
         cut = split_by_memory(params, rule.fraction, rule.bound, allowed)
-    else:
+    elif rule.by == "layers":
         cut = split_by_layers(layers, rule.fraction, allowed)
+    elif profiles is None:
+        raise BadInput("the latency rule needs each layer's edge and cloud time: a sweep's profiles (--profile)")
+    else:
+        cut = split_by_latency(*profiles, allowed=allowed)
     if axis not in ("nodes", "flops"):
         raise BadInput(f"exit axis {axis!r}: expected nodes or flops")
     values = flops if axis == "flops" else np.ones(layers)
@@ -103,3 +121,21 @@ def plan_exits(
 
 def _share(cumulative: np.ndarray, cut: int) -> float:
     return float(cumulative[cut - 1] / cumulative[-1]) if cumulative[-1] > 0 else 0.0
+
+
+def folder_profiles(folder: Path, split: SplitGraph, run: str | None = None) -> tuple[list[float], list[float]]:
+    """Each layer's edge and cloud time (ns) as the sweep in ``folder`` profiled ``split``'s model:
+    of ``run``, or of the one run of that model there."""
+    results = ResultsFolder.open(folder)
+    if not results.layers.is_file():
+        raise BadInput(f"{results.layers} does not exist; expected a sweep's folder with per-layer profiles")
+    layers = pd.read_parquet(results.layers)
+    runs = sorted(set(layers.loc[layers["model"] == split.name, "run"]))
+    if run is None:
+        if len(runs) != 1:
+            raise BadInput(
+                f"{results.layers}: {len(runs)} runs of model '{split.name}' ({', '.join(runs) or 'none'}); "
+                "expected one, or name it with --run"
+            )
+        run = runs[0]
+    return profiles_from_layers(layers, run, split, str(results.layers))

@@ -141,5 +141,34 @@ def test_model_exits_refuses_a_bad_split_rule_in_one_line():
     result = CliRunner().invoke(cli, ["model", "exits", "alexnet", "--split", "memory:lots"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == (
-        "harness: error: split rule 'memory:lots': expected memory:FRACTION[:at_most|at_least] or layers:FRACTION"
+        "harness: error: split rule 'memory:lots': expected memory:FRACTION[:at_most|at_least], layers:FRACTION "
+        "or latency"
+    )
+
+
+def test_the_latency_rule_reads_a_sweeps_profiles(tmp_path):
+    """1 ms per layer on the edge, 0.5 ms on the cloud: the cloud runs AlexNet's 22 layers in 11 ms,
+    the edge its first 11 in as long."""
+    from harness.model import Granularity, build_split_graph, load_model
+    from harness.results import ResultsFolder, write_layers
+
+    split = build_split_graph(load_model("alexnet", None), Granularity.MODULE)
+    folder = ResultsFolder(tmp_path / "sweep")
+    write_layers(
+        folder,
+        [
+            {"host": host, "role": role, "run": "r", "model": "alexnet", "layer": layer.name, "op": layer.op}
+            | {"median_ns": ns, "p95_ns": ns, "repeats": 10}
+            for host, role, ns in (("rpi1", "edge", 1_000_000), ("gpu1", "cloud", 500_000))
+            for layer in split.layers
+        ],
+    )
+    result = CliRunner().invoke(
+        cli, ["model", "exits", "alexnet", "--split", "latency", "--profile", str(folder.path), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["cut"] == 11
+    missing = CliRunner().invoke(cli, ["model", "exits", "alexnet", "--split", "latency"])
+    assert missing.exit_code == 2 and missing.output.strip().endswith(
+        "the latency rule needs each layer's edge and cloud time: a sweep's profiles (--profile)"
     )
