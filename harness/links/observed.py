@@ -95,22 +95,21 @@ def refine(prior: LinkMatrix, inferences: Sequence[Crossing]) -> LinkMatrix:
         rows.append(row)
         times.append(time_s)
     scale = max(float(np.median(times)), 1e-6)
+    typical = {link: float(np.median(sizes[link])) for link in links}
     for link, index in column.items():
-        typical = float(np.median(sizes[link]))
         rate = prior.rate[prior.index(link[0]), prior.index(link[1])]
-        if typical > 0 and math.isfinite(rate) and rate > 0:
-            weight = math.sqrt(PRIOR_WEIGHT * scale * rate / typical)
+        if typical[link] > 0 and math.isfinite(rate) and rate > 0:
+            weight = math.sqrt(PRIOR_WEIGHT * scale * rate / typical[link])
             row = np.zeros(len(links))
-            row[index] = typical * weight
+            row[index] = typical[link] * weight
             rows.append(row)
-            times.append(typical / rate * weight)
+            times.append(typical[link] / rate * weight)
     solved = lsq_linear(np.array(rows), np.array(times), bounds=(0, np.inf))
     for link, seconds_per_byte in zip(links, solved.x, strict=True):
-        typical = float(np.median(sizes[link]))
-        if seconds_per_byte <= 0 or typical * seconds_per_byte < TIMED_SHARE * scale:
+        if seconds_per_byte <= 0 or typical[link] * seconds_per_byte < TIMED_SHARE * scale:
             continue
         i, j = refined.index(link[0]), refined.index(link[1])
-        note = f"{len(sizes[link])} transfers, median {int(typical)} B, over {_was(prior, link)}"
+        note = f"{len(sizes[link])} transfers, median {int(typical[link])} B, over {_was(prior, link)}"
         refined.record(link[0], link[1], 1 / seconds_per_byte, refined.rtt_s[i, j], "transfer", note)
     return refined
 
@@ -132,11 +131,12 @@ def write_links_after(folder: ResultsFolder, links: dict[str, tuple[float, float
     records, hops = with_pipeline(pd.read_parquet(folder.records_parquet)), pd.read_parquet(folder.hops)
     written = []
     for run, group in records.groupby("run"):
-        if run not in links or not (hops["run"] == run).any():
+        run_hops = hops[hops["run"] == run]
+        if run not in links or run_hops.empty:
             continue
         rate, delay_s = links[run]
         prior = LinkMatrix.declared(_hosts_of(group["pipeline"]), rate, delay_s)
-        refined = refine(prior, crossings(group, hops[hops["run"] == run]))
+        refined = refine(prior, crossings(group, run_hops))
         written.append(refined.write(folder.links_after(str(run))))
     return written
 
