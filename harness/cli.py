@@ -199,17 +199,19 @@ def verify(model, granularity, input_shape, weights, tolerance, as_json):
 @click.option("--warmup", default=5, show_default=True, help="Unmeasured runs first.")
 @click.option("--threads", type=int, default=None, help="torch threads (default: torch's own choice).")
 @click.option("--cut", type=int, default=None, help="Profile head and tail of this cut (default: whole model).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def profile(model, granularity, input_shape, weights, repeats, warmup, threads, cut, as_json):
+def profile(model, granularity, input_shape, weights, repeats, warmup, threads, cut, device, as_json):
     """Per-layer latency (median, p95) from forward hooks on the executed segments."""
     from harness.model.present import profile_record, profile_table
     from harness.model.profile import profile as profile_layers
+    from harness.worker.hostinfo import compute_device
 
     if repeats < 1 or warmup < 0:
         raise BadInput(f"--repeats {repeats} --warmup {warmup}: expected repeats >= 1 and warmup >= 0")
     _set_threads(threads)
     _, split = _split(model, granularity, input_shape, weights)
-    report = profile_layers(split, cut, repeats, warmup)
+    report = profile_layers(split, cut, repeats, warmup, compute_device(device))
     if as_json:
         click.echo(json.dumps(profile_record(report), indent=2))
     else:

@@ -129,6 +129,7 @@ def profile_record(report: ProfileReport) -> dict:
         "model": report.model,
         "granularity": report.granularity,
         "cut": report.cut,
+        "device": report.device,
         "threads": report.threads,
         "repeats": report.repeats,
         "total_median_ms": report.total_median_ms,
@@ -139,7 +140,8 @@ def profile_record(report: ProfileReport) -> dict:
 def profile_table(report: ProfileReport) -> Table:
     total = report.total_median_ms or 1.0
     table = make_table(
-        f"{report.model}: per-layer latency, {report.repeats} runs, {report.threads} thread(s), cut {report.cut}",
+        f"{report.model}: per-layer latency on {report.device}, {report.repeats} runs, {report.threads} thread(s),"
+        f" cut {report.cut}",
         ["layer>", "name", "op", "side", "median ms>", "p95 ms>", "share>"],
         f"sum of layer medians {report.total_median_ms:.2f} ms",
     )

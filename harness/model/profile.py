@@ -4,6 +4,10 @@ Functional nodes (an ``add``, a ``flatten``) have no module to hook, so the segm
 every node wrapped in a small module; pre- and post-forward hooks on those wrappers read a monotonic
 nanosecond clock. The wrappers share the segment's parameters. Figures are per node, summed per
 layer of the split graph's granularity, over repeats after a warm-up.
+
+On a CUDA device each hook synchronises the device before it reads the clock: kernels are queued,
+not run, when a layer returns, so an unsynchronised reading would time the queueing. The extra
+synchronisation costs each layer a few microseconds, the price of a per-layer figure on a GPU.
 """
 
 import time
@@ -66,10 +70,14 @@ def instrument(segment: fx.GraphModule) -> fx.GraphModule:
     return fx.GraphModule(owner, graph, "Instrumented" + segment.__class__.__name__)
 
 
+_CPU = torch.device("cpu")
+
+
 class _HookTimer:
     """Collects per-node durations from pre/post forward hooks on ``NodeCall`` modules."""
 
-    def __init__(self, module: fx.GraphModule):
+    def __init__(self, module: fx.GraphModule, device: torch.device):
+        self.device = device
         self.samples: dict[str, list[int]] = defaultdict(list)
         self._started: dict[str, int] = {}
         self.handles = []
@@ -78,11 +86,16 @@ class _HookTimer:
                 self.handles.append(submodule.register_forward_pre_hook(self._before))
                 self.handles.append(submodule.register_forward_hook(self._after))
 
+    def _now(self) -> int:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter_ns()
+
     def _before(self, module: NodeCall, args) -> None:
-        self._started[module.node_name] = time.perf_counter_ns()
+        self._started[module.node_name] = self._now()
 
     def _after(self, module: NodeCall, args, output) -> None:
-        self.samples[module.node_name].append(time.perf_counter_ns() - self._started[module.node_name])
+        self.samples[module.node_name].append(self._now() - self._started[module.node_name])
 
     def reset(self) -> None:
         self.samples.clear()
@@ -92,10 +105,13 @@ class _HookTimer:
             handle.remove()
 
 
-def time_nodes(segment: fx.GraphModule, inputs: tuple, repeats: int, warmup: int) -> dict[str, list[int]]:
-    """Run ``segment`` ``warmup`` + ``repeats`` times; nanoseconds per node per measured run."""
+def time_nodes(
+    segment: fx.GraphModule, inputs: tuple, repeats: int, warmup: int, device: torch.device = _CPU
+) -> dict[str, list[int]]:
+    """Run ``segment`` ``warmup`` + ``repeats`` times on ``device`` (where its parameters and
+    ``inputs`` already are); nanoseconds per node per measured run."""
     instrumented = instrument(segment)
-    timer = _HookTimer(instrumented)
+    timer = _HookTimer(instrumented, device)
     try:
         with torch.no_grad():
             for _ in range(warmup):
@@ -133,23 +149,31 @@ class ProfileReport:
     threads: int
     repeats: int
     layers: list[LayerTiming]
+    device: str = "cpu"
 
     @property
     def total_median_ms(self) -> float:
         return sum(layer.median_ms for layer in self.layers)
 
 
-def profile(split: SplitGraph, cut: int | None = None, repeats: int = 20, warmup: int = 5) -> ProfileReport:
-    """Per-layer latency of head and tail at ``cut`` (default: the last cut, the whole model on one host)."""
+def profile(
+    split: SplitGraph, cut: int | None = None, repeats: int = 20, warmup: int = 5, device: str | torch.device = "cpu"
+) -> ProfileReport:
+    """Per-layer latency of head and tail at ``cut`` (default: the last cut, the whole model on one
+    host) on ``device``. Head and tail share the split graph's parameters, so these move there too:
+    the graph is then the device's, as it is on a worker whose segments run there."""
+    device = torch.device(device)
     index = split.cuts[-1].index if cut is None else split.cut(cut).index
-    example = torch.randn(split.input_shape)
+    example = torch.randn(split.input_shape).to(device)
     head = split.head(index)
+    head.graph_module.to(device)
     with torch.no_grad():
         live = head(example.clone())
-    per_node = time_nodes(head.graph_module, (example,), repeats, warmup)
+    per_node = time_nodes(head.graph_module, (example,), repeats, warmup, device)
     tail = split.tail(index)
+    tail.graph_module.to(device)
     tail_inputs = live if tail.live_spec is None else tuple(pytree.tree_unflatten(list(live), tail.live_spec))
-    per_node |= time_nodes(tail.graph_module, tuple(tail_inputs), repeats, warmup)
+    per_node |= time_nodes(tail.graph_module, tuple(tail_inputs), repeats, warmup, device)
     layers = []
     for position, layer in enumerate(split.layers, start=1):
         runs = np.zeros(repeats, dtype=np.int64)
@@ -166,4 +190,6 @@ def profile(split: SplitGraph, cut: int | None = None, repeats: int = 20, warmup
                 p95_ms=float(np.percentile(runs, 95)) / 1e6,
             )
         )
-    return ProfileReport(split.name, str(split.granularity), index, torch.get_num_threads(), repeats, layers)
+    return ProfileReport(
+        split.name, str(split.granularity), index, torch.get_num_threads(), repeats, layers, str(device)
+    )

@@ -25,7 +25,7 @@ import torch
 import zmq
 from torch.utils import _pytree as pytree
 
-from harness.errors import BadInput, HarnessError
+from harness.errors import BadInput
 from harness.model.profile import profile
 from harness.wire.compression import Compression
 from harness.wire.frames import (
@@ -57,6 +57,7 @@ from harness.wire.link import EmulatedLink
 from harness.wire.sockets import bind_server, connect_client
 from harness.wire.tensors import pack, unpack
 from harness.worker.client import WorkerClient, WorkerError, WorkerUnavailable
+from harness.worker.hostinfo import compute_device
 from harness.worker.segments import ModelPolicy, SegmentCache
 from harness.worker.supervisor import supervised
 
@@ -92,9 +93,7 @@ class Worker:
 
     def __init__(self, config: WorkerConfig):
         self.config = config
-        self.device = torch.device(config.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise HarnessError(f"--device {config.device}: torch here has no CUDA device")
+        self.device = compute_device(config.device)
         self.segments = SegmentCache(self.device, config.policy, config.limits, config.max_models)
         self.context = zmq.Context()
         self.server = bind_server(self.context, config.endpoint, config.keys, config.limits)
@@ -195,9 +194,9 @@ class Worker:
         )
 
     def _profile(self, message: Profile) -> Profiled:
-        """Per-layer latency of the whole model on this host. Forward hooks time CPU work; on a GPU
-        worker the figures are those of this host's CPU (the sweep's records carry the GPU's times)."""
-        report = profile(self.segments.graph(message.model, message.id), None, message.repeats, message.warmup)
+        """Per-layer latency of the whole model on this worker's device, where its segments run."""
+        graph = self.segments.graph(message.model, message.id)
+        report = profile(graph, None, message.repeats, message.warmup, self.device)
         layers = tuple(
             LayerFigures(
                 name=layer.name,

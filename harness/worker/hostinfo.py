@@ -5,10 +5,27 @@ CUDA devices), printed as JSON by ``harness host-info`` for the runtime role to 
 """
 
 import platform
+import re
 
 import torch
 
 from harness import __version__
+from harness.errors import BadInput
+
+_DEVICE = re.compile(r"^(cpu|cuda(:[0-9]+)?)$")
+
+
+def compute_device(name: str) -> torch.device:
+    """The torch device ``name`` (cpu, cuda or cuda:N) names, once this host is known to have it."""
+    if not _DEVICE.match(name):
+        raise BadInput(f"--device {name}: expected cpu, cuda or cuda:N")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BadInput(f"--device {name}: torch here has no CUDA device")
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise BadInput(f"--device {name}: torch here has {torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def host_info() -> dict:

@@ -93,7 +93,7 @@ def test_a_zero_rate_is_refused_before_anything_starts():
     assert result.exit_code == 2
     assert result.stdout == ""
     assert (
-        result.stderr == f"harness: error: manifests/alexnet.yml:54: field link.rate: {RATE_EXPECTED} (got '0MB/s')\n"
+        result.stderr == f"harness: error: manifests/alexnet.yml:55: field link.rate: {RATE_EXPECTED} (got '0MB/s')\n"
     )
 
 
@@ -128,7 +128,7 @@ def test_yaml_error_names_its_line(tmp_path):
 def test_unused_set_lists_the_variables(tmp_path):
     assert error_of(ALEXNET, ["bandwith=1MB/s"]) == (
         "--set 'bandwith': manifests/alexnet.yml has no variable of that name "
-        "(its variables: bandwidth, compression, cuts, port, repeats, retry)"
+        "(its variables: bandwidth, compression, cuts, device, port, repeats, retry)"
     )
 
 
@@ -197,7 +197,7 @@ def test_cli_render_json():
 
 
 CUT_99 = (
-    "harness: error: manifests/alexnet.yml:37: field cuts: model 'alexnet' at module granularity has no cut 99 "
+    "harness: error: manifests/alexnet.yml:38: field cuts: model 'alexnet' at module granularity has no cut 99 "
     "(expected 0 to 22)\n"
 )
 
@@ -297,7 +297,7 @@ def test_cli_render_error_is_one_line_and_exit_2():
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "harness: error: manifests/alexnet.yml:42: field partitioner.repeats: expected a number >= 1 (got 0)\n"
+        "harness: error: manifests/alexnet.yml:43: field partitioner.repeats: expected a number >= 1 (got 0)\n"
     )
 
 

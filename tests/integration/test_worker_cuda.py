@@ -1,0 +1,102 @@
+"""The cloud worker on a CUDA device (``worker.device: cuda``): the tail's output agrees with the CPU
+model, each record is what a CPU worker records, and the worker's compute time is the GPU's own
+(synchronised before each reading), not the time to queue its kernels.
+
+On a machine without a CUDA device these tests skip; they are run wherever one is present."""
+
+import pytest
+import torch
+
+from harness.wire import ModelSpec
+from harness.worker import EdgeDriver, LinkSettings, WorkerClient, synthetic_inputs
+from harness.worker.edge import connect_pipeline
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device for worker.device: cuda")
+
+TOLERANCE = 1e-2
+"""Largest relative error (norm of the difference over the reference's norm) of a CUDA output. cuDNN's
+convolutions sum in another order than the CPU's and, by PyTorch's default, in TF32 (10 bits of
+mantissa), which alone gives about 1e-3: close, never equal."""
+
+
+def _relative_error(output: torch.Tensor, reference: torch.Tensor) -> float:
+    return float((output - reference).norm() / reference.norm())
+
+
+def _spec(split) -> ModelSpec:
+    return ModelSpec(name=split.name, granularity=str(split.granularity), input_shape=split.input_shape)
+
+
+def test_every_alexnet_cut_on_a_cuda_worker_matches_the_cpu_model_and_is_fully_recorded(start_worker, alexnet_split):
+    gpu = start_worker("--device", "cuda")
+    cpu = start_worker()
+    assert "device cuda" in gpu.banner
+    example = synthetic_inputs(alexnet_split.input_shape, 1, seed=3)[0]
+    with torch.no_grad():
+        reference = alexnet_split.graph_module(example)
+    records, errors, profiles = {}, [], {}
+    for name, worker in (("cuda", gpu), ("cpu", cpu)):
+        with WorkerClient(worker.endpoint) as client:
+            driver = EdgeDriver(client, alexnet_split, _spec(alexnet_split), link=LinkSettings("none"))
+            ours = []
+            for cut in alexnet_split.cuts:
+                driver.prepare(cut.index)
+                tries = [driver.infer(cut.index, example) for _ in range(3)]
+                for output, _ in tries:
+                    assert output.device.type == "cpu" and output.dtype == reference.dtype
+                    assert _relative_error(output, reference) < TOLERANCE, (name, cut.index)
+                if name == "cuda":
+                    errors.append(max(_relative_error(output, reference) for output, _ in tries))
+                ours.append(min((record for _, record in tries), key=lambda record: record.cloud_ns))
+            state = client.ping()
+            # The sweep's per-layer profile, asked for after the segments are on the device.
+            profiled = client.profile(_spec(alexnet_split), repeats=3, warmup=1)
+        assert len(profiled.layers) == len(alexnet_split.layers)
+        assert all(layer.median_ns > 0 for layer in profiled.layers), profiled.layers
+        profiles[name] = profiled.layers
+        assert state.device == ("cuda" if name == "cuda" else "cpu") and state.errors == 0
+        records[name] = ours
+    for on_gpu, on_cpu in zip(records["cuda"], records["cpu"], strict=True):
+        same = ("cut", "layer", "bytes_raw", "bytes_wire", "reply_bytes_raw", "compression")
+        assert {field: getattr(on_gpu, field) for field in same} == {field: getattr(on_cpu, field) for field in same}
+        # The reply's header carries the worker's timings, whose integers take more or fewer bytes.
+        assert abs(on_gpu.reply_bytes_wire - on_cpu.reply_bytes_wire) < 64
+        if on_gpu.cut < alexnet_split.cuts[-1].index:
+            assert on_gpu.cloud_ns > 0 and on_gpu.cloud_decode_ns > 0 and on_gpu.cloud_encode_ns > 0
+        parts = on_gpu.edge_ns + on_gpu.encode_ns + on_gpu.transfer_ns + on_gpu.decode_ns
+        assert 0 < parts + on_gpu.cloud_decode_ns + on_gpu.cloud_ns + on_gpu.cloud_encode_ns <= on_gpu.e2e_ns
+    print("\nlayer            cuda profile us  cpu profile us")
+    for on_gpu, on_cpu in zip(profiles["cuda"], profiles["cpu"], strict=True):
+        print(f"{on_gpu.name:<16} {on_gpu.median_ns / 1e3:>15.1f} {on_cpu.median_ns / 1e3:>15.1f}")
+    print("\ncut  layer            cuda cloud us  cpu cloud us  cuda decode us  cuda encode us  relative error")
+    for on_gpu, on_cpu, error in zip(records["cuda"], records["cpu"], errors, strict=True):
+        print(
+            f"{on_gpu.cut:>3}  {on_gpu.layer:<15} {on_gpu.cloud_ns / 1e3:>13.1f} {on_cpu.cloud_ns / 1e3:>13.1f}"
+            f" {on_gpu.cloud_decode_ns / 1e3:>15.1f} {on_gpu.cloud_encode_ns / 1e3:>15.1f} {error:>15.2e}"
+        )
+    assert gpu.stop() == 0 and cpu.stop() == 0
+
+
+def test_a_pipeline_from_a_cpu_worker_to_a_cuda_worker_matches_the_unsplit_model(start_worker, resnet18_nodes):
+    """A Jetson-to-GPU-server hop: tensors computed on one worker's CPU, forwarded, finished on CUDA."""
+    split = resnet18_nodes
+    last = start_worker("--device", "cuda")
+    middle = start_worker("--peer", last.endpoint)
+    single = [cut.index for cut in split.cuts if len(cut.live) == 1]
+    cuts = [single[len(single) // 3], single[2 * len(single) // 3]]
+    inputs = synthetic_inputs(split.input_shape, 5, seed=5)
+    clients = connect_pipeline([middle.endpoint, last.endpoint])
+    try:
+        driver = EdgeDriver(clients, split, _spec(split))
+        results = [driver.run_pipeline(cuts, example, 0, number) for number, example in enumerate(inputs)]
+    finally:
+        for client in clients:
+            client.close()
+    with torch.no_grad():
+        for example, (output, _, _) in zip(inputs, results, strict=True):
+            assert _relative_error(output, split.graph_module(example)) < TOLERANCE
+    _, record, hops = results[-1]
+    assert [(hop.start_cut, hop.end_cut) for hop in hops] == [(cuts[0], cuts[1]), (cuts[1], -1)]
+    assert all(hop.compute_ns > 0 and hop.busy_ns >= hop.compute_ns for hop in hops)
+    assert record.cloud_ns == sum(hop.compute_ns for hop in hops)
+    assert middle.stop() == 0 and last.stop() == 0
