@@ -31,3 +31,14 @@ def tiny_skipnet() -> nn.Module:
 
 
 tiny_skipnet.input_shape = (1, 3, 32, 32)
+
+
+def digits_resnet18() -> nn.Module:
+    """torchvision's ResNet-18 with ten classes, for the bundled digits at 32 x 32 (the early-exit
+    experiment's model that trains on CPU in seconds)."""
+    from harness.model.tvcompat import import_torchvision
+
+    return import_torchvision().models.resnet18(num_classes=10)
+
+
+digits_resnet18.input_shape = (1, 3, 32, 32)

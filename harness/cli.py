@@ -831,7 +831,7 @@ _PROFILING_REPEATS = click.option(
 def plan_command(manifest_path, sets, inventory, profile_dir, repeats, as_json):
     """Each partitioner's pick and predicted latency per cut for MANIFEST's runs."""
     from harness.manifest import load_manifest
-    from harness.manifest.cuts import check_cuts, require_two_groups
+    from harness.manifest.cuts import check_models, require_two_groups
     from harness.partition.planning import plan, profiles_folder
     from harness.partition.present import decision_lines, plan_record, plan_table
 
@@ -841,7 +841,7 @@ def plan_command(manifest_path, sets, inventory, profile_dir, repeats, as_json):
         _relay(inventory)
     loaded = load_manifest(manifest_path, list(sets))
     require_two_groups(loaded, "harness plan")
-    check_cuts(loaded)
+    check_models(loaded)
     _set_threads(loaded.manifest.threads)
     judged = plan(loaded, profiles_folder(loaded, inventory, profile_dir, stderr_console()), repeats)
     if as_json:
@@ -984,13 +984,13 @@ def links_measure(workers, keys, inventory, groups, base_port, echoes, bulk_mb, 
 def place_command(manifest_path, sets, inventory, links, strategies, objective, profile_dir, repeats, as_json):
     """The placement each strategy chooses for MANIFEST's tiers, and its predicted latency per stage."""
     from harness.manifest import load_manifest
-    from harness.manifest.cuts import check_cuts
+    from harness.manifest.cuts import check_models
     from harness.partition.placement.present import placement_records, placement_table, stages_table
     from harness.partition.placing import place_runs
     from harness.results import ResultsFolder
 
     loaded = load_manifest(manifest_path, list(sets))
-    check_cuts(loaded)
+    check_models(loaded)
     _set_threads(loaded.manifest.threads)
     layers = ResultsFolder.open(profile_dir).layers if profile_dir else None
     found = place_runs(loaded, inventory, links, list(strategies) or None, objective, repeats, layers)
@@ -1089,6 +1089,35 @@ def run_plan_command(plan_path, endpoint, observer, keys, shaping, spool, pidfil
     click.echo(f"{count} records from {len(plan.runs)} runs")
 
 
+@cli.group("exits")
+def exits_group():
+    """Early exits: train them for a manifest's models."""
+
+
+@exits_group.command("train")
+@click.argument("manifest_path", metavar="MANIFEST", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A manifest variable, read as YAML.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where each model's folder goes (default: results/<manifest name>-exits).",
+)
+def exits_train(manifest_path, sets, out):
+    """Train MANIFEST's backbone (unless model.weights gives it) and then its exits on the frozen
+    backbone; write the weights the sweep ships, each exit's source and the training record."""
+    from harness.exits.present import trained_table
+    from harness.exits.trainer import train_manifest
+    from harness.manifest import load_manifest
+    from harness.manifest.cuts import check_models
+
+    loaded = load_manifest(manifest_path, list(sets))
+    check_models(loaded)
+    _set_threads(loaded.manifest.threads)
+    folder = out or Path("results") / f"{loaded.manifest.name}-exits"
+    for trained in train_manifest(loaded, folder, say=lambda line: stderr_console().print(line)):
+        stdout_console().print(trained_table(trained))
+
+
 @cli.group()
 def manifest():
     """Render and check experiment manifests."""
@@ -1101,11 +1130,11 @@ def manifest():
 def manifest_render(manifest_path, sets, as_json):
     """The YAML a manifest renders to, and the runs it expands to."""
     from harness.manifest import load_manifest
-    from harness.manifest.cuts import check_cuts
+    from harness.manifest.cuts import check_models
     from harness.manifest.present import manifest_record, runs_table
 
     loaded = load_manifest(manifest_path, list(sets))
-    check_cuts(loaded)
+    check_models(loaded)
     if as_json:
         click.echo(json.dumps(manifest_record(loaded), indent=2))
     else:

@@ -1,5 +1,9 @@
-"""A labelled set whose samples are known to be easy or hard, made from a seed: what checks that
-early exits answer easy inputs early needs, with no download.
+"""Labelled sets that need no download, and the stratified split a training run records.
+
+``digits``: scikit-learn's bundled handwritten digits (1,797 images of 8 x 8, ten classes), resized
+to the model's input, the stand-in for the seed's CIFAR-10. ``easy-hard``: a seeded synthetic set
+whose samples are known to be easy or hard, what checks that early exits answer easy inputs early
+needs.
 
 Each class has a prototype image: a colour of its own (a level per channel, which survives the
 pooling an exit starts with; the classes evenly around grey) over a random pattern. An easy sample
@@ -10,15 +14,23 @@ the first and unsure of the second.
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+
+from harness.errors import BadInput
 
 
 @dataclass(frozen=True)
 class LabelledSet:
     inputs: torch.Tensor
     labels: torch.Tensor
-    hard: torch.Tensor
-    """True where the sample is hard."""
+    hard: torch.Tensor | None = None
+    """True where the sample is hard, where that is known."""
+
+    @property
+    def classes(self) -> int:
+        return int(self.labels.max()) + 1
 
 
 COLOUR, COLOUR_SHIFT, PIXEL_NOISE = 2.0, 0.2, 0.5
@@ -49,3 +61,61 @@ def _colour_directions(classes: int, channels: int, generator: torch.Generator) 
     even = torch.cat([torch.eye(channels), -torch.eye(channels)])[:classes]
     extra = torch.randn(max(classes - len(even), 0), channels, generator=generator)
     return torch.cat([even, extra / extra.norm(dim=1, keepdim=True).clamp_min(1e-9)])
+
+
+EASY_HARD_CLASSES = 4
+EASY_HARD_COUNT = 1200
+DIGITS_LEVELS = 16.0
+"""The bundled digits' pixels are counts of 0 to 16 (of a 4 x 4 block of the original scan)."""
+
+
+def labelled_set(name: str, shape: tuple[int, ...]) -> LabelledSet:
+    """The whole labelled set ``name`` (``digits`` or ``easy-hard``) as inputs of ``shape``
+    (channels, height, width)."""
+    if len(shape) != 3:
+        raise BadInput(f"dataset '{name}': expected an input of (channels, height, width), got {list(shape)}")
+    if name == "digits":
+        return digits_set(shape)
+    if name == "easy-hard":
+        return easy_hard_set(EASY_HARD_COUNT, shape, EASY_HARD_CLASSES)
+    raise BadInput(f"dataset '{name}' has no labels: expected digits or easy-hard to train exits on")
+
+
+def digits_set(shape: tuple[int, ...]) -> LabelledSet:
+    """The 1,797 digits, each scaled to [0, 1], resized bilinearly to ``shape``'s height and width,
+    copied to every channel and standardised by the set's own mean and deviation."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.float32) / DIGITS_LEVELS).unsqueeze(1)
+    resized = F.interpolate(images, size=tuple(shape[1:]), mode="bilinear", align_corners=False)
+    inputs = resized.expand(-1, shape[0], -1, -1).contiguous()
+    inputs = (inputs - inputs.mean()) / inputs.std()
+    return LabelledSet(inputs, torch.from_numpy(bunch.target.astype(np.int64)))
+
+
+@dataclass(frozen=True)
+class Split:
+    """Indices into a labelled set: what trains, what picks thresholds, what reports."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+    def record(self) -> dict[str, list[int]]:
+        return {name: sorted(int(index) for index in getattr(self, name)) for name in ("train", "validation", "test")}
+
+
+def stratified_split(labels: torch.Tensor, validation: float, test: float, seed: int) -> Split:
+    """Each class in the same proportions in all three parts, the same parts for the same seed."""
+    from sklearn.model_selection import train_test_split
+
+    if not (0 < validation < 1 and 0 < test < 1 and validation + test < 1):
+        raise BadInput(f"split validation {validation}, test {test}: expected shares above 0 that sum below 1")
+    everything = np.arange(len(labels))
+    targets = labels.numpy()
+    rest, tested = train_test_split(everything, test_size=test, stratify=targets, random_state=seed)
+    trained, validated = train_test_split(
+        rest, test_size=validation / (1 - test), stratify=targets[rest], random_state=seed
+    )
+    return Split(np.sort(trained), np.sort(validated), np.sort(tested))

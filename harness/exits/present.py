@@ -40,3 +40,16 @@ def exit_plan_record(plan: ExitPlan, memory: dict[str, tuple[int, int]] | None =
             part: {"layers_bytes": layers, "exits_bytes": exits} for part, (layers, exits) in memory.items()
         }
     return record
+
+
+def trained_table(trained) -> Table:
+    """``trained``: a ``TrainedModel``; every exit's accuracy, then the final classifier's."""
+    parts = list(trained.accuracy)
+    table = make_table(
+        f"{trained.model}: exits trained on {trained.dataset} in {trained.seconds:.1f} s, in {trained.folder}",
+        ["classifier", *(f"{part} accuracy>" for part in parts)],
+        caption="each as if every sample reached it; the final classifier is the backbone's own",
+    )
+    for number, name in enumerate([*trained.exits, "final classifier"]):
+        table.add_row(name, *(f"{trained.accuracy[part][number]:.3f}" for part in parts))
+    return table

@@ -1,6 +1,7 @@
-"""Training the exits on a frozen backbone: each exit learns from the features at its attach point
-with its own cross-entropy, and the backbone's weights are left exactly as they were (its digest
-before and after proves it). Seeded, on CPU, one batch size, so a run repeats."""
+"""Training for early exits: the backbone on its own first (where no weights are given), then the
+exits on the frozen backbone, each learning from the features at its attach point with its own
+cross-entropy, the backbone's weights left exactly as they were (its digest before and after proves
+it). Seeded, on CPU, one batch size, so a run repeats."""
 
 import hashlib
 
@@ -22,6 +23,11 @@ def backbone_digest(model: ProgressiveModel) -> str:
 
 def exit_features(model: ProgressiveModel, inputs: torch.Tensor) -> list[torch.Tensor]:
     """The tensor live at every exit's attach point, in plan order, for a batch, without gradients."""
+    return _through(model, inputs)[0]
+
+
+def _through(model: ProgressiveModel, inputs: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """One pass of the backbone: the features at every exit, and the model's output."""
     found = []
     with torch.no_grad():
         live: tuple = (inputs,)
@@ -31,7 +37,55 @@ def exit_features(model: ProgressiveModel, inputs: torch.Tensor) -> list[torch.T
                 live = live if isinstance(live, tuple) else (live,)
                 if number < len(part.exits):
                     found.append(live[0])
-    return found
+    return found, live[0]
+
+
+def train_backbone(
+    module: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    epochs: int,
+    batch: int = 64,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+) -> list[float]:
+    """Train the whole network on ``inputs`` with cross-entropy (Adam), then leave it in eval mode;
+    the mean loss per epoch."""
+    torch.manual_seed(seed)
+    optimiser = torch.optim.Adam(module.parameters(), lr=learning_rate)
+    loss_of = nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    module.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(labels), generator=generator)
+        total = 0.0
+        for start in range(0, len(order), batch):
+            chosen = order[start : start + batch]
+            if len(chosen) < 2:
+                continue  # batch normalisation needs two samples to train on
+            optimiser.zero_grad()
+            loss = loss_of(module(inputs[chosen]), labels[chosen])
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(chosen)
+        losses.append(total / len(order))
+    module.eval()
+    return losses
+
+
+def exit_logits(model: ProgressiveModel, inputs: torch.Tensor, batch: int = 256) -> list[torch.Tensor]:
+    """Every exit's logits for ``inputs``, in plan order, then the final classifier's (the model's
+    output): what each exit would answer if every sample reached it."""
+    heads = [*model.edge.exits, *model.cloud.exits]
+    chunks: list[list[torch.Tensor]] = [[] for _ in range(len(heads) + 1)]
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch):
+            features, output = _through(model, inputs[start : start + batch])
+            for number, (head, feature) in enumerate(zip(heads, features, strict=True)):
+                chunks[number].append(head(feature))
+            chunks[-1].append(output)
+    return [torch.cat(chunk) for chunk in chunks]
 
 
 def train_exits(

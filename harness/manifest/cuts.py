@@ -43,6 +43,14 @@ def cut_table(name: str, granularity: str, input_shape: tuple[int, ...] | None) 
     )
 
 
+def check_models(loaded: LoadedManifest) -> None:
+    """Everything in the manifest that needs its models traced: the cuts, then the exits."""
+    from harness.exits.manifest import check_exits  # it reads the manifest package itself
+
+    check_cuts(loaded)
+    check_exits(loaded)
+
+
 def check_cuts(loaded: LoadedManifest) -> None:
     """Every cut the manifest names exists in every model it names; raises ``BadInput`` at the field."""
     manifest = loaded.manifest

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from harness.errors import BadInput
+from harness.exits.placement import MAX_PER_PART, PARETO_ALPHA
 from harness.registry import DECIDERS, PLACEMENT_STRATEGIES, SCHEDULES
 from harness.wire.compression import CODECS, SHUFFLES, Compression
 from harness.wire.link import UNLIMITED, parse_delay, parse_rate
@@ -307,6 +308,54 @@ class LinkEventSpec(StrictModel):
     rate: Rate
 
 
+class ExitSplitSpec(StrictModel):
+    """Where the network is cut into its edge and cloud part before exits are placed in each:
+    ``memory`` (parameter bytes of the head at ``fraction``, within ``bound``), ``layers`` (at
+    ``fraction`` of them), or ``latency`` (the seed's rule on the sweep's per-layer profiles)."""
+
+    by: Literal["memory", "layers", "latency"] = "memory"
+    fraction: Annotated[float, Field(gt=0, lt=1)] = 0.7
+    bound: Literal["at_most", "at_least"] = "at_most"
+
+
+class ExitTrainingSpec(StrictModel):
+    """``harness exits train``: the backbone first (unless ``model.weights`` gives it; then it is
+    loaded and left as it is), then every exit on the frozen backbone, each with its own
+    cross-entropy; a stratified split of the labelled dataset into train, ``validation`` and
+    ``test`` shares, the same for the same ``seed``."""
+
+    backbone_epochs: Annotated[int, Field(ge=0, le=1000)] = 8
+    exit_epochs: Annotated[int, Field(ge=1, le=1000)] = 20
+    batch: Annotated[int, Field(ge=1, le=65536)] = 64
+    learning_rate: Annotated[float, Field(gt=0, le=10)] = 1e-3
+    validation: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    test: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    seed: Annotated[int, Field(ge=0)] = 0
+
+
+class ExitsSpec(StrictModel):
+    """Early exits (seed 002): the network is split by ``split``, then ``per_part`` exits made from
+    ``template`` (``linear``, ``conv-linear``, a Jinja2 file of Python source, or
+    ``package.module:function``) are placed inside each part by ``placement`` along ``axis``; a sample
+    leaves at the first exit whose ``confidence`` is strictly greater than a threshold, each of
+    ``thresholds`` measured in turn (1.0: never early, the control). ``weights``: the exits' file
+    that ``harness exits train`` wrote."""
+
+    template: str = "linear"
+    placement: Literal["linear", "pareto", "flops"] = "linear"
+    per_part: Annotated[int, Field(ge=1, le=MAX_PER_PART)] = 1
+    axis: Literal["nodes", "flops"] = "nodes"
+    direction: Literal["early", "late"] = "early"
+    alpha: Annotated[float, Field(gt=0, le=100)] = PARETO_ALPHA
+    confidence: Literal["max_softmax", "entropy", "margin"] = "max_softmax"
+    thresholds: Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=1, max_length=100)] = Field(
+        default_factory=lambda: [0.3, 0.5, 0.7, 0.9, 1.0]
+    )
+    split: ExitSplitSpec = ExitSplitSpec()
+    training: ExitTrainingSpec = ExitTrainingSpec()
+    weights: str | None = None
+
+
 class DatasetSpec(StrictModel):
     name: Annotated[str, AfterValidator(_check_dataset)] = "synthetic"
     count: PositiveInt = 1
@@ -381,6 +430,7 @@ class Manifest(StrictModel):
     placement: Annotated[PlacementSpec, BeforeValidator(_name_as_mapping)] | None = None
     adapt: AdaptSpec | None = None
     link_events: list[LinkEventSpec] = Field(default_factory=list, max_length=1000)
+    exits: ExitsSpec | None = None
 
     @property
     def pipelined(self) -> bool:

@@ -103,6 +103,27 @@ def samples(spec: DatasetRequest, shape: tuple[int, ...]) -> list[torch.Tensor]:
     return _from_files("samples", present, spec.count, shape)
 
 
+@register("digits")
+def digits(spec: DatasetRequest, shape: tuple[int, ...]) -> list[torch.Tensor]:
+    """scikit-learn's bundled handwritten digits, resized to the input, in the set's own order."""
+    return _labelled("digits", spec.count, shape)
+
+
+@register("easy-hard")
+def easy_hard(spec: DatasetRequest, shape: tuple[int, ...]) -> list[torch.Tensor]:
+    """The seeded synthetic set of known easy and hard samples (every other one hard)."""
+    return _labelled("easy-hard", spec.count, shape)
+
+
+def _labelled(name: str, count: int, shape: tuple[int, ...]) -> list[torch.Tensor]:
+    """``count`` batches of a labelled set's samples in turn (its labels are the exits' business)."""
+    from harness.exits.data import labelled_set
+
+    samples = labelled_set(name, shape[1:]).inputs
+    cycle = itertools.cycle(samples)
+    return [torch.stack([next(cycle) for _ in range(shape[0])]) for _ in range(count)]
+
+
 def _from_files(name: str, files: list[Path], count: int, shape: tuple[int, ...]) -> list[torch.Tensor]:
     """``count`` batches filled with the images in turn, each image decoded once."""
     if len(shape) != 4 or shape[1] != 3:

@@ -27,7 +27,7 @@ from harness.ansible.runner import PlaybookResult, run_playbook
 from harness.errors import BadInput, ExperimentFailed, HarnessError
 from harness.links.observed import write_links_after
 from harness.manifest import LoadedManifest, load_manifest
-from harness.manifest.cuts import check_cuts
+from harness.manifest.cuts import check_models
 from harness.partition.evaluate import judge_sweep
 from harness.partition.placement.instance import tier_hosts
 from harness.partition.placement.judged import judge_placements
@@ -67,7 +67,7 @@ class SweepOutcome:
 def prepare(manifest: Path, inventory: Path, sets: list[str]) -> LoadedManifest:
     """Everything that can be checked without starting anything; raises ``BadInput``."""
     loaded = load_manifest(manifest, sets)
-    check_cuts(loaded)
+    check_models(loaded)
     topology(inventory, loaded)
     return loaded
 

@@ -1,0 +1,96 @@
+"""A manifest's ``exits`` resolved on the models it names, and checked there before anything starts.
+
+The schema knows the fields; whether a template builds an exit for the tensor at its attach point,
+whether the parts leave room for the exits asked for, whether a listed cut is one where one tensor
+crosses and whether the model gives as many logits as the labelled dataset has classes is known
+only once the model is traced. Each of these is one line at the field, and exit status 2.
+
+The latency rule needs the per-layer profiles a sweep measures, so under it the exits are resolved,
+and their template checked, once those exist.
+"""
+
+import functools
+
+from harness.errors import BadInput
+from harness.exits.resolve import ExitPlan, SplitRule, plan_exits
+from harness.exits.templates import build_exit
+from harness.manifest import LoadedManifest
+from harness.manifest.schema import ExitsSpec
+from harness.manifest.validate import field_line
+from harness.model import Granularity, build_split_graph, load_model
+from harness.model.graph import SplitGraph
+
+LABELLED_CLASSES = {"digits": 10, "easy-hard": 4}
+"""The labelled datasets exits train and are judged on, by their number of classes."""
+
+
+def split_rule(spec: ExitsSpec) -> SplitRule:
+    return SplitRule(spec.split.by, spec.split.fraction, spec.split.bound)
+
+
+def plan_for(split: SplitGraph, spec: ExitsSpec, profiles: tuple[list[float], list[float]] | None = None) -> ExitPlan:
+    """The manifest's exit plan on ``split`` (``profiles``: each layer's edge and cloud ns, for latency)."""
+    return plan_exits(
+        split, split_rule(spec), spec.placement, spec.per_part, spec.axis, spec.alpha, spec.direction, profiles
+    )
+
+
+def output_classes(split: SplitGraph) -> int | None:
+    """How many logits the model gives, where its output is one tensor of (batch, classes)."""
+    live = split.cuts[-1].live
+    if len(live) == 1 and live[0].kind == "tensor" and len(live[0].shape) == 2:
+        return int(live[0].shape[1])
+    return None
+
+
+@functools.cache
+def _architecture(name: str, granularity: str, input_shape: tuple[int, ...] | None) -> SplitGraph:
+    """A model's traced architecture, once per process for each argument tuple."""
+    return build_split_graph(load_model(name), Granularity.parse(granularity), input_shape)
+
+
+def check_exits(loaded: LoadedManifest) -> None:
+    """Every model of the manifest can carry its exits; raises ``BadInput`` at the field that cannot."""
+    manifest = loaded.manifest
+    spec = manifest.exits
+    if spec is None:
+        return
+
+    def refuse(loc: tuple[int | str, ...], message: str) -> BadInput:
+        line, field = field_line(loaded.rendered, loc)
+        return BadInput(f"{loaded.rendered.path}:{line}: field {field}: {message}")
+
+    for position, model in enumerate(manifest.model):
+        split = _architecture(model.name, model.granularity, tuple(model.input_shape) if model.input_shape else None)
+        where = f"model '{model.name}' at {split.granularity} granularity"
+        single = {cut.index for cut in split.cuts if cut.single_tensor}
+        if manifest.cuts != "all":
+            for number, cut in enumerate(manifest.cuts):
+                if isinstance(cut, list) or cut not in single:
+                    raise refuse(
+                        ("cuts", number),
+                        f"exits attach on each side of one cut where one tensor crosses, and {where} sends "
+                        f"more than one value at {cut} (expected one of the cuts `harness model inspect "
+                        f"{model.name} --single-tensor` lists)",
+                    )
+        classes = output_classes(split)
+        for index, dataset in enumerate(manifest.dataset):
+            wanted = LABELLED_CLASSES.get(dataset.name)
+            if wanted is not None and classes != wanted:
+                raise refuse(
+                    ("model", position, "name"),
+                    f"{where} gives {classes if classes else 'no single tensor of'} logits, and dataset "
+                    f"'{manifest.dataset[index].name}' has {wanted} classes (expected a model with {wanted} outputs)",
+                )
+        if spec.split.by == "latency":
+            continue
+        try:
+            plan = plan_for(split, spec)
+        except BadInput as error:
+            raise refuse(("exits", "per_part"), str(error)) from None
+        for placed in plan.exits:
+            (leaf,) = split.cut(placed.cut).live
+            try:
+                build_exit(spec.template, tuple(leaf.shape[1:]), classes or 1)
+            except BadInput as error:
+                raise refuse(("exits", "template"), f"{error} (the exit after {placed.after})") from None

@@ -1,0 +1,172 @@
+"""``harness exits train MANIFEST``: each model of a manifest trained for its exits, and the files a
+sweep ships to the hosts.
+
+Per model, a folder ``OUT/<model>/`` holds:
+
+- ``backbone.pt``: the network's state dict, what ``model.weights`` names (hosts read it with
+  ``weights_only``: tensors, nothing executable);
+- ``exits.pt``: the exits' state dict, keys ``exit<N>.<parameter>``, what ``exits.weights`` names;
+- ``exit<N>.py``: the Python each exit was built from (or the factory's name);
+- ``training.json``: the dataset and its stratified split (the indices of each part), seeds, epochs,
+  losses, the exit plan, the backbone's digest before and after exit training, and the accuracy of
+  every exit and of the final classifier on the validation and test parts, as if every sample
+  reached it.
+
+The backbone trains first where the manifest gives no weights; the exits then train on it frozen.
+"""
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from harness.errors import BadInput, HarnessError
+from harness.exits.assemble import ProgressiveModel, assemble
+from harness.exits.data import LabelledSet, labelled_set, stratified_split
+from harness.exits.manifest import LABELLED_CLASSES, output_classes, plan_for
+from harness.exits.present import exit_plan_record
+from harness.exits.training import backbone_digest, exit_logits, train_backbone, train_exits
+from harness.manifest import LoadedManifest
+from harness.manifest.schema import ExitsSpec, ModelSpec
+from harness.manifest.validate import field_line
+from harness.model import Granularity, build_split_graph, load_model
+from harness.model.sources.weights import is_none
+
+PARTS = ("validation", "test")
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    model: str
+    folder: Path
+    dataset: str
+    exits: tuple[str, ...]
+    """Each exit's name (``exit1 after layer1``), in plan order."""
+    accuracy: dict[str, list[float]]
+    """Per part of the split: every exit's top-1 accuracy, then the final classifier's."""
+    seconds: float
+
+
+def train_manifest(
+    loaded: LoadedManifest, out: Path, say: Callable[[str], None] = lambda _: None
+) -> list[TrainedModel]:
+    """Train every model of ``loaded`` for its exits and write its folder under ``out``."""
+    manifest = loaded.manifest
+    if manifest.exits is None:
+        raise BadInput(f"{loaded.rendered.path}: no field exits: expected the exits to train")
+    dataset = next((spec.name for spec in manifest.dataset if spec.name in LABELLED_CLASSES), None)
+    if dataset is None:
+        line, field = field_line(loaded.rendered, ("dataset",))
+        raise BadInput(
+            f"{loaded.rendered.path}:{line}: field {field}: expected a labelled dataset to train exits on "
+            f"({', '.join(LABELLED_CLASSES)})"
+        )
+    return [_train_model(model, manifest.exits, dataset, out, say) for model in manifest.model]
+
+
+def _train_model(
+    model: ModelSpec, spec: ExitsSpec, dataset: str, out: Path, say: Callable[[str], None]
+) -> TrainedModel:
+    started = time.monotonic()
+    training = spec.training
+    loaded = load_model(model.name, model.weights)
+    shape = tuple(model.input_shape) if model.input_shape else loaded.input_shape
+    data = labelled_set(dataset, shape[1:])
+    split_parts = stratified_split(data.labels, training.validation, training.test, training.seed)
+    train = split_parts.train
+    backbone_losses: list[float] = []
+    if is_none(model.weights) and training.backbone_epochs:
+        say(f"{model.name}: training the backbone on {len(train)} samples, {training.backbone_epochs} epochs")
+        backbone_losses = train_backbone(
+            loaded.module,
+            data.inputs[train],
+            data.labels[train],
+            training.backbone_epochs,
+            training.batch,
+            training.learning_rate,
+            training.seed,
+        )
+    split = build_split_graph(loaded, Granularity.parse(model.granularity), shape)
+    classes = output_classes(split)
+    plan = plan_for(split, spec)
+    progressive = assemble(split, plan, spec.template, classes or data.classes, spec.confidence)
+    before = backbone_digest(progressive)
+    say(f"{model.name}: training {len(progressive.heads)} exits on the frozen backbone, {training.exit_epochs} epochs")
+    exit_losses = train_exits(
+        progressive,
+        data.inputs[train],
+        data.labels[train],
+        training.exit_epochs,
+        training.batch,
+        training.learning_rate,
+        training.seed,
+    )
+    after = backbone_digest(progressive)
+    if after != before:
+        raise HarnessError(f"{model.name}: exit training changed the backbone (digest {before} became {after})")
+    accuracy = {part: _accuracies(progressive, data, getattr(split_parts, part)) for part in PARTS}
+    names = tuple(f"exit{number} after {item.after}" for number, item in enumerate(plan.exits, start=1))
+    folder = out / re.sub(r"[^A-Za-z0-9_.-]", "-", model.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(loaded.module.state_dict(), folder / "backbone.pt")
+    torch.save(exit_state(progressive), folder / "exits.pt")
+    for number, head in enumerate(progressive.heads, start=1):
+        (folder / f"exit{number}.py").write_text(head.source if head.source.endswith("\n") else head.source + "\n")
+    record = {
+        "model": model.name,
+        "granularity": model.granularity,
+        "input_shape": list(shape),
+        "weights": model.weights,
+        "dataset": dataset,
+        "classes": data.classes,
+        "training": training.model_dump(),
+        "template": spec.template,
+        "confidence": spec.confidence,
+        "plan": exit_plan_record(plan, progressive.memory()),
+        "backbone_losses": backbone_losses,
+        "exit_losses": exit_losses,
+        "backbone_digest": {"before_exits": before, "after_exits": after},
+        "accuracy": accuracy,
+        "split": split_parts.record(),
+    }
+    (folder / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    return TrainedModel(model.name, folder, dataset, names, accuracy, time.monotonic() - started)
+
+
+def _accuracies(model: ProgressiveModel, data: LabelledSet, indices) -> list[float]:
+    labels = data.labels[indices]
+    return [
+        round(float((logits.argmax(dim=1) == labels).float().mean()), 6)
+        for logits in exit_logits(model, data.inputs[indices])
+    ]
+
+
+def exit_state(model: ProgressiveModel) -> dict[str, torch.Tensor]:
+    """The exits' parameters and buffers, ``exit<N>.<name>`` with N from 1 in plan order."""
+    return {
+        f"exit{number}.{name}": tensor.detach().clone()
+        for number, head in enumerate(model.heads, start=1)
+        for name, tensor in head.module.state_dict().items()
+    }
+
+
+def load_exit_state(model: ProgressiveModel, path: Path) -> None:
+    """Load ``exits.pt`` into the exits of ``model``, strictly, tensors only."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError) as error:
+        raise BadInput(f"exit weights {path}: cannot be read ({str(error).splitlines()[0]})") from None
+    for number, head in enumerate(model.heads, start=1):
+        prefix = f"exit{number}."
+        mine = {key.removeprefix(prefix): value for key, value in state.items() if key.startswith(prefix)}
+        try:
+            head.module.load_state_dict(mine, strict=True)
+        except RuntimeError as error:
+            raise BadInput(f"exit weights {path} do not fit exit {number}: {str(error).splitlines()[0]}") from None
+    extra = sorted({key.split(".")[0] for key in state} - {f"exit{n}" for n in range(1, len(model.heads) + 1)})
+    if extra:
+        raise BadInput(f"exit weights {path} hold {', '.join(extra)}, and the plan has {len(model.heads)} exits")

@@ -1,0 +1,159 @@
+"""A manifest's ``exits``: checked on the traced model before anything starts (one line naming the
+file, the line and the field, exit 2), and ``harness exits train`` on the bundled digits: the split
+recorded, the backbone untouched by exit training, the files a sweep ships written and read back."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.errors import BadInput
+from harness.exits.assemble import assemble
+from harness.exits.data import digits_set, stratified_split
+from harness.exits.manifest import plan_for
+from harness.exits.trainer import load_exit_state, train_manifest
+from harness.manifest import load_manifest
+from harness.manifest.cuts import check_models
+from harness.model import Granularity, build_split_graph, load_model
+
+SKIPNET = """\
+name: tiny-exits
+model:
+  name: experiments.models:tiny_skipnet
+  granularity: module
+link:
+  rate: 4MB/s
+dataset:
+  name: digits
+  count: 4
+exits:
+  template: linear
+  split: {by: layers, fraction: 0.5}
+  thresholds: [0.5, 1.0]
+  training: {backbone_epochs: 2, exit_epochs: 3, seed: 3}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "exits.yml"
+    path.write_text(text)
+    return path
+
+
+def _refusal(path: Path) -> str:
+    with pytest.raises(BadInput) as caught:
+        check_models(load_manifest(path))
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("thresholds: [0.5, 1.0]", "thresholds: [0.5, 1.5]"), "13: field exits.thresholds[1]: expected a number <= 1"),
+        (("thresholds: [0.5, 1.0]", "thresholds: [-0.1]"), "13: field exits.thresholds[0]: expected a number >= 0"),
+        (("template: linear", "template: linear\n  per_part: 4"), "12: field exits.per_part: expected a number <= 3"),
+        (("template: linear", "template: mlp"), "11: field exits.template: exit template 'mlp': expected one of"),
+    ],
+)
+def test_a_bad_exits_field_is_one_line_at_its_field(tmp_path, change, message):
+    path = _write(tmp_path, SKIPNET.replace(*change))
+    assert _refusal(path).startswith(f"{path}:{message}")
+
+
+def test_a_template_that_renders_invalid_python_or_the_wrong_shape_is_refused_at_the_field(tmp_path):
+    broken = tmp_path / "broken.py.j2"
+    broken.write_text("def build(:\n")
+    path = _write(tmp_path, SKIPNET.replace("template: linear", f"template: {broken}"))
+    assert _refusal(path) == (
+        f"{path}:11: field exits.template: exit template {broken}:1: renders invalid Python (invalid syntax) "
+        "(the exit after stem.0)"
+    )
+    wrong = tmp_path / "wrong.py.j2"
+    wrong.write_text(
+        "import torch\n\ndef build():\n    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(3))\n"
+    )
+    path = _write(tmp_path, SKIPNET.replace("template: linear", f"template: {wrong}"))
+    assert _refusal(path).startswith(f"{path}:11: field exits.template: exit template '{wrong}': gives [1, 3]")
+    assert "expected [1, 10] logits" in _refusal(path)
+
+
+def test_exits_refuse_a_cut_where_more_than_one_tensor_crosses(tmp_path):
+    split = build_split_graph(load_model("experiments.models:tiny_skipnet"), Granularity.NODE)
+    multi = next(cut.index for cut in split.cuts if not cut.single_tensor)
+    text = SKIPNET.replace("granularity: module", "granularity: node") + f"cuts: [{multi}]\n"
+    path = _write(tmp_path, text)
+    assert _refusal(path).startswith(
+        f"{path}:15: field cuts[0]: exits attach on each side of one cut where one tensor crosses, and model "
+        f"'experiments.models:tiny_skipnet' at node granularity sends more than one value at {multi}"
+    )
+
+
+def test_a_model_whose_logits_do_not_match_the_labelled_dataset_is_refused(tmp_path):
+    path = _write(tmp_path, SKIPNET.replace("name: digits", "name: easy-hard"))
+    assert _refusal(path) == (
+        f"{path}:3: field model.name: model 'experiments.models:tiny_skipnet' at module granularity gives 10 logits, "
+        "and dataset 'easy-hard' has 4 classes (expected a model with 4 outputs)"
+    )
+
+
+def test_the_cli_refuses_with_exit_2_and_starts_nothing(tmp_path):
+    path = _write(tmp_path, SKIPNET.replace("template: linear", "template: mlp"))
+    result = CliRunner().invoke(cli, ["exits", "train", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"harness: error: {path}:11: field exits.template:")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_stratified_split_keeps_each_class_share_and_repeats_for_a_seed():
+    digits = digits_set((3, 16, 16))
+    assert digits.inputs.shape == (1797, 3, 16, 16) and digits.classes == 10
+    first, again = stratified_split(digits.labels, 0.2, 0.2, 7), stratified_split(digits.labels, 0.2, 0.2, 7)
+    assert first.record() == again.record()
+    parts = [first.train, first.validation, first.test]
+    assert sum(len(part) for part in parts) == 1797 and len(np.unique(np.concatenate(parts))) == 1797
+    whole = np.bincount(digits.labels.numpy()) / 1797
+    for part in parts:
+        assert np.abs(np.bincount(digits.labels.numpy()[part]) / len(part) - whole).max() < 0.01
+
+
+def test_training_writes_the_weights_sources_and_record_and_they_read_back(tmp_path):
+    path = _write(tmp_path, SKIPNET)
+    loaded = load_manifest(path)
+    (trained,) = train_manifest(loaded, tmp_path / "out")
+    folder = tmp_path / "out" / "experiments.models-tiny_skipnet"
+    assert trained.folder == folder
+    assert sorted(item.name for item in folder.iterdir()) == [
+        "backbone.pt",
+        "exit1.py",
+        "exit2.py",
+        "exits.pt",
+        "training.json",
+    ]
+    record = json.loads((folder / "training.json").read_text())
+    assert record["backbone_digest"]["before_exits"] == record["backbone_digest"]["after_exits"]
+    assert len(record["backbone_losses"]) == 2 and len(record["exit_losses"]) == 3
+    assert record["split"] == stratified_split(digits_set((3, 32, 32)).labels, 0.2, 0.2, 3).record()
+    assert {part: len(values) for part, values in record["accuracy"].items()} == {"validation": 3, "test": 3}
+    assert [item["after"] for item in record["plan"]["exits"]] == [name.split(" after ")[1] for name in trained.exits]
+    assert "def build()" in (folder / "exit1.py").read_text()
+
+    # What the sweep ships: the backbone through model.weights, the exits through exits.weights.
+    model = load_model("experiments.models:tiny_skipnet", str(folder / "backbone.pt"))
+    split = build_split_graph(model, Granularity.MODULE)
+    progressive = assemble(split, plan_for(split, loaded.manifest.exits), "linear", 10)
+    load_exit_state(progressive, folder / "exits.pt")
+    saved = torch.load(folder / "exits.pt", weights_only=True)
+    assert torch.equal(progressive.heads[0].module.state_dict()["2.weight"], saved["exit1.2.weight"])
+
+
+def test_exit_weights_that_do_not_fit_the_plan_are_refused(tmp_path):
+    split = build_split_graph(load_model("experiments.models:tiny_skipnet"), Granularity.MODULE)
+    loaded = load_manifest(_write(tmp_path, SKIPNET))
+    progressive = assemble(split, plan_for(split, loaded.manifest.exits), "linear", 10)
+    torch.save({"exit1.2.weight": torch.zeros(3, 3)}, tmp_path / "bad.pt")
+    with pytest.raises(BadInput, match=r"do not fit exit 1: Error\(s\) in loading state_dict"):
+        load_exit_state(progressive, tmp_path / "bad.pt")
