@@ -2,6 +2,7 @@
 exit classifier built for the tensor live at each attach point."""
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.exits.progressive import ProgressivePart
@@ -31,16 +32,30 @@ class ProgressiveModel:
 def assemble(
     split: SplitGraph, plan: ExitPlan, template: str, num_classes: int, confidence: str = "max_softmax"
 ) -> ProgressiveModel:
-    heads: list[ExitHead] = []
-    parts = []
-    for part, (start, end) in (("edge", (None, plan.cut)), ("cloud", (plan.cut, None))):
-        cuts = [item.cut for item in plan.exits if item.part == part]
-        bounds = [start, *cuts, end]
-        segments = [split.segment(first, last) for first, last in itertools.pairwise(bounds)]
-        part_heads = [build_exit(template, _attach_shape(split, cut), num_classes) for cut in cuts]
-        heads += part_heads
-        parts.append(ProgressivePart(segments, [head.module for head in part_heads], confidence))
-    return ProgressiveModel(parts[0], parts[1], tuple(heads))
+    edge, edge_heads = build_part(split, None, plan.cut, _attach(plan, "edge"), template, num_classes, confidence)
+    cloud, cloud_heads = build_part(split, plan.cut, None, _attach(plan, "cloud"), template, num_classes, confidence)
+    return ProgressiveModel(edge, cloud, (*edge_heads, *cloud_heads))
+
+
+def build_part(
+    split: SplitGraph,
+    start: int | None,
+    end: int | None,
+    attach: Sequence[int],
+    template: str,
+    num_classes: int,
+    confidence: str = "max_softmax",
+) -> tuple[ProgressivePart, tuple[ExitHead, ...]]:
+    """The part of ``split`` from cut ``start`` to ``end`` (None: the model's input, its output),
+    cut into segments at the ``attach`` cuts, with an exit from ``template`` after each."""
+    bounds = [start, *attach, end]
+    segments = [split.segment(first, last) for first, last in itertools.pairwise(bounds)]
+    heads = tuple(build_exit(template, _attach_shape(split, cut), num_classes) for cut in attach)
+    return ProgressivePart(segments, [head.module for head in heads], confidence), heads
+
+
+def _attach(plan: ExitPlan, part: str) -> list[int]:
+    return [item.cut for item in plan.exits if item.part == part]
 
 
 def _attach_shape(split: SplitGraph, cut: int) -> tuple[int, ...]:

@@ -30,6 +30,7 @@ from harness.exits.data import LabelledSet, labelled_set, stratified_split
 from harness.exits.manifest import LABELLED_CLASSES, output_classes, plan_for
 from harness.exits.present import exit_plan_record
 from harness.exits.training import backbone_digest, exit_logits, train_backbone, train_exits
+from harness.exits.weights import exit_state
 from harness.manifest import LoadedManifest
 from harness.manifest.schema import ExitsSpec, ModelSpec
 from harness.manifest.validate import field_line
@@ -143,30 +144,3 @@ def _accuracies(model: ProgressiveModel, data: LabelledSet, indices) -> list[flo
         round(float((logits.argmax(dim=1) == labels).float().mean()), 6)
         for logits in exit_logits(model, data.inputs[indices])
     ]
-
-
-def exit_state(model: ProgressiveModel) -> dict[str, torch.Tensor]:
-    """The exits' parameters and buffers, ``exit<N>.<name>`` with N from 1 in plan order."""
-    return {
-        f"exit{number}.{name}": tensor.detach().clone()
-        for number, head in enumerate(model.heads, start=1)
-        for name, tensor in head.module.state_dict().items()
-    }
-
-
-def load_exit_state(model: ProgressiveModel, path: Path) -> None:
-    """Load ``exits.pt`` into the exits of ``model``, strictly, tensors only."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as error:
-        raise BadInput(f"exit weights {path}: cannot be read ({str(error).splitlines()[0]})") from None
-    for number, head in enumerate(model.heads, start=1):
-        prefix = f"exit{number}."
-        mine = {key.removeprefix(prefix): value for key, value in state.items() if key.startswith(prefix)}
-        try:
-            head.module.load_state_dict(mine, strict=True)
-        except RuntimeError as error:
-            raise BadInput(f"exit weights {path} do not fit exit {number}: {str(error).splitlines()[0]}") from None
-    extra = sorted({key.split(".")[0] for key in state} - {f"exit{n}" for n in range(1, len(model.heads) + 1)})
-    if extra:
-        raise BadInput(f"exit weights {path} hold {', '.join(extra)}, and the plan has {len(model.heads)} exits")

@@ -5,6 +5,7 @@ on the edge as end-to-end minus the work of both hosts, so no cross-host clock i
 ``started_at_ns`` is wall-clock time, kept only to order records and match them with logs.
 """
 
+import math
 from dataclasses import asdict, dataclass
 
 
@@ -40,6 +41,15 @@ class InferenceRecord:
     pipeline: str = ""
     """In a sweep over tiers, the hosts and cuts the inference went through (``rpi1>3>jetson1>13>gpu1``:
     the edge to cut 3, then jetson1 to cut 13, then gpu1 to the output); empty for one edge and one cloud."""
+    exit: int = 0
+    """With early exits: the exit the sample left at (numbered in the plan, the edge's first), or 0
+    where it reached the final classifier."""
+    exit_host: str = ""
+    """``edge`` or ``cloud`` where the sample left at an exit; empty at the final classifier."""
+    confidence: float = math.nan
+    """The confidence of the exit the sample left at; NaN at the final classifier."""
+    threshold: float = math.nan
+    """The confidence threshold (c_thr) of the run; NaN without exits."""
 
     def as_dict(self) -> dict:
         return asdict(self)

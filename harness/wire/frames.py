@@ -96,6 +96,23 @@ class ModelSpec(_Plain):
     weights: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-/]{1,256}$")] = "none"
 
 
+class ExitsSpec(_Plain):
+    """The exits of the worker's part (seed 002's progressive inference): each built from
+    ``template`` (a built-in name, ``package.module:function`` from the worker's user packages, or a
+    template file in its weights directory) for the tensor live after each of ``cuts``, with
+    ``classes`` logits and the weights of exits ``first``, ``first + 1``, ... of the file
+    ``weights`` (in the weights directory). A sample leaves at the first exit whose ``confidence``
+    is strictly greater than ``threshold``."""
+
+    template: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:\-/]{1,256}$")]
+    cuts: Annotated[tuple[Cut, ...], msgspec.Meta(min_length=1, max_length=8)]
+    first: Annotated[int, msgspec.Meta(ge=1, le=64)]
+    classes: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+    confidence: Literal["max_softmax", "entropy", "margin"]
+    threshold: Annotated[float, msgspec.Meta(ge=0, le=1)]
+    weights: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-/]{1,256}$")]
+
+
 class CompressionSpec(_Plain):
     codec: Literal[tuple(CODECS)] = "none"
     level: Annotated[int, msgspec.Meta(ge=0, le=9)] = 5
@@ -171,6 +188,7 @@ class Infer(_Tagged, tag="infer"):
     reply_to: PeerId | None = None
     reply_pace: Pace | None = None
     upstream: Annotated[tuple[HopFigures, ...], msgspec.Meta(max_length=MAX_HOPS)] = ()
+    exits: ExitsSpec | None = None
     v: Version = PROTOCOL
 
 
@@ -253,6 +271,9 @@ class Result(_Tagged, tag="result"):
     values: Values
     timings: Timings
     hops: Annotated[tuple[HopFigures, ...], msgspec.Meta(max_length=MAX_HOPS)] = ()
+    exit: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
+    """With exits: the exit the sample left at (its number in the plan), or 0 at the final classifier."""
+    confidence: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
     v: Version = PROTOCOL
 
 

@@ -211,32 +211,21 @@ class Worker:
     def _infer(self, message: Infer, buffers: list, received_ns: int, reply_to: bytes | None) -> Outgoing | None:
         if message.route and (message.end is None or reply_to is None):
             raise FrameError("bad-frame", "a request with a route must name its end cut and reply_to", message.id)
+        if message.exits is not None:
+            return self._infer_with_exits(message, buffers, received_ns, reply_to)
         prepared = self.segments.get(message.model, message.cut, message.end, message.id)
         _check_live(message, prepared.live)
-        values = [
-            value.to(self.device) if isinstance(value, torch.Tensor) else value
-            for value in unpack(message.values, buffers, message.id)
-        ]
+        values = self._values(message, buffers)
         decoded_ns = self._now()
         with torch.inference_mode():
             output = prepared.segment(*values)
         computed_ns = self._now()
         if message.end is None:
-            keyed = pytree.tree_flatten_with_path(output)[0]
-            names = ["output" + pytree.keystr(path) for path, _ in keyed]
-            leaves = [leaf for _, leaf in keyed]
+            names, leaves = _output_leaves(output)
         else:
             names, leaves = list(prepared.sends), list(output)
-        leaves = [leaf.cpu() if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
         reply = message.reply
-        specs, out_buffers, _ = pack(leaves, names, Compression(reply.codec, reply.level, reply.shuffle))
-        encoded_ns = self._now()
-        timings = Timings(
-            decode_ns=decoded_ns - received_ns,
-            compute_ns=computed_ns - decoded_ns,
-            encode_ns=encoded_ns - computed_ns,
-            busy_ns=encoded_ns - received_ns,
-        )
+        specs, out_buffers, timings = self._pack(message, names, leaves, received_ns, decoded_ns, computed_ns)
         in_pipeline = bool(message.route or message.upstream)
         hops = (*message.upstream, _figures(message, buffers, timings)) if in_pipeline else ()
         if not message.route:
@@ -266,6 +255,58 @@ class Worker:
                 "unreachable", f"next hop {hop.endpoint} is not taking requests (its queue is full)", message.id
             ) from None
         return None
+
+    def _infer_with_exits(self, message: Infer, buffers: list, received_ns: int, reply_to: bytes | None) -> Outgoing:
+        """The last part with its exits: the sample leaves at the first confident exit, whose logits
+        are the reply, or runs to the model's output."""
+        if message.route or message.end is not None:
+            raise FrameError(
+                "bad-frame", "exits run in the last part: a request with exits names no end or route", message.id
+            )
+        exits = message.exits
+        prepared = self.segments.exit_part(message.model, message.cut, exits, message.id)
+        _check_live(message, prepared.live)
+        values = self._values(message, buffers)
+        decoded_ns = self._now()
+        try:
+            outcome = prepared.part(exits.threshold, *values)
+        except BadInput as error:
+            raise FrameError("mismatch", str(error), message.id) from None
+        computed_ns = self._now()
+        if outcome.exit is None:
+            names, leaves = _output_leaves(outcome.live)
+            left, confidence = 0, None
+        else:
+            names, leaves = ["output"], [outcome.logits]
+            left, confidence = exits.first + outcome.exit - 1, outcome.confidence
+        specs, out_buffers, timings = self._pack(message, names, leaves, received_ns, decoded_ns, computed_ns)
+        result = Result(id=message.id, values=specs, timings=timings, exit=left, confidence=confidence)
+        frames = encode(result, out_buffers)
+        _hold(message.reply_pace, frames)
+        return Outgoing(frames, reply_to)
+
+    def _values(self, message: Infer, buffers: list) -> list:
+        """The request's values, tensors moved to this worker's device once."""
+        return [
+            value.to(self.device) if isinstance(value, torch.Tensor) else value
+            for value in unpack(message.values, buffers, message.id)
+        ]
+
+    def _pack(
+        self, message: Infer, names: list[str], leaves: list, received_ns: int, decoded_ns: int, computed_ns: int
+    ) -> tuple[tuple, list, Timings]:
+        """What goes back (or on), moved off the device once and encoded, and this worker's timings."""
+        leaves = [leaf.cpu() if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
+        reply = message.reply
+        specs, out_buffers, _ = pack(leaves, names, Compression(reply.codec, reply.level, reply.shuffle))
+        encoded_ns = self._now()
+        timings = Timings(
+            decode_ns=decoded_ns - received_ns,
+            compute_ns=computed_ns - decoded_ns,
+            encode_ns=encoded_ns - computed_ns,
+            busy_ns=encoded_ns - received_ns,
+        )
+        return specs, out_buffers, timings
 
     def _probe(self, message: Probe) -> Probed:
         """Round trips and throughput from here to a listed peer; a peer that fails is a gap."""
@@ -339,6 +380,12 @@ def _hold(pace: Pace | None, frames: list) -> None:
     """Hold a message for its emulated link (the bytes of every frame at its rate, plus its delay)."""
     if pace is not None:
         EmulatedLink(pace.rate or math.inf, pace.delay_ns).hold_outgoing(sum(len(frame) for frame in frames))
+
+
+def _output_leaves(output) -> tuple[list[str], list]:
+    """The model's output as named leaves (``output``, ``output[0]``, ...)."""
+    keyed = pytree.tree_flatten_with_path(output)[0]
+    return ["output" + pytree.keystr(path) for path, _ in keyed], [leaf for _, leaf in keyed]
 
 
 def _check_live(message: Infer, live) -> None:

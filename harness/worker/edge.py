@@ -20,23 +20,46 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
+import msgspec
 import torch
 import zmq
 from torch.utils import _pytree as pytree
 
 from harness.errors import BadInput, ExperimentFailed
+from harness.exits.progressive import ProgressivePart
 from harness.model import Head, SplitGraph
 from harness.results import FailedInference, InferenceRecord
 from harness.results.records import HopRecord
 from harness.wire.compression import Compression
-from harness.wire.frames import MAX_HOPS, CompressionSpec, Hop, HopFigures, Infer, ModelSpec, Pace, encode
+from harness.wire.frames import (
+    MAX_HOPS,
+    CompressionSpec,
+    ExitsSpec,
+    Hop,
+    HopFigures,
+    Infer,
+    ModelSpec,
+    Pace,
+    encode,
+)
 from harness.wire.keys import ClientKeys
 from harness.wire.link import EmulatedLink
 from harness.wire.tensors import pack, unpack
 from harness.worker.client import ReplyGroup, WorkerClient, WorkerUnavailable
+
+
+@dataclass(frozen=True)
+class EdgeExits:
+    """Progressive inference (seed 002): the edge ``part`` (the model's input to the cut, with its
+    exits) runs instead of the plain head, and a sample no exit of it takes goes to the worker with
+    ``cloud``, the exits of the worker's part; both leave at confidence strictly above ``threshold``."""
+
+    part: ProgressivePart
+    cloud: ExitsSpec
+    threshold: float
 
 
 @dataclass(frozen=True)
@@ -97,6 +120,7 @@ class EdgeDriver:
         device: str = "cpu",
         timeout_s: float = 60.0,
         run: str = "",
+        exits: EdgeExits | None = None,
     ):
         self.link = link or LinkSettings()
         self.hops = (hops,) if isinstance(hops, WorkerClient) else tuple(hops)
@@ -114,6 +138,7 @@ class EdgeDriver:
         self.device = torch.device(device)
         self.timeout_s = timeout_s
         self.run = run
+        self.exits = exits
         self._heads: dict[int, tuple[Head, list[str]]] = {}
         self._prepared: set[tuple[int, ...]] = set()
         self._reply = CompressionSpec(
@@ -156,8 +181,17 @@ class EdgeDriver:
         head, names = self._heads[cuts[0]]
         started_at_ns = time.time_ns()
         start = self._now()
-        with torch.inference_mode():
-            live = head(inputs.to(self.device))
+        if self.exits is None:
+            with torch.inference_mode():
+                live = head(inputs.to(self.device))
+        else:
+            outcome = self.exits.part(self.exits.threshold, inputs.to(self.device))
+            if outcome.exit is not None:
+                done = self._now()
+                record = self._local_record(cuts[0], start, done, done, started_at_ns, repeat, input_index)
+                exit_fields = {"exit": outcome.exit, "exit_host": "edge", "confidence": outcome.confidence}
+                return outcome.logits.cpu(), replace(record, **exit_fields, threshold=self.exits.threshold), []
+            live = outcome.live if isinstance(outcome.live, tuple) else (outcome.live,)
         headed = self._now()
         live = [value.cpu() if isinstance(value, torch.Tensor) else value for value in live]
         specs, buffers, raw = pack(live, names, self.compression)
@@ -176,6 +210,9 @@ class EdgeDriver:
             route=route,
             reply_to=self._reply_to if route else None,
             reply_pace=self.paces[-1] if route else None,
+            exits=None
+            if self.exits is None
+            else msgspec.structs.replace(self.exits.cloud, threshold=self.exits.threshold),
         )
         frames = encode(request, buffers)
         encoded = self._now()
@@ -189,7 +226,7 @@ class EdgeDriver:
             self.link.emulated.hold_incoming(exchange.wire_bytes, in_transit)
         arrived = self._now()
         leaves = unpack(reply.values, exchange.buffers, request.id)
-        output = pytree.tree_unflatten(leaves, self.split.output_structure)
+        output = leaves[0] if reply.exit else pytree.tree_unflatten(leaves, self.split.output_structure)
         done = self._now()
         figures = reply.hops or (HopFigures(reply.timings, raw, sum(len(buffer) for buffer in buffers)),)
         if len(figures) != len(cuts):
@@ -240,6 +277,14 @@ class EdgeDriver:
             delay_ns=self.link.delay_ns,
             started_at_ns=started_at_ns,
         )
+        if self.exits is not None:
+            record = replace(
+                record,
+                exit=reply.exit,
+                exit_host="cloud" if reply.exit else "",
+                confidence=math.nan if reply.confidence is None else reply.confidence,
+                threshold=self.exits.threshold,
+            )
         return output, record, hops
 
     def repace(self, paces: Sequence[Pace | None]) -> None:
@@ -264,12 +309,19 @@ class EdgeDriver:
         leaves = [value.cpu() if isinstance(value, torch.Tensor) else value for value in live]
         output = pytree.tree_unflatten(leaves, self.split.output_structure)
         done = self._now()
-        record = InferenceRecord(
+        return output, self._local_record(self._output_cut, start, headed, done, started_at_ns, repeat, input_index), []
+
+    def _local_record(
+        self, cut: int, start: int, headed: int, done: int, started_at_ns: int, repeat: int, input_index: int
+    ) -> InferenceRecord:
+        """An inference that ended on this host (the whole model here, or an early exit before the
+        cut): the edge's time alone, nothing sent, no request."""
+        return InferenceRecord(
             run=self.run,
             model=self.split.name,
             granularity=str(self.split.granularity),
-            cut=self._output_cut,
-            layer=self.split.cut(self._output_cut).after,
+            cut=cut,
+            layer=self.split.cut(cut).after,
             repeat=repeat,
             input=input_index,
             request=0,
@@ -291,7 +343,6 @@ class EdgeDriver:
             delay_ns=self.link.delay_ns,
             started_at_ns=started_at_ns,
         )
-        return output, record, []
 
     @property
     def _output_cut(self) -> int:

@@ -4,7 +4,9 @@ A segment runs from one cut to the next of a pipeline; a tail (to the model's ou
 two-host case. A request names a model; the worker builds it itself, so what a client may name is
 policed here: registry names always, ``module:function`` only from the packages the operator
 deployed (``experiments`` by default, since importing a module runs its code), weight files only
-from the weights directory the operator gave. Nothing a client sends is ever executed as code.
+from the weights directory the operator gave. Nothing a client sends is ever executed as code: an
+exit's template is a built-in, a ``module:function`` of those packages, or a template file the
+operator shipped into the weights directory, named by the request, never carried in it.
 """
 
 import time
@@ -12,12 +14,17 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import torch
 
 from harness.errors import BadInput
+from harness.exits.assemble import build_part
+from harness.exits.progressive import ProgressivePart
+from harness.exits.templates import built_in_templates
+from harness.exits.weights import load_exit_weights
 from harness.model import Crossing, Granularity, Segment, SplitGraph, build_split_graph, load_model
 from harness.model.sources.weights import is_none, is_weight_file
-from harness.wire.frames import FrameError, Limits, ModelSpec
+from harness.wire.frames import ExitsSpec, FrameError, Limits, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -28,16 +35,27 @@ class ModelPolicy:
     weights_dir: Path | None = None
 
     def check(self, spec: ModelSpec, request_id: int) -> None:
-        module, colon, _ = spec.name.partition(":")
+        self._check_function(f"model '{spec.name}'", spec.name, request_id)
+        if not is_none(spec.weights) and is_weight_file(spec.weights):
+            self._check_file("weights file", spec.weights, request_id)
+
+    def check_exits(self, exits: ExitsSpec, request_id: int) -> None:
+        if ":" in exits.template:
+            self._check_function(f"exit template '{exits.template}'", exits.template, request_id)
+        elif exits.template not in built_in_templates():
+            self._check_file("exit template", exits.template, request_id)
+        self._check_file("exit weights", exits.weights, request_id)
+
+    def _check_function(self, what: str, name: str, request_id: int) -> None:
+        module, colon, _ = name.partition(":")
         if colon and not any(module == package or module.startswith(package + ".") for package in self.user_packages):
             allowed = ", ".join(self.user_packages) or "none"
-            raise FrameError("refused", f"model '{spec.name}': user models are served from {allowed} only", request_id)
-        if not is_none(spec.weights) and is_weight_file(spec.weights):
-            path = Path(spec.weights).resolve()
-            if self.weights_dir is None or not path.is_relative_to(self.weights_dir.resolve()):
-                raise FrameError(
-                    "refused", f"weights file '{spec.weights}' is outside this worker's --weights-dir", request_id
-                )
+            raise FrameError("refused", f"{what}: user code is served from {allowed} only", request_id)
+
+    def _check_file(self, what: str, name: str, request_id: int) -> None:
+        path = Path(name).resolve()
+        if self.weights_dir is None or not path.is_relative_to(self.weights_dir.resolve()):
+            raise FrameError("refused", f"{what} '{name}' is outside this worker's --weights-dir", request_id)
 
 
 @dataclass
@@ -52,6 +70,15 @@ class PreparedSegment:
     load_ns: int
 
 
+@dataclass
+class PreparedExitPart:
+    """The last part of a model with its exits, on the worker's device."""
+
+    part: ProgressivePart
+    live: tuple[Crossing, ...]
+    load_ns: int
+
+
 class SegmentCache:
     """Split graphs per model (at most ``max_models``, least recently used dropped) and segments per
     cut range."""
@@ -63,6 +90,7 @@ class SegmentCache:
         self.max_models = max_models
         self._graphs: OrderedDict[ModelSpec, SplitGraph] = OrderedDict()
         self._segments: dict[tuple[ModelSpec, int, int | None], PreparedSegment] = {}
+        self._exit_parts: dict[tuple[ModelSpec, int, ExitsSpec], PreparedExitPart] = {}
 
     def get(self, spec: ModelSpec, cut: int, end: int | None, request_id: int) -> PreparedSegment:
         """The segment from ``cut`` to ``end`` (None: to the output)."""
@@ -81,6 +109,23 @@ class SegmentCache:
             )
         self._graphs.move_to_end(spec)
         return self._segments[key]
+
+    def exit_part(self, spec: ModelSpec, cut: int, exits: ExitsSpec, request_id: int) -> PreparedExitPart:
+        """The part from ``cut`` to the output with ``exits`` (its threshold aside), built once."""
+        key = (spec, cut, msgspec.structs.replace(exits, threshold=0.0))
+        if key not in self._exit_parts:
+            start = time.monotonic_ns()
+            self.policy.check_exits(exits, request_id)
+            split = self.graph(spec, request_id)
+            try:
+                part, _ = build_part(split, cut, None, exits.cuts, exits.template, exits.classes, exits.confidence)
+                load_exit_weights(Path(exits.weights), part.exits, exits.first)
+            except BadInput as error:
+                raise FrameError("mismatch", str(error), request_id) from None
+            part = part.to(self.device)
+            self._exit_parts[key] = PreparedExitPart(part, split.live(cut), time.monotonic_ns() - start)
+        self._graphs.move_to_end(spec)
+        return self._exit_parts[key]
 
     def loaded(self) -> list[str]:
         return [
@@ -109,4 +154,5 @@ class SegmentCache:
             while len(self._graphs) > self.max_models:
                 dropped, _ = self._graphs.popitem(last=False)
                 self._segments = {key: value for key, value in self._segments.items() if key[0] != dropped}
+                self._exit_parts = {key: value for key, value in self._exit_parts.items() if key[0] != dropped}
         return self._graphs[spec]

@@ -15,7 +15,8 @@ from harness.errors import BadInput
 from harness.exits.assemble import assemble
 from harness.exits.data import digits_set, stratified_split
 from harness.exits.manifest import plan_for
-from harness.exits.trainer import load_exit_state, train_manifest
+from harness.exits.trainer import train_manifest
+from harness.exits.weights import load_exit_weights
 from harness.manifest import load_manifest
 from harness.manifest.cuts import check_models
 from harness.model import Granularity, build_split_graph, load_model
@@ -145,7 +146,7 @@ def test_training_writes_the_weights_sources_and_record_and_they_read_back(tmp_p
     model = load_model("experiments.models:tiny_skipnet", str(folder / "backbone.pt"))
     split = build_split_graph(model, Granularity.MODULE)
     progressive = assemble(split, plan_for(split, loaded.manifest.exits), "linear", 10)
-    load_exit_state(progressive, folder / "exits.pt")
+    load_exit_weights(folder / "exits.pt", [head.module for head in progressive.heads])
     saved = torch.load(folder / "exits.pt", weights_only=True)
     assert torch.equal(progressive.heads[0].module.state_dict()["2.weight"], saved["exit1.2.weight"])
 
@@ -156,4 +157,4 @@ def test_exit_weights_that_do_not_fit_the_plan_are_refused(tmp_path):
     progressive = assemble(split, plan_for(split, loaded.manifest.exits), "linear", 10)
     torch.save({"exit1.2.weight": torch.zeros(3, 3)}, tmp_path / "bad.pt")
     with pytest.raises(BadInput, match=r"do not fit exit 1: Error\(s\) in loading state_dict"):
-        load_exit_state(progressive, tmp_path / "bad.pt")
+        load_exit_weights(tmp_path / "bad.pt", [head.module for head in progressive.heads])

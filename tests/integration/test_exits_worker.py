@@ -1,0 +1,99 @@
+"""Progressive inference over a worker daemon on loopback: the edge runs its part with its exits, a
+sample an edge exit takes sends nothing, and the worker runs the rest with its own exits, built
+from the template and the weights file it was given, never from anything in the request."""
+
+import msgspec
+import pytest
+import torch
+
+from harness.exits.assemble import assemble
+from harness.exits.progressive import max_softmax
+from harness.exits.resolve import SplitRule, plan_exits
+from harness.exits.training import exit_logits
+from harness.exits.weights import exit_state
+from harness.wire import ModelSpec
+from harness.wire.frames import ExitsSpec
+from harness.worker import EdgeDriver, WorkerClient, WorkerError, synthetic_inputs
+from harness.worker.edge import EdgeExits
+
+CLASSES = 10
+
+
+@pytest.fixture
+def progressive(skipnet, tmp_path):
+    """tiny_skipnet split in half by layers, one linear exit in each part, its exits' weights in a
+    weights directory as ``harness exits train`` writes them."""
+    _, split = skipnet
+    plan = plan_exits(split, SplitRule("layers", 0.5), "linear", 1)
+    torch.manual_seed(4)
+    model = assemble(split, plan, "linear", CLASSES)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    torch.save(exit_state(model), weights / "exits.pt")
+    cloud_cuts = tuple(item.cut for item in plan.exits if item.part == "cloud")
+    remote = ExitsSpec(
+        template="linear",
+        cuts=cloud_cuts,
+        first=2,
+        classes=CLASSES,
+        confidence="max_softmax",
+        threshold=1.0,
+        weights=str(weights / "exits.pt"),
+    )
+    return split, plan, model, remote, weights
+
+
+def _driver(client, split, model, plan, remote, threshold):
+    spec = ModelSpec(name="experiments.models:tiny_skipnet", granularity="module", input_shape=split.input_shape)
+    return EdgeDriver(client, split, spec, exits=EdgeExits(model.edge, remote, threshold))
+
+
+def test_samples_leave_where_the_offline_logits_say_and_an_edge_exit_sends_nothing(start_worker, progressive):
+    split, plan, model, remote, weights = progressive
+    worker = start_worker("--weights-dir", str(weights))
+    inputs = synthetic_inputs(split.input_shape, 20, seed=9)
+    offline = [exit_logits(model, example) for example in inputs]
+    with torch.no_grad():
+        plain = [split.graph_module(example) for example in inputs]
+    with WorkerClient(worker.endpoint) as client:
+        never = _driver(client, split, model, plan, remote, 1.0)
+        for example, reference in zip(inputs, plain, strict=True):
+            output, record = never.infer(plan.cut, example)
+            assert torch.equal(output, reference), "at c_thr 1.0 the output is the plain model's, bit for bit"
+            assert (record.exit, record.exit_host, record.threshold) == (0, "", 1.0)
+            assert record.bytes_raw == split.cut(plan.cut).bytes and record.cloud_ns > 0
+
+        always = _driver(client, split, model, plan, remote, 0.0)
+        for example, logits in zip(inputs, offline, strict=True):
+            output, record = always.infer(plan.cut, example)
+            assert torch.equal(output, logits[0]), "at c_thr 0 every sample leaves at the first exit"
+            assert (record.exit, record.exit_host, record.request) == (1, "edge", 0)
+            assert record.bytes_wire == 0 and record.cloud_ns == 0 and record.transfer_ns == 0
+            assert record.confidence == pytest.approx(float(max_softmax(logits[0])[0]))
+
+        # A threshold between a sample's two exit confidences: the edge's exit passes it on, the cloud's takes it.
+        scores = [(float(max_softmax(logits[0])[0]), float(max_softmax(logits[1])[0])) for logits in offline]
+        number = next(index for index, (edge, cloud) in enumerate(scores) if cloud > edge + 1e-3)
+        threshold = sum(scores[number]) / 2
+        output, record = _driver(client, split, model, plan, remote, threshold).infer(plan.cut, inputs[number])
+        assert (record.exit, record.exit_host) == (2, "cloud")
+        assert torch.allclose(output, offline[number][1], atol=1e-6)
+        assert record.confidence == pytest.approx(scores[number][1], abs=1e-6)
+        assert record.bytes_raw == split.cut(plan.cut).bytes
+    assert worker.stop() == 0
+
+
+def test_the_worker_reads_exit_weights_and_templates_only_from_its_weights_dir(start_worker, progressive, tmp_path):
+    split, plan, model, remote, _ = progressive
+    worker = start_worker()
+    example = synthetic_inputs(split.input_shape, 1)[0]
+    with WorkerClient(worker.endpoint) as client:
+        with pytest.raises(WorkerError, match=r"exit weights '.*exits\.pt' is outside this worker's --weights-dir"):
+            _driver(client, split, model, plan, remote, 1.0).infer(plan.cut, example)
+        elsewhere = msgspec.structs.replace(remote, template=str(tmp_path / "exit.py.j2"))
+        with pytest.raises(WorkerError, match=r"exit template '.*exit\.py\.j2' is outside this worker's --weights-dir"):
+            _driver(client, split, model, plan, elsewhere, 1.0).infer(plan.cut, example)
+        foreign = msgspec.structs.replace(remote, template="os.path:join")
+        with pytest.raises(WorkerError, match=r"exit template 'os\.path:join': user code is served from experiments"):
+            _driver(client, split, model, plan, foreign, 1.0).infer(plan.cut, example)
+    assert worker.stop() == 0
