@@ -34,9 +34,12 @@ from harness.results.summary import with_pipeline
 PRIOR_WEIGHT = 1e-3
 """The prior on each link, as a fraction of one inference's weight."""
 TIMED_SHARE = 0.05
-"""A link whose typical message takes less of a typical inference's transfer time keeps its prior:
-a reply of a few kilobytes among tensors of hundreds is within the noise of their times, so its
-rate would be a guess (its time is still accounted for in the fit)."""
+"""A link whose messages take less than this share of their inferences' network time, as the prior
+plans it (the median over the inferences that cross it), keeps its prior: a reply of a few
+kilobytes among tensors of hundreds is within the noise of their times, so its rate would be a
+guess (its time is still accounted for in the fit). Judged on the plan, not on the fit: a leg in
+every inference with the same bytes each time is, to the fit, much like a fixed cost per inference,
+and would otherwise take up whatever the machine's load added to every inference."""
 
 
 @dataclass(frozen=True)
@@ -83,15 +86,21 @@ def refine(prior: LinkMatrix, inferences: Sequence[Crossing]) -> LinkMatrix:
     column = {link: index for index, link in enumerate(links)}
     delay = prior.delay_s()
     sizes: dict[tuple[str, str], list[int]] = {link: [] for link in links}
+    shares: dict[tuple[str, str], list[float]] = {link: [] for link in links}
     rows, times = [], []
     for crossing in inferences:
         row = np.zeros(len(links))
         time_s = crossing.seconds
+        planned = {}
         for leg in crossing.legs:
             link = (leg.src, leg.dst)
             row[column[link]] += leg.nbytes
             sizes[link].append(leg.nbytes)
             time_s -= _finite(delay[prior.index(leg.src), prior.index(leg.dst)])
+            planned[link] = planned.get(link, 0.0) + _planned_s(prior, link, leg.nbytes)
+        for link, seconds in planned.items():
+            total = sum(planned.values())
+            shares[link].append(seconds / total if math.isfinite(total) and total > 0 else 1.0)
         rows.append(row)
         times.append(time_s)
     scale = max(float(np.median(times)), 1e-6)
@@ -106,12 +115,18 @@ def refine(prior: LinkMatrix, inferences: Sequence[Crossing]) -> LinkMatrix:
             times.append(typical[link] / rate * weight)
     solved = lsq_linear(np.array(rows), np.array(times), bounds=(0, np.inf))
     for link, seconds_per_byte in zip(links, solved.x, strict=True):
-        if seconds_per_byte <= 0 or typical[link] * seconds_per_byte < TIMED_SHARE * scale:
+        if seconds_per_byte <= 0 or float(np.median(shares[link])) < TIMED_SHARE:
             continue
         i, j = refined.index(link[0]), refined.index(link[1])
         note = f"{len(sizes[link])} transfers, median {int(typical[link])} B, over {_was(prior, link)}"
         refined.record(link[0], link[1], 1 / seconds_per_byte, refined.rtt_s[i, j], "transfer", note)
     return refined
+
+
+def _planned_s(prior: LinkMatrix, link: tuple[str, str], nbytes: int) -> float:
+    """What ``nbytes`` take on ``link`` as the prior has it (infinite over a gap)."""
+    rate = prior.rate[prior.index(link[0]), prior.index(link[1])]
+    return nbytes / rate if math.isfinite(rate) and rate > 0 else math.inf
 
 
 def _was(prior: LinkMatrix, link: tuple[str, str]) -> str:

@@ -161,3 +161,17 @@ def test_an_unreadable_file_says_what_was_expected(tmp_path):
     path.write_text("src,dst\n")
     with pytest.raises(BadInput, match=r"cannot read a link matrix .*expected Parquet from 'harness links measure'"):
         read_matrix(path)
+
+
+def test_a_fixed_cost_in_every_inference_is_not_taken_for_a_slow_reply_link():
+    """A loaded machine adds about the same milliseconds to every inference; the 4 kB reply, in
+    every inference with the same bytes, would take all of them (a rate ten times too slow) were it
+    judged on the fit rather than on how much of each inference it takes as planned."""
+    prior = LinkMatrix.declared(["rpi1", "jetson1", "gpu1"], 10e6, DELAY_S)
+    inferences = [Crossing(crossing.legs, crossing.seconds + 0.008) for crossing in _pipelines_of_a_sweep(50)]
+    table = refine(prior, inferences).frame().set_index(["src", "dst"])
+    assert (table.loc[("gpu1", "rpi1"), "rate_bytes_per_s"], table.loc[("gpu1", "rpi1"), "source"]) == (
+        10e6,
+        "declared",
+    )
+    assert (table.loc[[("rpi1", "gpu1"), ("rpi1", "jetson1")], "source"] == "transfer").all()
