@@ -90,6 +90,7 @@ def _train_model(
             training.batch,
             training.learning_rate,
             training.seed,
+            _epochs(say, "backbone", training.backbone_epochs),
         )
     split = build_split_graph(loaded, Granularity.parse(model.granularity), shape)
     classes = output_classes(split)
@@ -105,6 +106,7 @@ def _train_model(
         training.batch,
         training.learning_rate,
         training.seed,
+        _epochs(say, "exits", training.exit_epochs),
     )
     after = backbone_digest(progressive)
     if after != before:
@@ -136,6 +138,10 @@ def _train_model(
     }
     (folder / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     return TrainedModel(model.name, folder, dataset, names, accuracy, time.monotonic() - started)
+
+
+def _epochs(say: Callable[[str], None], what: str, total: int) -> Callable[[int, float], None]:
+    return lambda epoch, loss: say(f"  {what} epoch {epoch}/{total}: mean loss {loss:.4f}")
 
 
 def _accuracies(model: ProgressiveModel, data: LabelledSet, indices) -> list[float]:

@@ -4,6 +4,7 @@ cross-entropy, the backbone's weights left exactly as they were (its digest befo
 it). Seeded, on CPU, one batch size, so a run repeats."""
 
 import hashlib
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -48,9 +49,10 @@ def train_backbone(
     batch: int = 64,
     learning_rate: float = 1e-3,
     seed: int = 0,
+    on_epoch: Callable[[int, float], None] = lambda epoch, loss: None,
 ) -> list[float]:
     """Train the whole network on ``inputs`` with cross-entropy (Adam), then leave it in eval mode;
-    the mean loss per epoch."""
+    the mean loss per epoch, each also given to ``on_epoch`` as it ends."""
     torch.manual_seed(seed)
     optimiser = torch.optim.Adam(module.parameters(), lr=learning_rate)
     loss_of = nn.CrossEntropyLoss()
@@ -70,6 +72,7 @@ def train_backbone(
             optimiser.step()
             total += loss.item() * len(chosen)
         losses.append(total / len(order))
+        on_epoch(len(losses), losses[-1])
     module.eval()
     return losses
 
@@ -96,8 +99,10 @@ def train_exits(
     batch: int = 64,
     learning_rate: float = 1e-2,
     seed: int = 0,
+    on_epoch: Callable[[int, float], None] = lambda epoch, loss: None,
 ) -> list[float]:
-    """Train every exit on the frozen backbone's features of ``inputs``; the mean loss per epoch."""
+    """Train every exit on the frozen backbone's features of ``inputs``; the mean loss per epoch,
+    each also given to ``on_epoch`` as it ends."""
     torch.manual_seed(seed)
     features = exit_features(model, inputs)
     heads = [*model.edge.exits, *model.cloud.exits]
@@ -121,6 +126,7 @@ def train_exits(
             optimiser.step()
             total += loss.item() * len(chosen)
         losses.append(total / len(order))
+        on_epoch(len(losses), losses[-1])
     for head in heads:
         head.eval()
     return losses
