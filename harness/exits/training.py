@@ -54,26 +54,50 @@ def train_backbone(
     """Train the whole network on ``inputs`` with cross-entropy (Adam), then leave it in eval mode;
     the mean loss per epoch, each also given to ``on_epoch`` as it ends."""
     torch.manual_seed(seed)
-    optimiser = torch.optim.Adam(module.parameters(), lr=learning_rate)
     loss_of = nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(seed)
-    losses = []
     module.train()
+    losses = _fit(
+        torch.optim.Adam(module.parameters(), lr=learning_rate),
+        lambda chosen: loss_of(module(inputs[chosen]), labels[chosen]),
+        len(labels),
+        epochs,
+        batch,
+        seed,
+        on_epoch,
+        smallest=2,  # batch normalisation needs two samples to train on
+    )
+    module.eval()
+    return losses
+
+
+def _fit(
+    optimiser: torch.optim.Optimizer,
+    batch_loss: Callable[[torch.Tensor], torch.Tensor],
+    count: int,
+    epochs: int,
+    batch: int,
+    seed: int,
+    on_epoch: Callable[[int, float], None],
+    smallest: int = 1,
+) -> list[float]:
+    """Epochs of mini-batches in a seeded order, a batch smaller than ``smallest`` skipped; the
+    mean of ``batch_loss`` over each epoch's samples."""
+    generator = torch.Generator().manual_seed(seed)
+    losses: list[float] = []
     for _ in range(epochs):
-        order = torch.randperm(len(labels), generator=generator)
+        order = torch.randperm(count, generator=generator)
         total = 0.0
-        for start in range(0, len(order), batch):
+        for start in range(0, count, batch):
             chosen = order[start : start + batch]
-            if len(chosen) < 2:
-                continue  # batch normalisation needs two samples to train on
+            if len(chosen) < smallest:
+                continue
             optimiser.zero_grad()
-            loss = loss_of(module(inputs[chosen]), labels[chosen])
+            loss = batch_loss(chosen)
             loss.backward()
             optimiser.step()
             total += loss.item() * len(chosen)
-        losses.append(total / len(order))
+        losses.append(total / count)
         on_epoch(len(losses), losses[-1])
-    module.eval()
     return losses
 
 
@@ -107,26 +131,20 @@ def train_exits(
     features = exit_features(model, inputs)
     heads = [*model.edge.exits, *model.cloud.exits]
     parameters = [parameter for head in heads for parameter in head.parameters()]
-    optimiser = torch.optim.Adam(parameters, lr=learning_rate)
     loss_of = nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(seed)
-    losses = []
     for head in heads:
         head.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(labels), generator=generator)
-        total = 0.0
-        for start in range(0, len(order), batch):
-            chosen = order[start : start + batch]
-            optimiser.zero_grad()
-            loss = sum(
-                loss_of(head(feature[chosen]), labels[chosen]) for head, feature in zip(heads, features, strict=True)
-            )
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(chosen)
-        losses.append(total / len(order))
-        on_epoch(len(losses), losses[-1])
+    losses = _fit(
+        torch.optim.Adam(parameters, lr=learning_rate),
+        lambda chosen: sum(
+            loss_of(head(feature[chosen]), labels[chosen]) for head, feature in zip(heads, features, strict=True)
+        ),
+        len(labels),
+        epochs,
+        batch,
+        seed,
+        on_epoch,
+    )
     for head in heads:
         head.eval()
     return losses
