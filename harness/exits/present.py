@@ -45,10 +45,20 @@ def exit_plan_record(plan: ExitPlan, memory: dict[str, tuple[int, int]] | None =
 def trained_table(trained) -> Table:
     """``trained``: a ``TrainedModel``; every exit's accuracy, then the final classifier's."""
     parts = list(trained.accuracy)
+    caption = "each as if every sample reached it; the final classifier is the backbone's own"
+    chosen = trained.selection
+    if chosen is not None:
+        thresholds = ", ".join(f"{value:g}" for value in chosen.thresholds)
+        leaving = ", ".join(f"{share:.0%}" for share in chosen.test.shares)
+        caption += (
+            f"\nthresholds picked on validation within {chosen.max_accuracy_drop:g} of the final classifier: "
+            f"{thresholds}; on test: accuracy {chosen.test.accuracy:.3f} (final classifier "
+            f"{chosen.final_test:.3f}), samples leaving at each exit then the final classifier: {leaving}"
+        )
     table = make_table(
         f"{trained.model}: exits trained on {trained.dataset} in {trained.seconds:.1f} s, in {trained.folder}",
         ["classifier", *(f"{part} accuracy>" for part in parts)],
-        caption="each as if every sample reached it; the final classifier is the backbone's own",
+        caption=caption,
     )
     for number, name in enumerate([*trained.exits, "final classifier"]):
         table.add_row(name, *(f"{trained.accuracy[part][number]:.3f}" for part in parts))

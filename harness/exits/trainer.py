@@ -19,16 +19,17 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from harness.errors import BadInput, HarnessError
-from harness.exits.assemble import ProgressiveModel, assemble
-from harness.exits.data import LabelledSet, labelled_set, stratified_split
+from harness.exits.assemble import assemble
+from harness.exits.data import labelled_set, stratified_split
 from harness.exits.manifest import LABELLED_CLASSES, output_classes, plan_for
 from harness.exits.present import exit_plan_record
+from harness.exits.thresholds import Selection, select_thresholds
 from harness.exits.training import backbone_digest, exit_logits, train_backbone, train_exits
 from harness.exits.weights import exit_state
 from harness.manifest import LoadedManifest
@@ -49,6 +50,8 @@ class TrainedModel:
     """Each exit's name (``exit1 after layer1``), in plan order."""
     accuracy: dict[str, list[float]]
     """Per part of the split: every exit's top-1 accuracy, then the final classifier's."""
+    selection: Selection | None
+    """The thresholds picked on the validation part, where the manifest asks for them."""
     seconds: float
 
 
@@ -111,7 +114,13 @@ def _train_model(
     after = backbone_digest(progressive)
     if after != before:
         raise HarnessError(f"{model.name}: exit training changed the backbone (digest {before} became {after})")
-    accuracy = {part: _accuracies(progressive, data, getattr(split_parts, part)) for part in PARTS}
+    logits = {part: exit_logits(progressive, data.inputs[getattr(split_parts, part)]) for part in PARTS}
+    labels = {part: data.labels[getattr(split_parts, part)] for part in PARTS}
+    accuracy = {part: _accuracies(logits[part], labels[part]) for part in PARTS}
+    selection = None
+    if spec.select is not None:
+        validation, test = ((logits[part], labels[part]) for part in PARTS)
+        selection = select_thresholds(validation, test, spec.select.max_accuracy_drop, spec.confidence)
     names = tuple(f"exit{number} after {item.after}" for number, item in enumerate(plan.exits, start=1))
     folder = out / re.sub(r"[^A-Za-z0-9_.-]", "-", model.name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -134,19 +143,16 @@ def _train_model(
         "exit_losses": exit_losses,
         "backbone_digest": {"before_exits": before, "after_exits": after},
         "accuracy": accuracy,
+        "selection": None if selection is None else asdict(selection),
         "split": split_parts.record(),
     }
     (folder / "training.json").write_text(json.dumps(record, indent=2) + "\n")
-    return TrainedModel(model.name, folder, dataset, names, accuracy, time.monotonic() - started)
+    return TrainedModel(model.name, folder, dataset, names, accuracy, selection, time.monotonic() - started)
 
 
 def _epochs(say: Callable[[str], None], what: str, total: int) -> Callable[[int, float], None]:
     return lambda epoch, loss: say(f"  {what} epoch {epoch}/{total}: mean loss {loss:.4f}")
 
 
-def _accuracies(model: ProgressiveModel, data: LabelledSet, indices) -> list[float]:
-    labels = data.labels[indices]
-    return [
-        round(float((logits.argmax(dim=1) == labels).float().mean()), 6)
-        for logits in exit_logits(model, data.inputs[indices])
-    ]
+def _accuracies(logits: list[torch.Tensor], labels: torch.Tensor) -> list[float]:
+    return [round(float((item.argmax(dim=1) == labels).float().mean()), 6) for item in logits]

@@ -333,13 +333,22 @@ class ExitTrainingSpec(StrictModel):
     seed: Annotated[int, Field(ge=0)] = 0
 
 
+class ThresholdSelectionSpec(StrictModel):
+    """Per-exit thresholds picked on the ``validation`` part (the lowest within ``max_accuracy_drop``
+    of the final classifier's accuracy, exit by exit) and reported on the test part."""
+
+    on: Literal["validation"] = "validation"
+    max_accuracy_drop: Annotated[float, Field(ge=0, le=1)] = 0.01
+
+
 class ExitsSpec(StrictModel):
     """Early exits (seed 002): the network is split by ``split``, then ``per_part`` exits made from
     ``template`` (``linear``, ``conv-linear``, a Jinja2 file of Python source, or
     ``package.module:function``) are placed inside each part by ``placement`` along ``axis``; a sample
     leaves at the first exit whose ``confidence`` is strictly greater than a threshold, each of
-    ``thresholds`` measured in turn (1.0: never early, the control). ``weights``: the exits' file
-    that ``harness exits train`` wrote."""
+    ``thresholds`` measured in turn (1.0: never early, the control), or with ``select`` one threshold
+    per exit picked on the validation part. ``weights``: the exits' file that ``harness exits train``
+    wrote."""
 
     template: str = "linear"
     placement: Literal["linear", "pareto", "flops"] = "linear"
@@ -351,6 +360,7 @@ class ExitsSpec(StrictModel):
     thresholds: Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=1, max_length=100)] = Field(
         default_factory=lambda: [0.3, 0.5, 0.7, 0.9, 1.0]
     )
+    select: ThresholdSelectionSpec | None = None
     split: ExitSplitSpec = ExitSplitSpec()
     training: ExitTrainingSpec = ExitTrainingSpec()
     weights: str | None = None

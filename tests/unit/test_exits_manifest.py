@@ -37,6 +37,7 @@ exits:
   thresholds: [0.5, 1.0]
   training: {backbone_epochs: 2, exit_epochs: 3, seed: 3}
 """
+SELECTING = SKIPNET + "  select: {max_accuracy_drop: 0.05}\n"
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -122,7 +123,7 @@ def test_the_stratified_split_keeps_each_class_share_and_repeats_for_a_seed():
 
 
 def test_training_writes_the_weights_sources_and_record_and_they_read_back(tmp_path):
-    path = _write(tmp_path, SKIPNET)
+    path = _write(tmp_path, SELECTING)
     loaded = load_manifest(path)
     (trained,) = train_manifest(loaded, tmp_path / "out")
     folder = tmp_path / "out" / "experiments.models-tiny_skipnet"
@@ -141,6 +142,11 @@ def test_training_writes_the_weights_sources_and_record_and_they_read_back(tmp_p
     assert {part: len(values) for part, values in record["accuracy"].items()} == {"validation": 3, "test": 3}
     assert [item["after"] for item in record["plan"]["exits"]] == [name.split(" after ")[1] for name in trained.exits]
     assert "def build()" in (folder / "exit1.py").read_text()
+    chosen = record["selection"]
+    assert len(chosen["thresholds"]) == 2 and chosen["max_accuracy_drop"] == 0.05
+    assert chosen["validation"]["accuracy"] >= chosen["final_validation"] - 0.05 - 1e-9
+    assert chosen["final_test"] == pytest.approx(record["accuracy"]["test"][-1], abs=1e-6)
+    assert sum(chosen["test"]["shares"]) == pytest.approx(1.0)
 
     # What the sweep ships: the backbone through model.weights, the exits through exits.weights.
     model = load_model("experiments.models:tiny_skipnet", str(folder / "backbone.pt"))
