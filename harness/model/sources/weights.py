@@ -1,7 +1,8 @@
 """Loading weights from a local file without unpickling anything but tensors.
 
-Labs without internet ship weights as files (the provision playbook copies them); a state dict saved
-with ``torch.save`` is read with ``weights_only=True``, which refuses arbitrary objects.
+Labs without internet give weights as files at the same path on every host that loads them (the
+sweep does not copy them there yet); a state dict saved with ``torch.save`` is read with
+``weights_only=True``, which refuses arbitrary objects.
 """
 
 from pathlib import Path
