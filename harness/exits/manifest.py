@@ -44,9 +44,9 @@ def output_classes(split: SplitGraph) -> int | None:
 
 
 @functools.cache
-def _architecture(name: str, granularity: str, input_shape: tuple[int, ...] | None) -> SplitGraph:
+def _architecture(name: str, granularity: str, input_shape: tuple[int, ...] | None, classes: int | None) -> SplitGraph:
     """A model's traced architecture, once per process for each argument tuple."""
-    return build_split_graph(load_model(name), Granularity.parse(granularity), input_shape)
+    return build_split_graph(load_model(name, None, classes), Granularity.parse(granularity), input_shape)
 
 
 def check_exits(loaded: LoadedManifest) -> None:
@@ -61,7 +61,8 @@ def check_exits(loaded: LoadedManifest) -> None:
         return BadInput(f"{loaded.rendered.path}:{line}: field {field}: {message}")
 
     for position, model in enumerate(manifest.model):
-        split = _architecture(model.name, model.granularity, tuple(model.input_shape) if model.input_shape else None)
+        shape = tuple(model.input_shape) if model.input_shape else None
+        split = _architecture(model.name, model.granularity, shape, model.classes)
         where = f"model '{model.name}' at {split.granularity} granularity"
         single = {cut.index for cut in split.cuts if cut.single_tensor}
         if manifest.cuts != "all":

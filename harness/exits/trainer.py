@@ -77,7 +77,7 @@ def _train_model(
 ) -> TrainedModel:
     started = time.monotonic()
     training = spec.training
-    loaded = load_model(model.name, model.weights)
+    loaded = load_model(model.name, model.weights, model.classes)
     shape = tuple(model.input_shape) if model.input_shape else loaded.input_shape
     data = labelled_set(dataset, shape[1:])
     split_parts = stratified_split(data.labels, training.validation, training.test, training.seed)

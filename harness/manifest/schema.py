@@ -249,6 +249,9 @@ class ModelSpec(StrictModel):
     weights: str = "none"
     input_shape: list[PositiveInt] | None = None
     single_tensor: bool = False
+    classes: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    """The number of outputs of a torchvision classifier (ten for digits or CIFAR-10), built with
+    that many; its weights then come from a local file (``harness exits train`` writes one)."""
 
 
 class PartitionerSpec(StrictModel):

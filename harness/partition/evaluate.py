@@ -111,7 +111,7 @@ def measured_samples(records: pd.DataFrame, run: str) -> dict[int, np.ndarray]:
 def split_for(model: ModelSpec) -> SplitGraph:
     """The split graph a run's model spec describes."""
     shape = tuple(model.input_shape) if model.input_shape else None
-    loaded = load_model(model.name, model.weights)
+    loaded = load_model(model.name, model.weights, model.classes)
     return build_split_graph(
         loaded, Granularity.parse(model.granularity), shape, single_tensor_only=model.single_tensor
     )

@@ -130,6 +130,7 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
                     granularity=run.model.granularity,
                     input_shape=split.input_shape,
                     weights=run.model.weights,
+                    classes=run.model.classes,
                 )
                 settings = _DriverSettings(
                     split, spec, Compression.parse(run.compression), link_for(run, context.shaping), retry, run.id
@@ -358,9 +359,9 @@ def per_input_task(name: str | None) -> Callable[[object, int], str] | None:
 
 def _split_graph(run: Run, graphs: dict[tuple, SplitGraph]) -> SplitGraph:
     shape = tuple(run.model.input_shape) if run.model.input_shape else None
-    key = (run.model.name, run.model.weights, run.model.granularity, shape, run.model.single_tensor)
+    key = (run.model.name, run.model.weights, run.model.classes, run.model.granularity, shape, run.model.single_tensor)
     if key not in graphs:
-        loaded = load_model(run.model.name, run.model.weights)
+        loaded = load_model(run.model.name, run.model.weights, run.model.classes)
         graphs[key] = build_split_graph(
             loaded, Granularity.parse(run.model.granularity), shape, single_tensor_only=run.model.single_tensor
         )

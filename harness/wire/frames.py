@@ -94,6 +94,7 @@ class ModelSpec(_Plain):
         tuple[Annotated[int, msgspec.Meta(ge=1, le=65536)], ...], msgspec.Meta(min_length=1, max_length=8)
     ]
     weights: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-/]{1,256}$")] = "none"
+    classes: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
 
 
 class ExitsSpec(_Plain):

@@ -145,7 +145,7 @@ class SegmentCache:
                     "too-large", f"input shape {list(spec.input_shape)} exceeds this worker's limits", request_id
                 )
             try:
-                loaded = load_model(spec.name, spec.weights)
+                loaded = load_model(spec.name, spec.weights, spec.classes)
                 graph = build_split_graph(loaded, Granularity.parse(spec.granularity), spec.input_shape)
                 graph.weights_digest  # noqa: B018 - computed while loading, not during an inference
             except BadInput as error:

@@ -193,3 +193,18 @@ def test_profile_times_every_layer_on_the_worker(start_worker, skipnet):
         profiled = client.profile(spec, repeats=3, warmup=1)
     assert [layer.name for layer in profiled.layers] == [layer.name for layer in split.layers]
     assert all(0 < layer.median_ns <= layer.p95_ns for layer in profiled.layers)
+
+
+def test_the_worker_builds_a_classifier_with_the_classes_the_edge_asks_for(start_worker):
+    """Both hosts build ResNet-18 with ten outputs: their weights digests agree and the tail gives ten logits."""
+    from harness.model import Granularity, build_split_graph, load_model
+
+    split = build_split_graph(load_model("resnet18", None, 10), Granularity.MODULE, (1, 3, 32, 32))
+    spec = ModelSpec(name="resnet18", granularity="module", input_shape=split.input_shape, classes=10)
+    worker = start_worker()
+    example = synthetic_inputs(split.input_shape, 1)[0]
+    with WorkerClient(worker.endpoint) as client:
+        output, _ = EdgeDriver(client, split, spec).infer(split.cuts[len(split.cuts) // 2].index, example)
+    with torch.no_grad():
+        assert torch.equal(output, split.graph_module(example)) and output.shape == (1, 10)
+    assert worker.stop() == 0

@@ -164,3 +164,14 @@ def test_exit_weights_that_do_not_fit_the_plan_are_refused(tmp_path):
     torch.save({"exit1.2.weight": torch.zeros(3, 3)}, tmp_path / "bad.pt")
     with pytest.raises(BadInput, match=r"do not fit exit 1: Error\(s\) in loading state_dict"):
         load_exit_weights(tmp_path / "bad.pt", [head.module for head in progressive.heads])
+
+
+def test_a_zoo_classifier_given_the_datasets_classes_carries_exits(tmp_path):
+    resnet = SKIPNET.replace(
+        "  name: experiments.models:tiny_skipnet\n", "  name: resnet18\n  input_shape: [1, 3, 32, 32]\n"
+    )
+    path = _write(tmp_path, resnet)
+    assert "model 'resnet18' at module granularity gives 1000 logits, and dataset 'digits' has 10" in _refusal(path)
+    check_models(
+        load_manifest(_write(tmp_path, resnet.replace("granularity: module", "granularity: module\n  classes: 10")))
+    )

@@ -51,3 +51,12 @@ def test_pickled_objects_are_refused(tmp_path):
     torch.save({"state": object()}, path)
     with pytest.raises(BadInput, match="not a tensor state dict"):
         load_model("experiments.models:tiny_skipnet", str(path))
+
+
+def test_a_zoo_classifier_is_built_with_the_classes_asked_for_and_others_refuse():
+    assert load_model("resnet18", None, 10).module.fc.out_features == 10
+    assert load_model("resnet18").module.fc.out_features == 1000
+    with pytest.raises(BadInput, match="weight set 'DEFAULT' has its own classes; give classes 10 with weights none"):
+        load_model("resnet18", "DEFAULT", 10)
+    with pytest.raises(BadInput, match="classes can be set on torchvision's classifiers only"):
+        load_model("experiments.models:tiny_skipnet", None, 10)

@@ -37,8 +37,9 @@ class ModelSource(Protocol):
         """Whether this source is responsible for ``name`` (it may still fail to load it)."""
         ...
 
-    def load(self, name: str, weights: str | None) -> LoadedModel:
-        """Build the model, apply ``weights`` (none, a named set, or a local file), eval mode."""
+    def load(self, name: str, weights: str | None, classes: int | None = None) -> LoadedModel:
+        """Build the model, with ``classes`` outputs where given (a source that cannot refuses), and
+        apply ``weights`` (none, a named set, or a local file), eval mode."""
         ...
 
     def known_names(self) -> Iterable[str]:
@@ -59,19 +60,26 @@ INIT_SEED = 0
 """Random initialisation is seeded, so that edge and cloud build the same untrained network."""
 
 
-def load_model(name: str, weights: str | None = None) -> LoadedModel:
-    """Resolve ``name`` through the registered sources and build the model in eval mode."""
+def load_model(name: str, weights: str | None = None, classes: int | None = None) -> LoadedModel:
+    """Resolve ``name`` through the registered sources and build the model in eval mode, with
+    ``classes`` outputs where given (the ten of digits or CIFAR-10 for a zoo classifier)."""
     for source in _SOURCES:
         if source.claims(name):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(INIT_SEED)
-                loaded = source.load(name, weights)
+                loaded = source.load(name, weights, classes)
             loaded.module.eval()
             return loaded
     known = sorted({known for source in _SOURCES for known in source.known_names()})
     close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else "; see `harness model list`"
     raise BadInput(f"unknown model '{name}'{hint}")
+
+
+def refuse_classes(name: str, classes: int | None) -> None:
+    """For sources whose models have no number of classes to set."""
+    if classes is not None:
+        raise BadInput(f"model '{name}': classes can be set on torchvision's classifiers only (got {classes})")
 
 
 def weights_digest(module: nn.Module) -> str:

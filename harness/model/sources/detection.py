@@ -7,7 +7,7 @@ computing the backbone is what is cut anyway; its output is the FPN's dict of fe
 from collections.abc import Iterable
 
 from harness.errors import BadInput
-from harness.model.sources import LoadedModel, register
+from harness.model.sources import LoadedModel, refuse_classes, register
 from harness.model.sources.torchvision_zoo import build_with_named_weights
 from harness.model.sources.weights import is_none, is_weight_file, load_weight_file
 from harness.model.tvcompat import import_torchvision
@@ -27,7 +27,8 @@ class DetectionBackbone:
         torchvision = import_torchvision()
         return [name + _SUFFIX for name in torchvision.models.list_models(module=torchvision.models.detection)]
 
-    def load(self, name: str, weights: str | None) -> LoadedModel:
+    def load(self, name: str, weights: str | None, classes: int | None = None) -> LoadedModel:
+        refuse_classes(name, classes)
         if not name.endswith(_SUFFIX):
             raise BadInput(
                 f"detection model '{name}' cannot be cut whole (its post-processing depends on the data); "

@@ -29,10 +29,16 @@ class TorchvisionZoo:
         torchvision = import_torchvision()
         return [name for name in torchvision.models.list_models() if name not in _detection_names(torchvision)]
 
-    def load(self, name: str, weights: str | None) -> LoadedModel:
+    def load(self, name: str, weights: str | None, classes: int | None = None) -> LoadedModel:
         torchvision = import_torchvision()
         named = None if is_none(weights) or is_weight_file(weights) else weights
-        module = build_with_named_weights(torchvision, name, named)
+        if classes is not None and named is not None:
+            raise BadInput(
+                f"model '{name}': weight set '{named}' has its own classes; give classes {classes} with "
+                "weights none or a local file"
+            )
+        extra = {} if classes is None else {"num_classes": classes}
+        module = build_with_named_weights(torchvision, name, named, **extra)
         if not is_none(weights) and is_weight_file(weights):
             load_weight_file(module, weights, name)
         size = _INPUT_SIZE.get(name, 224)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from torch import nn
 
 from harness.errors import BadInput
-from harness.model.sources import LoadedModel, register
+from harness.model.sources import LoadedModel, refuse_classes, register
 from harness.model.sources.weights import is_none, is_weight_file, load_weight_file
 
 _NAME = re.compile(r"^yolo(v?\d+)[a-z0-9-]*$")
@@ -46,7 +46,8 @@ class UltralyticsYolo:
     def known_names(self) -> Iterable[str]:
         return ("yolov8n", "yolov8s", "yolo11n")
 
-    def load(self, name: str, weights: str | None) -> LoadedModel:
+    def load(self, name: str, weights: str | None, classes: int | None = None) -> LoadedModel:
+        refuse_classes(name, classes)
         os.environ.setdefault("YOLO_VERBOSE", "False")
         try:
             from ultralytics.nn.tasks import DetectionModel

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from torch import nn
 
 from harness.errors import BadInput
-from harness.model.sources import LoadedModel, register
+from harness.model.sources import LoadedModel, refuse_classes, register
 from harness.model.sources.weights import is_none, is_weight_file, load_weight_file
 from harness.model.user_code import user_function
 
@@ -25,7 +25,8 @@ class UserFunction:
     def known_names(self) -> Iterable[str]:
         return ()
 
-    def load(self, name: str, weights: str | None) -> LoadedModel:
+    def load(self, name: str, weights: str | None, classes: int | None = None) -> LoadedModel:
+        refuse_classes(name, classes)
         function = user_function("model", name)
         function_name = function.__name__
         try:
