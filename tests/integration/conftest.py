@@ -1,5 +1,6 @@
 """Workers started as real daemons (``harness worker serve``) on loopback, stopped by their own pid."""
 
+import contextlib
 import os
 import select
 import shutil
@@ -50,6 +51,19 @@ def _child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
+
+
+@contextlib.contextmanager
+def pipeline_clients(endpoints: list[str], keys=None):
+    """The edge's clients of a pipeline of workers (``connect_pipeline``), closed on the way out."""
+    from harness.worker.edge import connect_pipeline
+
+    clients = connect_pipeline(endpoints, keys)
+    try:
+        yield clients
+    finally:
+        for client in clients:
+            client.close()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from harness.wire.link import EmulatedLink
 from harness.wire.tensors import pack
 from harness.worker import EdgeDriver, LinkSettings, WorkerClient, WorkerError, synthetic_inputs
 from harness.worker.edge import connect_pipeline
+from tests.integration.conftest import pipeline_clients
 
 INPUTS = 50
 
@@ -43,13 +44,9 @@ def test_three_hosts_two_cuts_give_the_unsplit_output_for_50_inputs(start_worker
     middle = start_worker("--peer", last.endpoint)
     cuts = _cuts(split, 2)
     inputs = synthetic_inputs(split.input_shape, INPUTS, seed=5)
-    clients = connect_pipeline([middle.endpoint, last.endpoint])
-    try:
+    with pipeline_clients([middle.endpoint, last.endpoint]) as clients:
         driver = EdgeDriver(clients, split, _spec(split))
         results = [driver.run_pipeline(cuts, example, 0, number) for number, example in enumerate(inputs)]
-    finally:
-        for client in clients:
-            client.close()
     with torch.no_grad():
         for example, (output, _, _) in zip(inputs, results, strict=True):
             assert torch.equal(output, split.graph_module(example))

@@ -9,7 +9,7 @@ import torch
 
 from harness.wire import ModelSpec
 from harness.worker import EdgeDriver, LinkSettings, WorkerClient, synthetic_inputs
-from harness.worker.edge import connect_pipeline
+from tests.integration.conftest import pipeline_clients
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device for worker.device: cuda")
 
@@ -85,13 +85,9 @@ def test_a_pipeline_from_a_cpu_worker_to_a_cuda_worker_matches_the_unsplit_model
     single = [cut.index for cut in split.cuts if len(cut.live) == 1]
     cuts = [single[len(single) // 3], single[2 * len(single) // 3]]
     inputs = synthetic_inputs(split.input_shape, 5, seed=5)
-    clients = connect_pipeline([middle.endpoint, last.endpoint])
-    try:
+    with pipeline_clients([middle.endpoint, last.endpoint]) as clients:
         driver = EdgeDriver(clients, split, _spec(split))
         results = [driver.run_pipeline(cuts, example, 0, number) for number, example in enumerate(inputs)]
-    finally:
-        for client in clients:
-            client.close()
     with torch.no_grad():
         for example, (output, _, _) in zip(inputs, results, strict=True):
             assert _relative_error(output, split.graph_module(example)) < TOLERANCE
