@@ -78,7 +78,7 @@ def test_unknown_name():
     assert str(caught.value) == (
         f"unknown dataset 'imagenet': expected one of {', '.join(dataset_names())} or module:function"
     )
-    assert dataset_names() == ["images", "samples", "synthetic"]
+    assert dataset_names() == ["digits", "easy-hard", "images", "samples", "synthetic"]
 
 
 def test_user_function_must_return_the_shape(tmp_path, monkeypatch):
