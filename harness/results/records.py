@@ -5,7 +5,6 @@ on the edge as end-to-end minus the work of both hosts, so no cross-host clock i
 ``started_at_ns`` is wall-clock time, kept only to order records and match them with logs.
 """
 
-import math
 from dataclasses import asdict, dataclass
 
 
@@ -46,10 +45,10 @@ class InferenceRecord:
     where it reached the final classifier."""
     exit_host: str = ""
     """``edge`` or ``cloud`` where the sample left at an exit; empty at the final classifier."""
-    confidence: float = math.nan
-    """The confidence of the exit the sample left at; NaN at the final classifier."""
-    threshold: float = math.nan
-    """The confidence threshold (c_thr) of the run; NaN without exits."""
+    confidence: float | None = None
+    """The confidence of the exit the sample left at; empty at the final classifier."""
+    threshold: float | None = None
+    """The confidence threshold (c_thr) of the run; empty without exits."""
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -27,7 +27,12 @@ from harness.results.records import FailedInference, HopRecord, InferenceRecord
 log = logging.getLogger(__name__)
 
 _ARROW_TYPES = {int: pa.int64(), float: pa.float64(), str: pa.string()}
-RECORD_FIELDS: dict[str, type] = {field.name: field.type for field in fields(InferenceRecord)}
+_EMPTY_ALLOWED = {field.name for field in fields(InferenceRecord) if field.type == float | None}
+"""Fields that may be empty (None here, empty in the CSV, null in Parquet): they say nothing for
+most inferences, such as an exit's confidence in a run without exits."""
+RECORD_FIELDS: dict[str, type] = {
+    field.name: float if field.name in _EMPTY_ALLOWED else field.type for field in fields(InferenceRecord)
+}
 RECORD_SCHEMA = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in RECORD_FIELDS.items()])
 _DEFAULTS = {field.name: field.default for field in fields(InferenceRecord) if field.default is not MISSING}
 """Fields added after the first records were written: a CSV an older sweep left lacks them at its end."""
@@ -68,7 +73,8 @@ def _row(path: Path, record: InferenceRecord | dict) -> list:
             f"{', '.join(unknown) or 'nothing'}; expected exactly the InferenceRecord fields"
         )
     for name, kind in RECORD_FIELDS.items():
-        _check_value(path, name, values[name], kind)
+        if not (values[name] is None and name in _EMPTY_ALLOWED):
+            _check_value(path, name, values[name], kind)
     return [values[name] for name in RECORD_FIELDS]
 
 

@@ -282,7 +282,7 @@ class EdgeDriver:
                 record,
                 exit=reply.exit,
                 exit_host="cloud" if reply.exit else "",
-                confidence=math.nan if reply.confidence is None else reply.confidence,
+                confidence=reply.confidence,
                 threshold=self.exits.threshold,
             )
         return output, record, hops

@@ -232,10 +232,11 @@ def test_records_written_before_pipelines_existed_still_convert(tmp_path):
     folder = ResultsFolder(tmp_path / "old")
     fields = list(InferenceRecord.__dataclass_fields__)
     values = make_record().as_dict()
-    old = [name for name in fields if name != "pipeline"]
+    old = fields[: fields.index("pipeline")]
     folder.records_csv.write_text(",".join(old) + "\n" + ",".join(str(values[name]) for name in old) + "\n")
     table = pd.read_parquet(convert_records(folder))
-    assert list(table.columns) == fields and list(table["pipeline"]) == [""]
+    assert list(table.columns) == fields and list(table["pipeline"]) == [""] and list(table["exit"]) == [0]
+    assert table["confidence"].isna().all() and list(table["exit_host"]) == [""]
     folder.records_csv.write_text("run,cut\na,1\n")
     with pytest.raises(BadInput, match="header is run,cut; expected run,model,"):
         convert_records(folder)
