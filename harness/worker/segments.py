@@ -35,22 +35,22 @@ class ModelPolicy:
     weights_dir: Path | None = None
 
     def check(self, spec: ModelSpec, request_id: int) -> None:
-        self._check_function(f"model '{spec.name}'", spec.name, request_id)
+        self._check_function(f"model '{spec.name}'", "models", spec.name, request_id)
         if not is_none(spec.weights) and is_weight_file(spec.weights):
             self._check_file("weights file", spec.weights, request_id)
 
     def check_exits(self, exits: ExitsSpec, request_id: int) -> None:
         if ":" in exits.template:
-            self._check_function(f"exit template '{exits.template}'", exits.template, request_id)
+            self._check_function(f"exit template '{exits.template}'", "exit factories", exits.template, request_id)
         elif exits.template not in built_in_templates():
             self._check_file("exit template", exits.template, request_id)
         self._check_file("exit weights", exits.weights, request_id)
 
-    def _check_function(self, what: str, name: str, request_id: int) -> None:
+    def _check_function(self, what: str, kind: str, name: str, request_id: int) -> None:
         module, colon, _ = name.partition(":")
         if colon and not any(module == package or module.startswith(package + ".") for package in self.user_packages):
             allowed = ", ".join(self.user_packages) or "none"
-            raise FrameError("refused", f"{what}: user code is served from {allowed} only", request_id)
+            raise FrameError("refused", f"{what}: user {kind} are served from {allowed} only", request_id)
 
     def _check_file(self, what: str, name: str, request_id: int) -> None:
         path = Path(name).resolve()

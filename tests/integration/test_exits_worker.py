@@ -94,6 +94,6 @@ def test_the_worker_reads_exit_weights_and_templates_only_from_its_weights_dir(s
         with pytest.raises(WorkerError, match=r"exit template '.*exit\.py\.j2' is outside this worker's --weights-dir"):
             _driver(client, split, model, plan, elsewhere, 1.0).infer(plan.cut, example)
         foreign = msgspec.structs.replace(remote, template="os.path:join")
-        with pytest.raises(WorkerError, match=r"exit template 'os\.path:join': user code is served from experiments"):
+        with pytest.raises(WorkerError, match=r"exit template 'os\.path:join': user exit factories are served from"):
             _driver(client, split, model, plan, foreign, 1.0).infer(plan.cut, example)
     assert worker.stop() == 0
