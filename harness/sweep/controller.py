@@ -43,6 +43,7 @@ from harness.sweep.pipelines import SweepPipelines, choose_pipelines, pipeline_p
 from harness.sweep.plan import FAILURES_SPOOL, HOPS_SPOOL
 from harness.sweep.progress import SweepProgress
 from harness.sweep.resume import Recorded, RecordKey, check_resumable, failure_key, record_key, recorded, recover
+from harness.sweep.shipping import shipment
 from harness.sweep.topology import Topology, topology, worker_address
 from harness.wire.keys import OBSERVER, worker_keys
 from harness.wire.sockets import is_loopback, loopback_address
@@ -74,6 +75,12 @@ def prepare(manifest: Path, inventory: Path, sets: list[str]) -> LoadedManifest:
 
 def playbook_variables(loaded: LoadedManifest, observer: str = "", results: Path | None = None) -> dict:
     manifest = loaded.manifest
+    shipped = shipment(loaded)
+    runs = []
+    for run in loaded.runs:
+        dumped = run.model_dump(mode="json")
+        dumped["model"]["weights"] = shipped.host_path(run.model.weights)
+        runs.append(dumped)
     variables = {
         "harness_edge_group": manifest.hosts.edge,
         "harness_cloud_group": manifest.hosts.cloud,
@@ -82,11 +89,12 @@ def playbook_variables(loaded: LoadedManifest, observer: str = "", results: Path
         "harness_worker_threads": manifest.threads or 0,
         "harness_plan": {
             "name": manifest.name,
-            "runs": [run.model_dump(mode="json") for run in loaded.runs],
+            "runs": runs,
             "retry": manifest.retry.model_dump(mode="json"),
         },
         "harness_observer": observer,
         "harness_results": str(results.resolve()) if results else "",
+        "harness_weights": shipped.files,
     }
     variables |= lock_variables(manifest.name, results)
     return variables

@@ -4,6 +4,7 @@ Each test gives the hosts' directories their own TMPDIR, and afterwards checks t
 from them and that only the provisioned runtime is left there.
 """
 
+import hashlib
 import io
 import json
 import os
@@ -16,9 +17,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
+from experiments.models import SkipNet
+from experiments.tasks import top1
 from harness.lab import LabSpec
 from harness.lab.inventory import write as write_lab_inventory
+from harness.manifest import DatasetSpec
+from harness.model import load_model
+from harness.model.datasets import load_inputs
 from tests.integration.conftest import HOSTS_SUBDIR, REPO, latest_emulated_ns
 
 RATE = 4e6
@@ -85,8 +92,8 @@ def _processes_in(directory: Path) -> list[int]:
 
 
 def _left_behind(hosts_dir: Path) -> list[str]:
-    """Files other than the provisioned runtime (experiment code, host facts)."""
-    kept = {"experiments", "host.json"}
+    """Files other than the provisioned runtime (experiment code, host facts, weight files)."""
+    kept = {"experiments", "host.json", "weights"}
     return sorted(
         str(path.relative_to(hosts_dir))
         for root in hosts_dir.glob(f"{HOSTS_SUBDIR}/*")
@@ -362,6 +369,30 @@ def test_user_model_partitioner_and_task_are_shipped_and_used(hosts_dir, tmp_pat
     assert all(set(task) == {"label", "probability"} and 0 <= task["label"] < 10 for task in tasks)
     assert tasks[0]["label"] == tasks[1]["label"], "the same input gives the same class at every cut"
     assert (hosts_dir / HOSTS_SUBDIR / "cloud-local" / "experiments" / "tasks.py").is_file()
+
+
+def test_a_weights_file_here_is_shipped_to_every_host_and_loaded_there(hosts_dir, tmp_path):
+    """The file exists only on the controller: each host gets a copy in its weights/ folder, the edge
+    and the worker load it (their weights digests must agree, and the worker serves weights only
+    from there), and the outputs are the file's model's."""
+    torch.manual_seed(11)
+    weights = tmp_path / "skipnet.pt"
+    torch.save(SkipNet().state_dict(), weights)
+    out = tmp_path / "results"
+    manifest = "tests/fixtures/manifests/extensions.yml"
+    done = harness(hosts_dir, "sweep", manifest, "--set", f"weights={weights}", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    for host in ("edge-local", "cloud-local"):
+        shipped = hosts_dir / HOSTS_SUBDIR / host / "weights" / f"{digest}-skipnet.pt"
+        assert shipped.read_bytes() == weights.read_bytes(), host
+    loaded = load_model("experiments.models:tiny_skipnet", str(weights))
+    inputs = load_inputs(DatasetSpec(name="synthetic", count=2), loaded.input_shape)
+    records = pd.read_csv(out / "records.csv")
+    for row in records.itertuples():
+        with torch.no_grad():
+            expected = top1(loaded.module(inputs[row.input]), row.input)
+        assert json.loads(row.task) == expected, row
 
 
 def test_partitioners_are_judged_against_the_sweep(hosts_dir, tmp_path):
