@@ -9,8 +9,6 @@ The latency rule needs the per-layer profiles a sweep measures, so under it the 
 and their template checked, once those exist.
 """
 
-import functools
-
 from harness.errors import BadInput
 from harness.exits.resolve import ExitPlan, SplitRule, plan_exits
 from harness.exits.templates import build_exit
@@ -43,9 +41,8 @@ def output_classes(split: SplitGraph) -> int | None:
     return None
 
 
-@functools.cache
 def _architecture(name: str, granularity: str, input_shape: tuple[int, ...] | None, classes: int | None) -> SplitGraph:
-    """A model's traced architecture, once per process for each argument tuple."""
+    """A model's traced architecture (traced for each check, not kept: a controller holds no models)."""
     return build_split_graph(load_model(name, None, classes), Granularity.parse(granularity), input_shape)
 
 

@@ -98,8 +98,8 @@ def refine(prior: LinkMatrix, inferences: Sequence[Crossing]) -> LinkMatrix:
             sizes[link].append(leg.nbytes)
             time_s -= _finite(delay[prior.index(leg.src), prior.index(leg.dst)])
             planned[link] = planned.get(link, 0.0) + _planned_s(prior, link, leg.nbytes)
+        total = sum(planned.values())
         for link, seconds in planned.items():
-            total = sum(planned.values())
             shares[link].append(seconds / total if math.isfinite(total) and total > 0 else 1.0)
         rows.append(row)
         times.append(time_s)

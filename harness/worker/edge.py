@@ -139,6 +139,8 @@ class EdgeDriver:
         self.timeout_s = timeout_s
         self.run = run
         self.exits = exits
+        self._cloud_exits = None if exits is None else msgspec.structs.replace(exits.cloud, threshold=exits.threshold)
+        """What the worker is asked to run of the exits, made once rather than per inference."""
         self._heads: dict[int, tuple[Head, list[str]]] = {}
         self._prepared: set[tuple[int, ...]] = set()
         self._reply = CompressionSpec(
@@ -210,9 +212,7 @@ class EdgeDriver:
             route=route,
             reply_to=self._reply_to if route else None,
             reply_pace=self.paces[-1] if route else None,
-            exits=None
-            if self.exits is None
-            else msgspec.structs.replace(self.exits.cloud, threshold=self.exits.threshold),
+            exits=self._cloud_exits,
         )
         frames = encode(request, buffers)
         encoded = self._now()

@@ -5,21 +5,21 @@ CUDA devices), printed as JSON by ``harness host-info`` for the runtime role to 
 """
 
 import platform
-import re
 
 import torch
 
 from harness import __version__
 from harness.errors import BadInput
 
-_DEVICE = re.compile(r"^(cpu|cuda(:[0-9]+)?)$")
-
 
 def compute_device(name: str) -> torch.device:
     """The torch device ``name`` (cpu, cuda or cuda:N) names, once this host is known to have it."""
-    if not _DEVICE.match(name):
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
         raise BadInput(f"--device {name}: expected cpu, cuda or cuda:N")
-    device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise BadInput(f"--device {name}: torch here has no CUDA device")
