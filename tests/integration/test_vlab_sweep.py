@@ -49,15 +49,25 @@ def _skip_unless_possible() -> None:
 
 
 def _harness(env: dict[str, str], *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """``harness ARGS`` in the lab's environment; one still running after ``timeout`` seconds (a hang,
+    not a slow machine: the bounds are generous) fails with what it printed so far."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "harness.cli", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as expired:
+        printed = "".join(
+            part.decode() if isinstance(part, bytes) else part or "" for part in (expired.stdout, expired.stderr)
+        )
+        raise AssertionError(
+            f"harness {' '.join(args[:2])} still ran after {timeout} s; it printed:\n{printed[-3000:]}"
+        ) from None
 
 
 def _root_veths() -> set[str]:
