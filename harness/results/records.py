@@ -49,6 +49,10 @@ class InferenceRecord:
     """The confidence of the exit the sample left at; empty at the final classifier."""
     threshold: float | None = None
     """The confidence threshold (c_thr) of the run; empty without exits."""
+    predicted: int | None = None
+    """With a labelled dataset: the class the model (or the exit it left at) answered."""
+    label: int | None = None
+    """With a labelled dataset: the sample's true class."""
 
     def as_dict(self) -> dict:
         return asdict(self)

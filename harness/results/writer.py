@@ -27,11 +27,12 @@ from harness.results.records import FailedInference, HopRecord, InferenceRecord
 log = logging.getLogger(__name__)
 
 _ARROW_TYPES = {int: pa.int64(), float: pa.float64(), str: pa.string()}
-_EMPTY_ALLOWED = {field.name for field in fields(InferenceRecord) if field.type == float | None}
+_OPTIONAL = {float | None: float, int | None: int}
+_EMPTY_ALLOWED = {field.name for field in fields(InferenceRecord) if field.type in _OPTIONAL}
 """Fields that may be empty (None here, empty in the CSV, null in Parquet): they say nothing for
 most inferences, such as an exit's confidence in a run without exits."""
 RECORD_FIELDS: dict[str, type] = {
-    field.name: float if field.name in _EMPTY_ALLOWED else field.type for field in fields(InferenceRecord)
+    field.name: _OPTIONAL.get(field.type, field.type) for field in fields(InferenceRecord)
 }
 RECORD_SCHEMA = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in RECORD_FIELDS.items()])
 _DEFAULTS = {field.name: field.default for field in fields(InferenceRecord) if field.default is not MISSING}

@@ -129,8 +129,9 @@ def test_parquet_equals_csv_with_int64_columns(tmp_path):
     table = pq.read_table(folder.records_parquet)
     assert table.schema.equals(RECORD_SCHEMA)
     assert str(table.schema.field("edge_ns").type) == "int64"
-    # Empty text stays text; a run without exits has no exit confidence or threshold (empty).
-    missing = {"confidence": [""], "threshold": [""]}
+    # Empty text stays text; a run without exits and labels has no exit confidence, threshold,
+    # prediction or label (empty).
+    missing = {"confidence": [""], "threshold": [""], "predicted": [""], "label": [""]}
     from_csv = pd.read_csv(
         folder.records_csv, dtype={"run": str, "layer": str}, keep_default_na=False, na_values=missing
     )
@@ -141,6 +142,19 @@ def test_parquet_equals_csv_with_int64_columns(tmp_path):
         key: value for key, value in expected.items() if key not in missing
     }
     assert all(read[key] is None and expected[key] is None for key in missing), "null in Parquet"
+
+
+def test_an_exit_and_a_label_read_back_typed_beside_records_without_them(tmp_path):
+    folder = ResultsFolder(tmp_path / "sweep")
+    labelled = replace(record(0, 1), exit=2, exit_host="cloud", confidence=0.75, threshold=0.5, predicted=7, label=3)
+    with RecordWriter(folder) as writer:
+        writer.append(record(0, 0))
+        writer.append(labelled)
+    table = pq.read_table(convert_records(folder))
+    assert str(table.schema.field("predicted").type) == str(table.schema.field("label").type) == "int64"
+    plain, read = table.to_pylist()
+    assert read == labelled.as_dict()
+    assert [plain[name] for name in ("confidence", "threshold", "predicted", "label")] == [None] * 4
 
 
 def test_closing_twice_and_context_manager(tmp_path):
