@@ -1106,6 +1106,7 @@ def exits_train(manifest_path, sets, out):
     """Train MANIFEST's backbone (unless model.weights gives it) and then its exits on the frozen
     backbone; write the weights the sweep ships, each exit's source and the training record."""
     from harness.exits.present import trained_table
+    from harness.exits.trained import trained_root
     from harness.exits.trainer import train_manifest
     from harness.manifest import load_manifest
     from harness.manifest.cuts import check_models
@@ -1113,7 +1114,7 @@ def exits_train(manifest_path, sets, out):
     loaded = load_manifest(manifest_path, list(sets))
     check_models(loaded)
     _set_threads(loaded.manifest.threads)
-    folder = out or Path("results") / f"{loaded.manifest.name}-exits"
+    folder = out or trained_root(loaded.manifest.name)
     for trained in train_manifest(loaded, folder, say=lambda line: stderr_console().print(line)):
         stdout_console().print(trained_table(trained))
 

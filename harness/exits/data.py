@@ -12,6 +12,8 @@ prototype and another's, where a classifier can only be unsure, so that a shallo
 the first and unsure of the second.
 """
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,3 +121,21 @@ def stratified_split(labels: torch.Tensor, validation: float, test: float, seed:
         rest, test_size=validation / (1 - test), stratify=targets[rest], random_state=seed
     )
     return Split(np.sort(trained), np.sort(validated), np.sort(tested))
+
+
+@dataclass(frozen=True)
+class Batches:
+    """What a sweep feeds a model from a labelled set: ``count`` batches, and where each batch is one
+    sample, its true class (``labels`` is None for larger batches)."""
+
+    inputs: list[torch.Tensor]
+    labels: list[int] | None
+
+
+def batches(data: LabelledSet, count: int, batch: int, order: Sequence[int] | None = None) -> Batches:
+    """``count`` batches of ``batch`` samples taken in turn from ``order`` (default: the set's own)."""
+    cycle = itertools.cycle(range(len(data.labels)) if order is None else order)
+    picked = [[next(cycle) for _ in range(batch)] for _ in range(count)]
+    inputs = [data.inputs[indices] for indices in picked]
+    labels = [int(data.labels[indices[0]]) for indices in picked] if batch == 1 else None
+    return Batches(inputs, labels)

@@ -9,6 +9,8 @@ The latency rule needs the per-layer profiles a sweep measures, so under it the 
 and their template checked, once those exist.
 """
 
+from pathlib import Path
+
 from harness.errors import BadInput
 from harness.exits.resolve import ExitPlan, SplitRule, plan_exits
 from harness.exits.templates import build_exit
@@ -26,11 +28,22 @@ def split_rule(spec: ExitsSpec) -> SplitRule:
     return SplitRule(spec.split.by, spec.split.fraction, spec.split.bound)
 
 
-def plan_for(split: SplitGraph, spec: ExitsSpec, profiles: tuple[list[float], list[float]] | None = None) -> ExitPlan:
-    """The manifest's exit plan on ``split`` (``profiles``: each layer's edge and cloud ns, for latency)."""
+def plan_for(
+    split: SplitGraph,
+    spec: ExitsSpec,
+    profiles: tuple[list[float], list[float]] | None = None,
+    cut: int | None = None,
+) -> ExitPlan:
+    """The manifest's exit plan on ``split`` (``profiles``: each layer's edge and cloud ns, for
+    latency; ``cut``: a listed cut instead of the split rule's)."""
     return plan_exits(
-        split, split_rule(spec), spec.placement, spec.per_part, spec.axis, spec.alpha, spec.direction, profiles
+        split, split_rule(spec), spec.placement, spec.per_part, spec.axis, spec.alpha, spec.direction, profiles, cut
     )
+
+
+def listed_cut(cuts) -> int | None:
+    """The one cut a manifest with exits may list, which replaces the split rule's; None for the rule."""
+    return None if cuts == "all" else cuts[0]
 
 
 def output_classes(split: SplitGraph) -> int | None:
@@ -63,14 +76,20 @@ def check_exits(loaded: LoadedManifest) -> None:
         where = f"model '{model.name}' at {split.granularity} granularity"
         single = {cut.index for cut in split.cuts if cut.single_tensor}
         if manifest.cuts != "all":
-            for number, cut in enumerate(manifest.cuts):
-                if isinstance(cut, list) or cut not in single:
-                    raise refuse(
-                        ("cuts", number),
-                        f"exits attach on each side of one cut where one tensor crosses, and {where} sends "
-                        f"more than one value at {cut} (expected one of the cuts `harness model inspect "
-                        f"{model.name} --single-tensor` lists)",
-                    )
+            if len(manifest.cuts) != 1:
+                raise refuse(
+                    ("cuts",),
+                    f"exits are trained and run for one split, and {len(manifest.cuts)} cuts are listed "
+                    "(expected one cut, or none for the split rule's)",
+                )
+            (cut,) = manifest.cuts
+            if isinstance(cut, list) or cut not in single:
+                raise refuse(
+                    ("cuts", 0),
+                    f"exits attach on each side of one cut where one tensor crosses, and {where} sends "
+                    f"more than one value at {cut} (expected one of the cuts `harness model inspect "
+                    f"{model.name} --single-tensor` lists)",
+                )
         classes = output_classes(split)
         for index, dataset in enumerate(manifest.dataset):
             wanted = LABELLED_CLASSES.get(dataset.name)
@@ -83,7 +102,7 @@ def check_exits(loaded: LoadedManifest) -> None:
         if spec.split.by == "latency":
             continue
         try:
-            plan = plan_for(split, spec)
+            plan = plan_for(split, spec, cut=listed_cut(manifest.cuts))
         except BadInput as error:
             raise refuse(("exits", "per_part"), str(error)) from None
         for placed in plan.exits:
@@ -92,3 +111,31 @@ def check_exits(loaded: LoadedManifest) -> None:
                 build_exit(spec.template, tuple(leaf.shape[1:]), classes or 1)
             except BadInput as error:
                 raise refuse(("exits", "template"), f"{error} (the exit after {placed.after})") from None
+
+
+def check_sweepable(loaded: LoadedManifest) -> None:
+    """A sweep with exits runs what ``harness exits train`` wrote, on one edge and one cloud group;
+    raises ``BadInput`` at the field that stands in its way."""
+    manifest = loaded.manifest
+    if manifest.exits is None:
+        return
+
+    def refuse(loc: tuple[int | str, ...], message: str) -> BadInput:
+        line, field = field_line(loaded.rendered, loc)
+        return BadInput(f"{loaded.rendered.path}:{line}: field {field}: {message}")
+
+    if manifest.pipelined:
+        raise refuse(("hosts",), "exits run between one edge and one cloud group: expected hosts {edge, cloud}")
+    if manifest.exits.split.by == "latency":
+        raise refuse(
+            ("exits", "split", "by"),
+            "a sweep with exits resolves its split before it measures anything: expected memory or layers",
+        )
+    for run in loaded.runs:
+        missing = next((path for path in (run.model.weights, run.exit_weights) if not Path(str(path)).is_file()), None)
+        if missing is not None:
+            raise refuse(
+                ("exits",),
+                f"no trained exits for model '{run.model.name}' ({missing} does not exist): expected "
+                f"`harness exits train {loaded.rendered.path}` first, or exits.trained naming the folder it wrote",
+            )

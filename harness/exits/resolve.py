@@ -83,14 +83,19 @@ def plan_exits(
     alpha: float = PARETO_ALPHA,
     direction: Direction = "early",
     profiles: tuple[list[float], list[float]] | None = None,
+    cut: int | None = None,
 ) -> ExitPlan:
     """Split ``split`` by ``rule`` at a single-tensor cut, then place ``per_part`` exits in each part.
-    ``profiles``: each layer's edge and cloud time (ns), which the latency rule needs."""
+    ``profiles``: each layer's edge and cloud time (ns), which the latency rule needs; ``cut``: a
+    single-tensor cut taken instead of the rule's (a manifest's listed cuts)."""
     layers = len(split.layers)
-    allowed = [cut.index for cut in split.cuts if cut.single_tensor]
+    allowed = [item.index for item in split.cuts if item.single_tensor]
     params = np.asarray(layer_param_bytes(split), dtype=float)
     flops = np.array([sum(split.facts.nodes[name].flops for name in layer.nodes) for layer in split.layers], float)
-    if rule.by == "memory":
+    if cut is not None:
+        if cut not in allowed or not 0 < cut < layers:
+            raise BadInput(f"cut {cut}: expected a cut inside the model where one tensor crosses, to split exits at")
+    elif rule.by == "memory":
         cut = split_by_memory(params, rule.fraction, rule.bound, allowed)
     elif rule.by == "layers":
         cut = split_by_layers(layers, rule.fraction, allowed)

@@ -1,11 +1,12 @@
 """``harness exits train MANIFEST``: each model of a manifest trained for its exits, and the files a
 sweep ships to the hosts.
 
-Per model, a folder ``OUT/<model>/`` holds:
+Per model, a folder ``OUT/<model>/`` holds what a sweep with ``exits.trained: OUT`` ships to every
+host and runs there:
 
-- ``backbone.pt``: the network's state dict, what ``model.weights`` names (hosts read it with
-  ``weights_only``: tensors, nothing executable);
-- ``exits.pt``: the exits' state dict, keys ``exit<N>.<parameter>``, what ``exits.weights`` names;
+- ``backbone.pt``: the network's state dict (hosts read it with ``weights_only``: tensors, nothing
+  executable);
+- ``exits.pt``: the exits' state dict, keys ``exit<N>.<parameter>``;
 - ``exit<N>.py``: the Python each exit was built from (or the factory's name);
 - ``training.json``: the dataset and its stratified split (the indices of each part), seeds, epochs,
   losses, the exit plan, the backbone's digest before and after exit training, and the accuracy of
@@ -16,7 +17,6 @@ The backbone trains first where the manifest gives no weights; the exits then tr
 """
 
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,13 +27,14 @@ import torch
 from harness.errors import BadInput, HarnessError
 from harness.exits.assemble import assemble
 from harness.exits.data import labelled_set, stratified_split
-from harness.exits.manifest import LABELLED_CLASSES, output_classes, plan_for
+from harness.exits.manifest import LABELLED_CLASSES, listed_cut, output_classes, plan_for
 from harness.exits.present import exit_plan_record
 from harness.exits.thresholds import Selection, select_thresholds
+from harness.exits.trained import BACKBONE, EXITS, trained_folder
 from harness.exits.training import backbone_digest, exit_logits, train_backbone, train_exits
 from harness.exits.weights import exit_state
 from harness.manifest import LoadedManifest
-from harness.manifest.schema import ExitsSpec, ModelSpec
+from harness.manifest.schema import Cuts, ExitsSpec, ModelSpec
 from harness.manifest.validate import field_line
 from harness.model import Granularity, build_split_graph, load_model
 from harness.model.sources.weights import is_none
@@ -69,11 +70,11 @@ def train_manifest(
             f"{loaded.rendered.path}:{line}: field {field}: expected a labelled dataset to train exits on "
             f"({', '.join(LABELLED_CLASSES)})"
         )
-    return [_train_model(model, manifest.exits, dataset, out, say) for model in manifest.model]
+    return [_train_model(model, manifest.exits, manifest.cuts, dataset, out, say) for model in manifest.model]
 
 
 def _train_model(
-    model: ModelSpec, spec: ExitsSpec, dataset: str, out: Path, say: Callable[[str], None]
+    model: ModelSpec, spec: ExitsSpec, cuts: Cuts, dataset: str, out: Path, say: Callable[[str], None]
 ) -> TrainedModel:
     started = time.monotonic()
     training = spec.training
@@ -97,7 +98,7 @@ def _train_model(
         )
     split = build_split_graph(loaded, Granularity.parse(model.granularity), shape)
     classes = output_classes(split)
-    plan = plan_for(split, spec)
+    plan = plan_for(split, spec, cut=listed_cut(cuts))
     progressive = assemble(split, plan, spec.template, classes or data.classes, spec.confidence)
     before = backbone_digest(progressive)
     say(f"{model.name}: training {len(progressive.heads)} exits on the frozen backbone, {training.exit_epochs} epochs")
@@ -122,10 +123,10 @@ def _train_model(
         validation, test = ((logits[part], labels[part]) for part in PARTS)
         selection = select_thresholds(validation, test, spec.select.max_accuracy_drop, spec.confidence)
     names = tuple(f"exit{number} after {item.after}" for number, item in enumerate(plan.exits, start=1))
-    folder = out / re.sub(r"[^A-Za-z0-9_.-]", "-", model.name)
+    folder = trained_folder(out, model.name)
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save(loaded.module.state_dict(), folder / "backbone.pt")
-    torch.save(exit_state(progressive), folder / "exits.pt")
+    torch.save(loaded.module.state_dict(), folder / BACKBONE)
+    torch.save(exit_state(progressive), folder / EXITS)
     for number, head in enumerate(progressive.heads, start=1):
         (folder / f"exit{number}.py").write_text(head.source if head.source.endswith("\n") else head.source + "\n")
     record = {

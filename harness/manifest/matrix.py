@@ -2,7 +2,11 @@
 
 A ``Run`` is self-contained (it is shipped as JSON to the edge host, which needs nothing else to
 measure it) and its ``id`` is a readable slug that names its results: model, granularity, link and
-compression always, then partitioner and dataset when the manifest varies them.
+compression always, then partitioner and dataset when the manifest varies them, and the confidence
+threshold of a run with exits (``c0.6``).
+
+With exits, every threshold is a run of its own (the last axis), and each model runs the backbone
+and exits ``harness exits train`` wrote into ``exits.trained``: its ``weights`` become that backbone.
 """
 
 import itertools
@@ -10,10 +14,12 @@ import re
 
 from pydantic import Field
 
+from harness.exits.trained import BACKBONE, EXITS, trained_folder, trained_root
 from harness.manifest.schema import (
     CompressionText,
     Cuts,
     DatasetSpec,
+    ExitsSpec,
     HostsSpec,
     LinkSpec,
     Manifest,
@@ -45,6 +51,11 @@ class Run(StrictModel):
     threads: PositiveInt | None
     task: str | None = None
     worker: WorkerSpec
+    exits: ExitsSpec | None = None
+    threshold: float | None = None
+    """With exits: the confidence threshold (c_thr) of this run."""
+    exit_weights: str | None = None
+    """With exits: the exits' weights file, as ``model.weights`` names the backbone's."""
 
     @property
     def codec(self) -> Compression:
@@ -60,12 +71,18 @@ def _run_cuts(cuts):
 
 def expand(manifest: Manifest) -> list[Run]:
     """Every combination, in the order the axes appear in a manifest; the last axis varies fastest."""
-    axes = (manifest.model, manifest.partitioner, manifest.dataset, manifest.link, manifest.compression)
+    thresholds = manifest.exits.thresholds if manifest.exits else [None]
+    axes = (manifest.model, manifest.partitioner, manifest.dataset, manifest.link, manifest.compression, thresholds)
     combinations = list(itertools.product(*axes))
     varying = (len(manifest.partitioner) > 1, len(manifest.dataset) > 1)
     ids = _unique([_slug(*combination, *varying) for combination in combinations])
     runs = []
-    for index, (model, partitioner, dataset, link, compression) in enumerate(combinations):
+    for index, (model, partitioner, dataset, link, compression, threshold) in enumerate(combinations):
+        exit_weights = None
+        if manifest.exits is not None:
+            folder = trained_folder(manifest.exits.trained or trained_root(manifest.name), model.name)
+            model = model.model_copy(update={"weights": str(folder / BACKBONE)})
+            exit_weights = str(folder / EXITS)
         runs.append(
             Run(
                 index=index,
@@ -82,6 +99,9 @@ def expand(manifest: Manifest) -> list[Run]:
                 threads=manifest.threads,
                 task=manifest.task,
                 worker=manifest.worker,
+                exits=manifest.exits,
+                threshold=threshold,
+                exit_weights=exit_weights,
             )
         )
     return runs
@@ -99,6 +119,7 @@ def _slug(
     dataset: DatasetSpec,
     link: LinkSpec,
     compression: str,
+    threshold: float | None,
     partitioners_vary: bool,
     datasets_vary: bool,
 ) -> str:
@@ -112,6 +133,8 @@ def _slug(
         parts.append(f"{partitioner.name}{partitioner.repeats}")
     if datasets_vary:
         parts.append(f"{_short(dataset.name)}{dataset.count}")
+    if threshold is not None:
+        parts.append(f"c{threshold:g}")
     return "-".join(_UNSAFE.sub("-", part).strip("-") for part in parts)
 
 

@@ -9,9 +9,12 @@ from harness.manifest import LoadedManifest, Run
 
 
 def runs_table(runs: list[Run]) -> Table:
+    """One row per run; with exits, the threshold of each and where its cut comes from."""
+    exits = runs[0].exits is not None
     table = make_table(
         f"{runs[0].experiment}: {len(runs)} run{'s' if len(runs) != 1 else ''}",
-        ["index>", "id", "model", "granularity", "cuts", "partitioner", "dataset", "link", "compression"],
+        ["index>", "id", "model", "granularity", "cuts", "partitioner", "dataset", "link", "compression"]
+        + (["c_thr>"] if exits else []),
     )
     for run in runs:
         table.add_row(
@@ -24,6 +27,7 @@ def runs_table(runs: list[Run]) -> Table:
             f"{run.dataset.name} x{run.dataset.count}" + (f" ({run.dataset.path})" if run.dataset.path else ""),
             _link(run),
             run.compression,
+            *([f"{run.threshold:g}"] if exits else []),
         )
     return table
 
@@ -38,6 +42,9 @@ def manifest_record(loaded: LoadedManifest) -> dict[str, Any]:
 
 
 def _cuts(run: Run) -> str:
+    if run.exits is not None and run.cuts == "all":
+        split = run.exits.split
+        return split.by + ("" if split.by == "latency" else f" {split.fraction:g}")
     if isinstance(run.cuts, str):
         return run.cuts
     return "; ".join(",".join(map(str, entry)) if isinstance(entry, list) else str(entry) for entry in run.cuts)

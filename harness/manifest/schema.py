@@ -350,8 +350,9 @@ class ExitsSpec(StrictModel):
     ``package.module:function``) are placed inside each part by ``placement`` along ``axis``; a sample
     leaves at the first exit whose ``confidence`` is strictly greater than a threshold, each of
     ``thresholds`` measured in turn (1.0: never early, the control), or with ``select`` one threshold
-    per exit picked on the validation part. ``weights``: the exits' file that ``harness exits train``
-    wrote."""
+    per exit picked on the validation part (by ``harness exits train``; a sweep measures
+    ``thresholds``). ``trained``: the folder ``harness exits train`` wrote (default
+    ``results/<name>-exits``), whose backbone and exits every host of a sweep runs."""
 
     template: str = "linear"
     placement: Literal["linear", "pareto", "flops"] = "linear"
@@ -366,7 +367,7 @@ class ExitsSpec(StrictModel):
     select: ThresholdSelectionSpec | None = None
     split: ExitSplitSpec = ExitSplitSpec()
     training: ExitTrainingSpec = ExitTrainingSpec()
-    weights: str | None = None
+    trained: str | None = None
 
 
 class DatasetSpec(StrictModel):

@@ -116,12 +116,10 @@ def easy_hard(spec: DatasetRequest, shape: tuple[int, ...]) -> list[torch.Tensor
 
 
 def _labelled(name: str, count: int, shape: tuple[int, ...]) -> list[torch.Tensor]:
-    """``count`` batches of a labelled set's samples in turn (its labels are the exits' business)."""
-    from harness.exits.data import labelled_set
+    """``count`` batches of a labelled set's samples in turn (a sweep reads the labels beside them)."""
+    from harness.exits.data import batches, labelled_set
 
-    samples = labelled_set(name, shape[1:]).inputs
-    cycle = itertools.cycle(samples)
-    return [torch.stack([next(cycle) for _ in range(shape[0])]) for _ in range(count)]
+    return batches(labelled_set(name, shape[1:]), count, shape[0]).inputs
 
 
 def _from_files(name: str, files: list[Path], count: int, shape: tuple[int, ...]) -> list[torch.Tensor]:

@@ -25,6 +25,7 @@ from rich.console import Console
 from harness.ansible.inventory import check_groups, inventory_groups
 from harness.ansible.runner import PlaybookResult, run_playbook
 from harness.errors import BadInput, ExperimentFailed, HarnessError
+from harness.exits.manifest import check_sweepable
 from harness.links.observed import write_links_after
 from harness.manifest import LoadedManifest, load_manifest
 from harness.manifest.cuts import check_models
@@ -69,6 +70,7 @@ def prepare(manifest: Path, inventory: Path, sets: list[str]) -> LoadedManifest:
     """Everything that can be checked without starting anything; raises ``BadInput``."""
     loaded = load_manifest(manifest, sets)
     check_models(loaded)
+    check_sweepable(loaded)
     topology(inventory, loaded)
     return loaded
 
@@ -80,6 +82,9 @@ def playbook_variables(loaded: LoadedManifest, observer: str = "", results: Path
     for run in loaded.runs:
         dumped = run.model_dump(mode="json")
         dumped["model"]["weights"] = shipped.host_path(run.model.weights)
+        if run.exits is not None:
+            dumped["exit_weights"] = shipped.host_path(run.exit_weights)
+            dumped["exits"]["template"] = shipped.host_path(run.exits.template)
         runs.append(dumped)
     variables = {
         "harness_edge_group": manifest.hosts.edge,

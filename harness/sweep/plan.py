@@ -22,17 +22,17 @@ from harness.errors import BadInput, HarnessError
 from harness.manifest.matrix import Run
 from harness.manifest.schema import RetrySpec
 from harness.model import Granularity, SplitGraph, build_split_graph, load_model
-from harness.model.datasets import load_inputs
 from harness.model.profile import profile
 from harness.model.user_code import user_function
 from harness.partition import schedule
 from harness.results import FailedInference, InferenceRecord
 from harness.sweep.adapting import AdaptivePipeline, PlanAdapt
+from harness.sweep.exit_runs import edge_exits, labelled, run_inputs
 from harness.sweep.observer import LayerRow, LayersMessage, RecordSender
 from harness.sweep.pipelines import Pipeline
 from harness.wire import ClientKeys, Compression, ModelSpec
 from harness.worker import EdgeDriver, LinkSettings, RetryPolicy, WorkerClient, sweep
-from harness.worker.edge import connect_pipeline
+from harness.worker.edge import EdgeExits, connect_pipeline
 
 
 class PlanPipeline(BaseModel):
@@ -124,7 +124,7 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
                 if run.threads:
                     torch.set_num_threads(run.threads)
                 split = _split_graph(run, graphs)
-                inputs = load_inputs(run.dataset, split.input_shape)
+                fed = run_inputs(run, split)
                 spec = ModelSpec(
                     name=run.model.name,
                     granularity=run.model.granularity,
@@ -136,7 +136,12 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
                     split, spec, Compression.parse(run.compression), link_for(run, context.shaping), retry, run.id
                 )
                 pipelines = plan.pipelines.get(run.id)
-                if pipelines is None:
+                if run.exits is not None:
+                    cut, exits = edge_exits(run, split)
+                    driver = settings.driver(connections.worker(), exits)
+                    units = [cut]
+                    done = set(plan.done.get(run.id, ()))
+                elif pipelines is None:
                     driver = settings.driver(connections.worker())
                     units = (
                         [cut.index for cut in split.cuts]
@@ -167,8 +172,9 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
                 pairs = [pair for pair in wanted if pair not in done]
                 task = per_input_task(run.task)
                 sender.started(run.id, len(pairs))
-                for record, output, hops in sweep(driver, pairs, inputs, run.warmup, retry, failed):
+                for record, output, hops in sweep(driver, pairs, fed.inputs, run.warmup, retry, failed):
                     hops = hops if pipelines is not None else []
+                    record = labelled(record, output, fed.labels)
                     if task is not None:
                         record = replace(record, task=task(output, record.input))
                     spools.write("records", record.as_dict())
@@ -202,9 +208,16 @@ class _DriverSettings:
     retry: RetryPolicy
     run: str
 
-    def driver(self, hops: WorkerClient | list[WorkerClient]) -> EdgeDriver:
+    def driver(self, hops: WorkerClient | list[WorkerClient], exits: EdgeExits | None = None) -> EdgeDriver:
         return EdgeDriver(
-            hops, self.split, self.spec, self.compression, self.link, timeout_s=self.retry.timeout_s, run=self.run
+            hops,
+            self.split,
+            self.spec,
+            self.compression,
+            self.link,
+            timeout_s=self.retry.timeout_s,
+            run=self.run,
+            exits=exits,
         )
 
 

@@ -165,16 +165,27 @@ class EdgeDriver:
                     "untrained models match only with the same torch version on both hosts"
                 )
         self._prepared.add(cuts)
+        if self.exits is not None and cuts:
+            self.run_pipeline(cuts, torch.zeros(self.spec.input_shape), threshold=1.0)
 
     def infer(self, cut: int, inputs: torch.Tensor, repeat: int = 0, input_index: int = 0):
         """The model's output for ``inputs`` split at ``cut``, and the record of that inference."""
         output, record, _ = self.run_pipeline((cut,), inputs, repeat, input_index)
         return output, record
 
-    def run_pipeline(self, cuts: Sequence[int], inputs: torch.Tensor, repeat: int = 0, input_index: int = 0):
+    def run_pipeline(
+        self,
+        cuts: Sequence[int],
+        inputs: torch.Tensor,
+        repeat: int = 0,
+        input_index: int = 0,
+        threshold: float | None = None,
+    ):
         """The model's output for ``inputs`` cut at each of ``cuts`` (the edge runs to the first, the
         i-th worker from cut i to cut i+1, the last to the output), its record and one ``HopRecord``
-        per worker. Without workers the edge runs the whole model and nothing crosses a link."""
+        per worker. Without workers the edge runs the whole model and nothing crosses a link.
+        ``threshold``: with exits, another than the run's (``prepare`` sends one sample no exit takes,
+        so the worker builds its exits before anything is measured)."""
         cuts = self._cuts(cuts)
         if cuts not in self._prepared:
             self.prepare(cuts)
@@ -187,7 +198,7 @@ class EdgeDriver:
             with torch.inference_mode():
                 live = head(inputs.to(self.device))
         else:
-            outcome = self.exits.part(self.exits.threshold, inputs.to(self.device))
+            outcome = self.exits.part(self.exits.threshold if threshold is None else threshold, inputs.to(self.device))
             if outcome.exit is not None:
                 done = self._now()
                 record = self._local_record(cuts[0], start, done, done, started_at_ns, repeat, input_index)
@@ -212,7 +223,9 @@ class EdgeDriver:
             route=route,
             reply_to=self._reply_to if route else None,
             reply_pace=self.paces[-1] if route else None,
-            exits=self._cloud_exits,
+            exits=self._cloud_exits
+            if threshold is None or self._cloud_exits is None
+            else msgspec.structs.replace(self._cloud_exits, threshold=threshold),
         )
         frames = encode(request, buffers)
         encoded = self._now()

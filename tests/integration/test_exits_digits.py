@@ -1,22 +1,40 @@
 """``harness exits train`` on the CI variant of the EdgeLessPart manifest: ResNet-18 with ten classes
 trained on the bundled digits at 32 x 32 (the manifest's 8 epochs), then its exits on the frozen
-backbone, all on CPU in seconds."""
+backbone, all on CPU in seconds; then ``harness sweep`` runs those exits on inventory/local's two
+hosts, and every sample's exit is the one the same exits give offline."""
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import pandas as pd
+import torch
+
+from harness.exits.assemble import assemble
+from harness.exits.data import digits_set, stratified_split
+from harness.exits.manifest import plan_for
+from harness.exits.weights import load_exit_weights
+from harness.manifest import load_manifest
+from harness.model import Granularity, build_split_graph, load_model
 from tests.integration.conftest import REPO
+from tests.integration.test_sweep import harness, hosts_dir  # noqa: F401 - the fixture
+
+MANIFEST = "manifests/edgelesspart.yml"
+EXITS = ["--set", "per_part=2"]
+SWEPT = [*EXITS, "--set", "samples=40", "--set", "thresholds=[0, 0.9, 1.0]"]
+MODEL = "experiments.models:digits_resnet18"
 
 
-def test_resnet18_on_digits_learns_and_its_exits_leave_the_backbone_alone(tmp_path):
+def test_resnet18_on_digits_learns_its_exits_leave_the_backbone_alone_and_run_on_the_hosts(hosts_dir, tmp_path):  # noqa: F811
     out = tmp_path / "exits"
-    command = [sys.executable, "-m", "harness.cli", "exits", "train", "manifests/edgelesspart.yml"]
-    command += ["--set", "per_part=2", "--set", "select={max_accuracy_drop: 0.02}", "--out", str(out)]
+    command = [sys.executable, "-m", "harness.cli", "exits", "train", MANIFEST, *EXITS]
+    command += ["--set", "select={max_accuracy_drop: 0.02}", "--out", str(out)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     print(done.stdout)
-    record = json.loads((out / "experiments.models-digits_resnet18" / "training.json").read_text())
+    folder = out / "experiments.models-digits_resnet18"
+    record = json.loads((folder / "training.json").read_text())
     assert record["backbone_digest"]["before_exits"] == record["backbone_digest"]["after_exits"]
     assert {name: len(indices) for name, indices in record["split"].items()} == {
         "train": 1077,
@@ -35,3 +53,54 @@ def test_resnet18_on_digits_learns_and_its_exits_leave_the_backbone_alone(tmp_pa
     assert chosen["validation"]["accuracy"] >= chosen["final_validation"] - 0.02 - 1e-9
     assert chosen["test"]["shares"][0] + chosen["test"]["shares"][1] > 0.5, "most digits leave on the edge"
     assert "thresholds picked on validation within 0.02" in done.stdout
+
+    results = tmp_path / "results"
+    swept = harness(hosts_dir, "sweep", MANIFEST, *SWEPT, "--set", f"trained={out}", "--out", str(results))
+    assert swept.returncode == 0, swept.stderr[-3000:]
+    records = pd.read_parquet(results / "records.parquet")
+    _check_against_offline(records, folder, record["split"]["test"], tmp_path)
+
+
+def _check_against_offline(records: pd.DataFrame, folder: Path, test: list[int], tmp_path: Path) -> None:
+    """Each threshold's 40 samples are the test part's first 40, labelled; at 0 every sample leaves at
+    the first exit and sends nothing; at 1 none leaves early and the answers are the plain model's;
+    at 0.9 each sample leaves where the same exits, run here, let it."""
+    loaded = load_manifest(Path(REPO) / MANIFEST, [item for item in EXITS if item != "--set"])
+    model = load_model(MODEL, str(folder / "backbone.pt"))
+    split = build_split_graph(model, Granularity.MODULE, (1, 3, 32, 32))
+    plan = plan_for(split, loaded.manifest.exits)
+    progressive = assemble(split, plan, "linear", 10)
+    load_exit_weights(folder / "exits.pt", [head.module for head in progressive.heads])
+    digits = digits_set((3, 32, 32))
+    assert test == stratified_split(digits.labels, 0.2, 0.2, 0).test.tolist()
+    samples = digits.inputs[test[:40]]
+    assert sorted(records["threshold"].unique()) == [0.0, 0.9, 1.0]
+    for threshold, rows in records.groupby("threshold"):
+        rows = rows.sort_values("input")
+        assert rows["input"].tolist() == list(range(40)), threshold
+        assert rows["label"].tolist() == digits.labels[test[:40]].tolist(), threshold
+        assert (rows["cut"] == plan.cut).all()
+        expected = [_offline(progressive, samples[index : index + 1], threshold) for index in range(40)]
+        assert rows["exit"].tolist() == [number for number, _ in expected], threshold
+        assert rows["predicted"].tolist() == [answer for _, answer in expected], threshold
+        edge = rows["exit_host"] == "edge"
+        assert (rows.loc[edge, "bytes_wire"] == 0).all() and (rows.loc[edge, "cloud_ns"] == 0).all()
+        assert (rows.loc[~edge, "bytes_wire"] > 0).all()
+    at_zero, at_one = records[records["threshold"] == 0], records[records["threshold"] == 1]
+    assert (at_zero["exit"] == 1).all() and (at_zero["exit_host"] == "edge").all()
+    assert (at_one["exit"] == 0).all() and (at_one["exit_host"] == "").all()
+    with torch.no_grad():
+        plain = model.module(samples).argmax(dim=1)
+    assert at_one.sort_values("input")["predicted"].tolist() == plain.tolist()
+
+
+def _offline(progressive, sample: torch.Tensor, threshold: float) -> tuple[int, int]:
+    """The exit a sample leaves at (0: the final classifier) and its answer, run in this process."""
+    edge = progressive.edge(threshold, sample)
+    if edge.exit is not None:
+        return edge.exit, int(edge.logits.argmax())
+    live = edge.live if isinstance(edge.live, tuple) else (edge.live,)
+    cloud = progressive.cloud(threshold, *live)
+    if cloud.exit is not None:
+        return len(progressive.edge.exits) + cloud.exit, int(cloud.logits.argmax())
+    return 0, int(cloud.live.argmax())

@@ -14,7 +14,7 @@ from harness.cli import cli
 from harness.errors import BadInput
 from harness.exits.assemble import assemble
 from harness.exits.data import digits_set, stratified_split
-from harness.exits.manifest import plan_for
+from harness.exits.manifest import check_sweepable, plan_for
 from harness.exits.trainer import train_manifest
 from harness.exits.weights import load_exit_weights
 from harness.manifest import load_manifest
@@ -148,7 +148,7 @@ def test_training_writes_the_weights_sources_and_record_and_they_read_back(tmp_p
     assert chosen["final_test"] == pytest.approx(record["accuracy"]["test"][-1], abs=1e-6)
     assert sum(chosen["test"]["shares"]) == pytest.approx(1.0)
 
-    # What the sweep ships: the backbone through model.weights, the exits through exits.weights.
+    # What the sweep ships and runs: the backbone and the exits of exits.trained.
     model = load_model("experiments.models:tiny_skipnet", str(folder / "backbone.pt"))
     split = build_split_graph(model, Granularity.MODULE)
     progressive = assemble(split, plan_for(split, loaded.manifest.exits), "linear", 10)
@@ -175,3 +175,43 @@ def test_a_zoo_classifier_given_the_datasets_classes_carries_exits(tmp_path):
     check_models(
         load_manifest(_write(tmp_path, resnet.replace("granularity: module", "granularity: module\n  classes: 10")))
     )
+
+
+def test_a_listed_cut_replaces_the_split_rule_and_only_one_may_be_listed(tmp_path):
+    split = build_split_graph(load_model("experiments.models:tiny_skipnet"), Granularity.MODULE)
+    single = [cut.index for cut in split.cuts if cut.single_tensor and 1 < cut.index < len(split.layers) - 1]
+    loaded = load_manifest(_write(tmp_path, SKIPNET + f"cuts: [{single[0]}]\n"))
+    check_models(loaded)
+    assert plan_for(split, loaded.manifest.exits, cut=single[0]).cut == single[0]
+    path = _write(tmp_path, SKIPNET + f"cuts: [{single[0]}, {single[1]}]\n")
+    assert _refusal(path) == (
+        f"{path}:15: field cuts: exits are trained and run for one split, and 2 cuts are listed "
+        "(expected one cut, or none for the split rule's)"
+    )
+
+
+def test_each_threshold_is_a_run_of_the_trained_backbone_and_exits(tmp_path):
+    loaded = load_manifest(_write(tmp_path, SKIPNET + f"  trained: {tmp_path / 'out'}\n"))
+    folder = tmp_path / "out" / "experiments.models-tiny_skipnet"
+    assert [(run.id, run.threshold) for run in loaded.runs] == [
+        ("tiny_skipnet-module-4MBps-none-c0.5", 0.5),
+        ("tiny_skipnet-module-4MBps-none-c1", 1.0),
+    ]
+    assert {(run.model.weights, run.exit_weights) for run in loaded.runs} == {
+        (str(folder / "backbone.pt"), str(folder / "exits.pt"))
+    }
+    with pytest.raises(BadInput) as caught:
+        check_sweepable(loaded)
+    assert str(caught.value) == (
+        f"{loaded.rendered.path}:10: field exits: no trained exits for model 'experiments.models:tiny_skipnet' "
+        f"({folder / 'backbone.pt'} does not exist): expected `harness exits train {loaded.rendered.path}` first, "
+        "or exits.trained naming the folder it wrote"
+    )
+    train_manifest(loaded, tmp_path / "out")
+    check_sweepable(loaded)
+
+    default = load_manifest(_write(tmp_path, SKIPNET))
+    assert default.runs[0].exit_weights == "results/tiny-exits-exits/experiments.models-tiny_skipnet/exits.pt"
+    latency = load_manifest(_write(tmp_path, SKIPNET.replace("by: layers, fraction: 0.5", "by: latency")))
+    with pytest.raises(BadInput, match=r":12: field exits.split.by: a sweep with exits resolves its split before"):
+        check_sweepable(latency)

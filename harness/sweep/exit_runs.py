@@ -1,0 +1,67 @@
+"""A run with early exits (seed 002), as the edge host runs it: the exits of the edge part built here
+from the template and the shipped weights, the worker told which exits of its part to run and
+where their weights are, and the labelled set's test part (the one ``harness exits train`` held
+out, found again from the same seed) as the inputs, each sample's true class beside it.
+
+A labelled set without exits is fed in its own order, and its records also get the predicted and
+true class, so a plain split model's accuracy is measured the same way.
+"""
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from harness.exits.assemble import build_part
+from harness.exits.data import Batches, batches, labelled_set, stratified_split
+from harness.exits.manifest import LABELLED_CLASSES, listed_cut, output_classes, plan_for
+from harness.exits.weights import load_exit_weights
+from harness.manifest.matrix import Run
+from harness.model import SplitGraph
+from harness.model.datasets import load_inputs
+from harness.results import InferenceRecord
+from harness.wire.frames import ExitsSpec
+from harness.worker.edge import EdgeExits
+
+
+def run_inputs(run: Run, split: SplitGraph) -> Batches:
+    """The run's inputs, with their true classes where the dataset has them."""
+    shape = split.input_shape
+    if run.dataset.name not in LABELLED_CLASSES:
+        return Batches(load_inputs(run.dataset, shape), None)
+    data = labelled_set(run.dataset.name, tuple(shape[1:]))
+    order = None
+    if run.exits is not None:
+        training = run.exits.training
+        order = stratified_split(data.labels, training.validation, training.test, training.seed).test
+    return batches(data, run.dataset.count, shape[0], order)
+
+
+def edge_exits(run: Run, split: SplitGraph) -> tuple[int, EdgeExits]:
+    """The cut of the run's exit plan, and its progressive inference: the edge part with its exits
+    loaded here, the cloud part's exits as the worker is asked to run them."""
+    spec = run.exits
+    if spec is None or run.threshold is None or run.exit_weights is None:
+        raise ValueError(f"run {run.id} has no exits")
+    plan = plan_for(split, spec, cut=listed_cut(run.cuts))
+    classes = output_classes(split) or 0
+    attach = {part: [item.cut for item in plan.exits if item.part == part] for part in ("edge", "cloud")}
+    part, _ = build_part(split, None, plan.cut, attach["edge"], spec.template, classes, spec.confidence)
+    load_exit_weights(Path(run.exit_weights), part.exits)
+    cloud = ExitsSpec(
+        template=spec.template,
+        cuts=tuple(attach["cloud"]),
+        first=len(attach["edge"]) + 1,
+        classes=classes,
+        confidence=spec.confidence,
+        threshold=run.threshold,
+        weights=run.exit_weights,
+    )
+    return plan.cut, EdgeExits(part.eval(), cloud, run.threshold)
+
+
+def labelled(record: InferenceRecord, output: object, labels: list[int] | None) -> InferenceRecord:
+    """``record`` with the class the output answers and the sample's true one, where both are known."""
+    if labels is None or not isinstance(output, torch.Tensor):
+        return record
+    return replace(record, predicted=int(output.reshape(-1)[: output.shape[-1]].argmax()), label=labels[record.input])
