@@ -656,7 +656,8 @@ def results_register(folder, root, status):
 @click.argument("query")
 @_ROOT_OPTION
 def results_sql(query, root):
-    """Run a read-only SQL query on the catalog: tables sweeps and sweep_runs, views records and decisions."""
+    """Run a read-only SQL query on the catalog: tables sweeps, sweep_runs and link_matrices; views
+    records, decisions, exits (one row per placement and threshold of a sweep with early exits) and links."""
     from harness.results.catalog import Catalog
     from harness.results.catalog_tables import query_table
 

@@ -28,16 +28,23 @@ def split_rule(spec: ExitsSpec) -> SplitRule:
     return SplitRule(spec.split.by, spec.split.fraction, spec.split.bound)
 
 
+def placed(spec: ExitsSpec) -> list[ExitsSpec]:
+    """``spec`` once for each of its placements (what a run, or one set of trained exits, has)."""
+    return [spec.model_copy(update={"placement": [placement]}) for placement in spec.placement]
+
+
 def plan_for(
     split: SplitGraph,
     spec: ExitsSpec,
     profiles: tuple[list[float], list[float]] | None = None,
     cut: int | None = None,
 ) -> ExitPlan:
-    """The manifest's exit plan on ``split`` (``profiles``: each layer's edge and cloud ns, for
-    latency; ``cut``: a listed cut instead of the split rule's)."""
+    """The exit plan of ``spec`` (one placement, as ``placed`` gives) on ``split`` (``profiles``:
+    each layer's edge and cloud ns, for latency; ``cut``: a listed cut instead of the split rule's)."""
+    if len(spec.placement) != 1:
+        raise ValueError(f"an exit plan has one placement, not {spec.placement}")
     return plan_exits(
-        split, split_rule(spec), spec.placement, spec.per_part, spec.axis, spec.alpha, spec.direction, profiles, cut
+        split, split_rule(spec), spec.placement[0], spec.per_part, spec.axis, spec.alpha, spec.direction, profiles, cut
     )
 
 
@@ -101,16 +108,17 @@ def check_exits(loaded: LoadedManifest) -> None:
                 )
         if spec.split.by == "latency":
             continue
-        try:
-            plan = plan_for(split, spec, cut=listed_cut(manifest.cuts))
-        except BadInput as error:
-            raise refuse(("exits", "per_part"), str(error)) from None
-        for placed in plan.exits:
-            (leaf,) = split.cut(placed.cut).live
+        for one in placed(spec):
             try:
-                build_exit(spec.template, tuple(leaf.shape[1:]), classes or 1)
+                plan = plan_for(split, one, cut=listed_cut(manifest.cuts))
             except BadInput as error:
-                raise refuse(("exits", "template"), f"{error} (the exit after {placed.after})") from None
+                raise refuse(("exits", "per_part"), str(error)) from None
+            for item in plan.exits:
+                (leaf,) = split.cut(item.cut).live
+                try:
+                    build_exit(spec.template, tuple(leaf.shape[1:]), classes or 1)
+                except BadInput as error:
+                    raise refuse(("exits", "template"), f"{error} (the exit after {item.after})") from None
 
 
 def check_sweepable(loaded: LoadedManifest) -> None:

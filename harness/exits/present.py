@@ -56,7 +56,8 @@ def trained_table(trained) -> Table:
             f"{chosen.final_test:.3f}), samples leaving at each exit then the final classifier: {leaving}"
         )
     table = make_table(
-        f"{trained.model}: exits trained on {trained.dataset} in {trained.seconds:.1f} s, in {trained.folder}",
+        f"{trained.model}: {trained.placement} exits trained on {trained.dataset} in {trained.seconds:.1f} s, "
+        f"in {trained.folder}",
         ["classifier", *(f"{part} accuracy>" for part in parts)],
         caption=caption,
     )

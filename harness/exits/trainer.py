@@ -2,10 +2,9 @@
 sweep ships to the hosts.
 
 Per model, a folder ``OUT/<model>/`` holds what a sweep with ``exits.trained: OUT`` ships to every
-host and runs there:
+host and runs there: ``backbone.pt``, the network's state dict (hosts read it with
+``weights_only``: tensors, nothing executable), and a folder per placement (``linear/``) with
 
-- ``backbone.pt``: the network's state dict (hosts read it with ``weights_only``: tensors, nothing
-  executable);
 - ``exits.pt``: the exits' state dict, keys ``exit<N>.<parameter>``;
 - ``exit<N>.py``: the Python each exit was built from (or the factory's name);
 - ``training.json``: the dataset and its stratified split (the indices of each part), seeds, epochs,
@@ -13,21 +12,22 @@ host and runs there:
   every exit and of the final classifier on the validation and test parts, as if every sample
   reached it.
 
-The backbone trains first where the manifest gives no weights; the exits then train on it frozen.
+The backbone trains first where the manifest gives no weights; the exits of each placement then
+train on it frozen.
 """
 
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
 from harness.errors import BadInput, HarnessError
 from harness.exits.assemble import assemble
-from harness.exits.data import labelled_set, stratified_split
-from harness.exits.manifest import LABELLED_CLASSES, listed_cut, output_classes, plan_for
+from harness.exits.data import LabelledSet, Split, labelled_set, stratified_split
+from harness.exits.manifest import LABELLED_CLASSES, listed_cut, output_classes, placed, plan_for
 from harness.exits.present import exit_plan_record
 from harness.exits.thresholds import Selection, select_thresholds
 from harness.exits.trained import BACKBONE, EXITS, trained_folder
@@ -36,7 +36,7 @@ from harness.exits.weights import exit_state
 from harness.manifest import LoadedManifest
 from harness.manifest.schema import Cuts, ExitsSpec, ModelSpec
 from harness.manifest.validate import field_line
-from harness.model import Granularity, build_split_graph, load_model
+from harness.model import Granularity, SplitGraph, build_split_graph, load_model
 from harness.model.sources.weights import is_none
 
 PARTS = ("validation", "test")
@@ -45,6 +45,7 @@ PARTS = ("validation", "test")
 @dataclass(frozen=True)
 class TrainedModel:
     model: str
+    placement: str
     folder: Path
     dataset: str
     exits: tuple[str, ...]
@@ -54,6 +55,7 @@ class TrainedModel:
     selection: Selection | None
     """The thresholds picked on the validation part, where the manifest asks for them."""
     seconds: float
+    """Training the backbone and these exits (the backbone counted with the first placement)."""
 
 
 def train_manifest(
@@ -70,65 +72,40 @@ def train_manifest(
             f"{loaded.rendered.path}:{line}: field {field}: expected a labelled dataset to train exits on "
             f"({', '.join(LABELLED_CLASSES)})"
         )
-    return [_train_model(model, manifest.exits, manifest.cuts, dataset, out, say) for model in manifest.model]
+    return [
+        trained
+        for model in manifest.model
+        for trained in _train_model(model, manifest.exits, manifest.cuts, dataset, out, say)
+    ]
 
 
 def _train_model(
     model: ModelSpec, spec: ExitsSpec, cuts: Cuts, dataset: str, out: Path, say: Callable[[str], None]
-) -> TrainedModel:
+) -> list[TrainedModel]:
+    """The backbone once, then the exits of each placement on it, frozen."""
     started = time.monotonic()
     training = spec.training
     loaded = load_model(model.name, model.weights, model.classes)
     shape = tuple(model.input_shape) if model.input_shape else loaded.input_shape
     data = labelled_set(dataset, shape[1:])
-    split_parts = stratified_split(data.labels, training.validation, training.test, training.seed)
-    train = split_parts.train
+    parts = stratified_split(data.labels, training.validation, training.test, training.seed)
     backbone_losses: list[float] = []
     if is_none(model.weights) and training.backbone_epochs:
-        say(f"{model.name}: training the backbone on {len(train)} samples, {training.backbone_epochs} epochs")
+        say(f"{model.name}: training the backbone on {len(parts.train)} samples, {training.backbone_epochs} epochs")
         backbone_losses = train_backbone(
             loaded.module,
-            data.inputs[train],
-            data.labels[train],
+            data.inputs[parts.train],
+            data.labels[parts.train],
             training.backbone_epochs,
             training.batch,
             training.learning_rate,
             training.seed,
             _epochs(say, "backbone", training.backbone_epochs),
         )
-    split = build_split_graph(loaded, Granularity.parse(model.granularity), shape)
-    classes = output_classes(split)
-    plan = plan_for(split, spec, cut=listed_cut(cuts))
-    progressive = assemble(split, plan, spec.template, classes or data.classes, spec.confidence)
-    before = backbone_digest(progressive)
-    say(f"{model.name}: training {len(progressive.heads)} exits on the frozen backbone, {training.exit_epochs} epochs")
-    exit_losses = train_exits(
-        progressive,
-        data.inputs[train],
-        data.labels[train],
-        training.exit_epochs,
-        training.batch,
-        training.learning_rate,
-        training.seed,
-        _epochs(say, "exits", training.exit_epochs),
-    )
-    after = backbone_digest(progressive)
-    if after != before:
-        raise HarnessError(f"{model.name}: exit training changed the backbone (digest {before} became {after})")
-    logits = {part: exit_logits(progressive, data.inputs[getattr(split_parts, part)]) for part in PARTS}
-    labels = {part: data.labels[getattr(split_parts, part)] for part in PARTS}
-    accuracy = {part: _accuracies(logits[part], labels[part]) for part in PARTS}
-    selection = None
-    if spec.select is not None:
-        validation, test = ((logits[part], labels[part]) for part in PARTS)
-        selection = select_thresholds(validation, test, spec.select.max_accuracy_drop, spec.confidence)
-    names = tuple(f"exit{number} after {item.after}" for number, item in enumerate(plan.exits, start=1))
     folder = trained_folder(out, model.name)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(loaded.module.state_dict(), folder / BACKBONE)
-    torch.save(exit_state(progressive), folder / EXITS)
-    for number, head in enumerate(progressive.heads, start=1):
-        (folder / f"exit{number}.py").write_text(head.source if head.source.endswith("\n") else head.source + "\n")
+    split = build_split_graph(loaded, Granularity.parse(model.granularity), shape)
     record = {
         "model": model.name,
         "granularity": model.granularity,
@@ -139,16 +116,71 @@ def _train_model(
         "training": training.model_dump(),
         "template": spec.template,
         "confidence": spec.confidence,
-        "plan": exit_plan_record(plan, progressive.memory()),
         "backbone_losses": backbone_losses,
+        "split": parts.record(),
+    }
+    trained = []
+    for one in placed(spec):
+        result = _train_exits(split, one, cuts, data, parts, record, folder / one.placement[0], say)
+        trained.append(replace(result, seconds=time.monotonic() - started))
+        started = time.monotonic()
+    return trained
+
+
+def _train_exits(
+    split: SplitGraph,
+    spec: ExitsSpec,
+    cuts: Cuts,
+    data: LabelledSet,
+    parts: Split,
+    record: dict,
+    folder: Path,
+    say: Callable[[str], None],
+) -> TrainedModel:
+    """The exits of one placement on the frozen backbone of ``split``, written into ``folder``."""
+    training = spec.training
+    plan = plan_for(split, spec, cut=listed_cut(cuts))
+    progressive = assemble(split, plan, spec.template, output_classes(split) or data.classes, spec.confidence)
+    before = backbone_digest(progressive)
+    say(
+        f"{record['model']}: training {len(progressive.heads)} {spec.placement[0]} exits on the frozen backbone, "
+        f"{training.exit_epochs} epochs"
+    )
+    exit_losses = train_exits(
+        progressive,
+        data.inputs[parts.train],
+        data.labels[parts.train],
+        training.exit_epochs,
+        training.batch,
+        training.learning_rate,
+        training.seed,
+        _epochs(say, "exits", training.exit_epochs),
+    )
+    after = backbone_digest(progressive)
+    if after != before:
+        raise HarnessError(f"{record['model']}: exit training changed the backbone (digest {before} became {after})")
+    logits = {part: exit_logits(progressive, data.inputs[getattr(parts, part)]) for part in PARTS}
+    labels = {part: data.labels[getattr(parts, part)] for part in PARTS}
+    accuracy = {part: _accuracies(logits[part], labels[part]) for part in PARTS}
+    selection = None
+    if spec.select is not None:
+        validation, test = ((logits[part], labels[part]) for part in PARTS)
+        selection = select_thresholds(validation, test, spec.select.max_accuracy_drop, spec.confidence)
+    names = tuple(f"exit{number} after {item.after}" for number, item in enumerate(plan.exits, start=1))
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(exit_state(progressive), folder / EXITS)
+    for number, head in enumerate(progressive.heads, start=1):
+        (folder / f"exit{number}.py").write_text(head.source if head.source.endswith("\n") else head.source + "\n")
+    record = record | {
+        "placement": spec.placement[0],
+        "plan": exit_plan_record(plan, progressive.memory()),
         "exit_losses": exit_losses,
         "backbone_digest": {"before_exits": before, "after_exits": after},
         "accuracy": accuracy,
         "selection": None if selection is None else asdict(selection),
-        "split": split_parts.record(),
     }
     (folder / "training.json").write_text(json.dumps(record, indent=2) + "\n")
-    return TrainedModel(model.name, folder, dataset, names, accuracy, selection, time.monotonic() - started)
+    return TrainedModel(record["model"], spec.placement[0], folder, record["dataset"], names, accuracy, selection, 0.0)
 
 
 def _epochs(say: Callable[[str], None], what: str, total: int) -> Callable[[int, float], None]:

@@ -2,11 +2,12 @@
 
 A ``Run`` is self-contained (it is shipped as JSON to the edge host, which needs nothing else to
 measure it) and its ``id`` is a readable slug that names its results: model, granularity, link and
-compression always, then partitioner and dataset when the manifest varies them, and the confidence
-threshold of a run with exits (``c0.6``).
+compression always, then partitioner and dataset when the manifest varies them, and the exits'
+placement and confidence threshold of a run with exits (``linear-c0.6``).
 
-With exits, every threshold is a run of its own (the last axis), and each model runs the backbone
-and exits ``harness exits train`` wrote into ``exits.trained``: its ``weights`` become that backbone.
+With exits, every placement and threshold is a run of its own (the last two axes), and each model
+runs the backbone and exits ``harness exits train`` wrote into ``exits.trained``: its ``weights``
+become that backbone.
 """
 
 import itertools
@@ -14,7 +15,7 @@ import re
 
 from pydantic import Field
 
-from harness.exits.trained import BACKBONE, EXITS, trained_folder, trained_root
+from harness.exits.trained import BACKBONE, EXITS, exits_folder, trained_folder, trained_root
 from harness.manifest.schema import (
     CompressionText,
     Cuts,
@@ -52,6 +53,7 @@ class Run(StrictModel):
     task: str | None = None
     worker: WorkerSpec
     exits: ExitsSpec | None = None
+    """With exits: the manifest's, with this run's one placement."""
     threshold: float | None = None
     """With exits: the confidence threshold (c_thr) of this run."""
     exit_weights: str | None = None
@@ -71,18 +73,21 @@ def _run_cuts(cuts):
 
 def expand(manifest: Manifest) -> list[Run]:
     """Every combination, in the order the axes appear in a manifest; the last axis varies fastest."""
-    thresholds = manifest.exits.thresholds if manifest.exits else [None]
-    axes = (manifest.model, manifest.partitioner, manifest.dataset, manifest.link, manifest.compression, thresholds)
-    combinations = list(itertools.product(*axes))
+    exits = manifest.exits
+    placements = exits.placement if exits else [None]
+    thresholds = exits.thresholds if exits else [None]
+    axes = (manifest.model, manifest.partitioner, manifest.dataset, manifest.link, manifest.compression)
+    combinations = list(itertools.product(*axes, placements, thresholds))
     varying = (len(manifest.partitioner) > 1, len(manifest.dataset) > 1)
     ids = _unique([_slug(*combination, *varying) for combination in combinations])
     runs = []
-    for index, (model, partitioner, dataset, link, compression, threshold) in enumerate(combinations):
-        exit_weights = None
-        if manifest.exits is not None:
-            folder = trained_folder(manifest.exits.trained or trained_root(manifest.name), model.name)
-            model = model.model_copy(update={"weights": str(folder / BACKBONE)})
-            exit_weights = str(folder / EXITS)
+    for index, (model, partitioner, dataset, link, compression, placement, threshold) in enumerate(combinations):
+        run_exits, exit_weights = None, None
+        if exits is not None:
+            root = exits.trained or trained_root(manifest.name)
+            model = model.model_copy(update={"weights": str(trained_folder(root, model.name) / BACKBONE)})
+            run_exits = exits.model_copy(update={"placement": [placement]})
+            exit_weights = str(exits_folder(root, model.name, placement) / EXITS)
         runs.append(
             Run(
                 index=index,
@@ -99,7 +104,7 @@ def expand(manifest: Manifest) -> list[Run]:
                 threads=manifest.threads,
                 task=manifest.task,
                 worker=manifest.worker,
-                exits=manifest.exits,
+                exits=run_exits,
                 threshold=threshold,
                 exit_weights=exit_weights,
             )
@@ -119,6 +124,7 @@ def _slug(
     dataset: DatasetSpec,
     link: LinkSpec,
     compression: str,
+    placement: str | None,
     threshold: float | None,
     partitioners_vary: bool,
     datasets_vary: bool,
@@ -133,6 +139,8 @@ def _slug(
         parts.append(f"{partitioner.name}{partitioner.repeats}")
     if datasets_vary:
         parts.append(f"{_short(dataset.name)}{dataset.count}")
+    if placement is not None:
+        parts.append(placement)
     if threshold is not None:
         parts.append(f"c{threshold:g}")
     return "-".join(_UNSAFE.sub("-", part).strip("-") for part in parts)

@@ -344,6 +344,15 @@ class ThresholdSelectionSpec(StrictModel):
     max_accuracy_drop: Annotated[float, Field(ge=0, le=1)] = 0.01
 
 
+class ExitCostSpec(StrictModel):
+    """What the serverless cloud charges for an offloaded sample: a price file (``prices``: YAML,
+    default Google Cloud Functions 1st gen Tier 1 as of 2023-08, as the seed priced it) at the
+    function's ``memory_mb`` tier."""
+
+    prices: str | None = None
+    memory_mb: Annotated[int, Field(ge=128, le=32768)] = 2048
+
+
 class ExitsSpec(StrictModel):
     """Early exits (seed 002): the network is split by ``split``, then ``per_part`` exits made from
     ``template`` (``linear``, ``conv-linear``, a Jinja2 file of Python source, or
@@ -355,7 +364,10 @@ class ExitsSpec(StrictModel):
     ``results/<name>-exits``), whose backbone and exits every host of a sweep runs."""
 
     template: str = "linear"
-    placement: Literal["linear", "pareto", "flops"] = "linear"
+    placement: Annotated[
+        list[Literal["linear", "pareto", "flops"]], BeforeValidator(_as_list), Field(min_length=1, max_length=3)
+    ] = Field(default_factory=lambda: ["linear"])
+    """One or several, each an axis of the matrix like the thresholds (exits trained for each)."""
     per_part: Annotated[int, Field(ge=1, le=MAX_PER_PART)] = 1
     axis: Literal["nodes", "flops"] = "nodes"
     direction: Literal["early", "late"] = "early"
@@ -368,6 +380,7 @@ class ExitsSpec(StrictModel):
     split: ExitSplitSpec = ExitSplitSpec()
     training: ExitTrainingSpec = ExitTrainingSpec()
     trained: str | None = None
+    cost: ExitCostSpec = ExitCostSpec()
 
 
 class DatasetSpec(StrictModel):

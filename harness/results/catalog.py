@@ -24,6 +24,7 @@ from harness.errors import BadInput, ExperimentFailed
 from harness.links.matrix import COLUMNS as LINK_COLUMNS
 from harness.results.decisions import DECISION_COLUMNS
 from harness.results.folder import ResultsFolder
+from harness.results.progressive import EXITS_COLUMNS
 from harness.results.summary import PARTS
 from harness.results.writer import RECORD_SCHEMA
 
@@ -409,9 +410,10 @@ class Catalog:
 
     def query(self, sql: str) -> pd.DataFrame:
         """The result of ``sql`` on the catalog, read-only: tables ``sweeps``, ``sweep_runs`` and
-        ``link_matrices``, and the views ``records`` and ``decisions``, every registered folder's
-        records.parquet and decisions.csv with the ``run_id`` of its folder, and ``links``, every
-        registered link matrix's pairs with its ``matrix``."""
+        ``link_matrices``, and the views ``records``, ``decisions`` and ``exits``, every registered
+        folder's records.parquet, decisions.csv and exits.csv (one row per model, placement and
+        threshold of a sweep with early exits) with the ``run_id`` of its folder, and ``links``,
+        every registered link matrix's pairs with its ``matrix``."""
         with self._reader() as connection:
             if connection is None:
                 raise BadInput(
@@ -427,6 +429,8 @@ class Catalog:
             _folder_view(connection, "records", "read_parquet", records, _RECORD_COLUMNS)
             decisions = [(run_id, folder.decisions) for run_id, folder in folders]
             _folder_view(connection, "decisions", "read_csv", decisions, _DECISION_COLUMNS)
+            exits = [(run_id, folder.exits) for run_id, folder in folders]
+            _folder_view(connection, "exits", "read_csv", exits, EXITS_COLUMNS)
             matrices = [
                 (stored, self._folder(stored))
                 for (stored,) in connection.execute("SELECT matrix FROM link_matrices ORDER BY matrix").fetchall()

@@ -390,3 +390,67 @@ def _mark_time(axes: Axes, at_s: float, text: str, below: int, colour: str, **li
         fontsize=10,
         color=colour,
     )
+
+
+def exits_front(table: pd.DataFrame, path: Path) -> Path:
+    """Early exits, one point per placement and threshold (labelled with it): median end-to-end time
+    against error; the non-dominated points (on latency, error and cloud cost together; a point may
+    be kept for its cost alone, which the report's table gives) ringed, and the profiled cloud-only
+    and edge-only baselines as crosses. One panel per model."""
+    models = list(dict.fromkeys(table["model"]))
+    with mpl.rc_context(STYLE):
+        figure = Figure(
+            figsize=(WIDTH_PX / DPI, max(HEIGHT_PX / DPI, 5.5 * len(models))), dpi=DPI, layout="constrained"
+        )
+        FigureCanvasAgg(figure)
+        for index, model in enumerate(models, start=1):
+            axes = figure.add_subplot(len(models), 1, index)
+            axes.grid(alpha=0.3)
+            axes.set_axisbelow(True)
+            rows = table[table["model"] == model]
+            measured = rows[rows["kind"] == "measured"]
+            groups = measured.groupby("placement", sort=False)
+            for number, ((placement, group), colour) in enumerate(zip(groups, PALETTE, strict=False)):
+                axes.scatter(group["median_ms"], 100 * group["error"], s=90, color=colour, label=placement, zorder=4)
+                for row in group.itertuples(index=False):
+                    axes.annotate(
+                        f"{row.threshold:g}",
+                        (row.median_ms, 100 * row.error),
+                        textcoords="offset points",
+                        xytext=(8, 6 - 18 * (number % 2)),
+                        fontsize=10,
+                        color=colour,
+                    )
+            front = measured[measured["front"]]
+            axes.scatter(
+                front["median_ms"],
+                100 * front["error"],
+                s=260,
+                facecolors="none",
+                edgecolors=HIGHLIGHT,
+                linewidths=1.6,
+                zorder=5,
+                label="non-dominated (latency, error, cost)",
+            )
+            for row in rows[rows["kind"] == "profiled"].itertuples(index=False):
+                axes.scatter(row.median_ms, 100 * row.error, marker="X", s=140, color="#999999", zorder=4)
+                axes.annotate(
+                    f"{row.run} (profiled)",
+                    (row.median_ms, 100 * row.error),
+                    textcoords="offset points",
+                    xytext=(7, -14),
+                    fontsize=10,
+                    color="#555555",
+                )
+            axes.set_xlabel("median end-to-end time per sample (ms)")
+            axes.set_ylabel("error (%)")
+            axes.set_title(f"{model} · points labelled with c_thr", loc="left")
+            axes.legend(loc="upper right")
+        figure.suptitle(
+            "Early exits: latency, error and cloud cost per threshold",
+            fontsize=19,
+            fontweight="bold",
+            x=0.01,
+            ha="left",
+        )
+        return _save(figure, path)

@@ -111,6 +111,20 @@ class ResultsFolder:
         return self.path / "summary.csv"
 
     @property
+    def exits(self) -> Path:
+        """With early exits: one row per model, placement and threshold, and the baselines."""
+        return self.path / "exits.csv"
+
+    @property
+    def trained(self) -> Path:
+        """With early exits: each model's training record and each exit's source, per placement."""
+        return self.path / "exits"
+
+    @property
+    def front_chart(self) -> Path:
+        return self.path / "exits_front.png"
+
+    @property
     def report(self) -> Path:
         return self.path / "report.html"
 

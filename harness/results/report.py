@@ -18,6 +18,7 @@ from harness.console import make_table
 from harness.errors import BadInput
 from harness.results.charts import (
     bytes_by_cut,
+    exits_front,
     latency_over_time,
     predicted_vs_measured,
     time_by_cut,
@@ -26,6 +27,7 @@ from harness.results.charts import (
 from harness.results.decisions import read_decisions, read_predictions
 from harness.results.folder import ResultsFolder
 from harness.results.placements import read_placements, read_replans
+from harness.results.progressive import exits_table
 from harness.results.summary import (
     PARTS,
     TIME_COLUMNS,
@@ -461,6 +463,47 @@ def _hops_html(hops: pd.DataFrame) -> str:
     return _table(header, rows, {1, 4, 5, 6})
 
 
+def _exits_html(table: pd.DataFrame, chart: Path) -> str:
+    """Per model, each placement and threshold measured, then the profiled baselines; the front marked."""
+    header = ["model", "placement", "c_thr", "accuracy", "median ms", "p95 ms", "left at", "answered on edge"]
+    header += ["bytes/sample", "edge part MB", "cloud part MB", "cloud $/1,000", "of cloud-only", "front"]
+    rows, classes = [], []
+    for row in table.itertuples(index=False):
+        measured = row.kind == "measured"
+        rows.append(
+            [
+                row.model.rpartition(":")[2],
+                row.placement if measured else f"{row.run} (profiled)",
+                f"{row.threshold:g}" if measured else "",
+                _fraction(row.accuracy, "{:.3f}"),
+                _fraction(row.median_ms, "{:,.2f}"),
+                _fraction(row.p95_ms, "{:,.2f}"),
+                row.exit_shares if measured else "",
+                _fraction(row.edge_share, "{:.0%}"),
+                _fraction(row.bytes_per_sample, "{:,.0f}"),
+                _fraction(row.edge_memory_mb, "{:,.1f}"),
+                _fraction(row.cloud_memory_mb, "{:,.1f}"),
+                _fraction(row.cost_per_1000, "{:.3g}"),
+                _fraction(row.cost_vs_cloud_only, "{:.0%}"),
+                "yes" if row.front else "",
+            ]
+        )
+        classes.append("best" if row.front else "")
+    return (
+        "<h2>Early exits</h2><p class='meta'>per placement and confidence threshold c_thr, every sample of the "
+        "labelled test part once; a sample leaves at the first exit more confident than c_thr (1: none leaves "
+        "early, the split model itself). Cloud cost: each offloaded sample billed for the worker's time and its "
+        "reply, against the whole network on the cloud for every sample. Baselines profiled: the per-layer "
+        "medians summed. Front: no other setting is faster, more accurate and cheaper at once.</p>"
+        + _table(header, rows, set(range(2, 14)) - {6}, classes)
+        + _figure_html(chart, "latency against error per placement and threshold", chart.name)
+    )
+
+
+def _fraction(value: object, spec: str) -> str:
+    return "" if value is None or pd.isna(value) else spec.format(value)
+
+
 def _figure_html(path: Path, alt: str, caption: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return (
@@ -486,8 +529,15 @@ def build_report(path: Path) -> list[Path]:
     placements = read_placements(folder)
     hops = pd.read_parquet(folder.hops) if folder.hops.is_file() else None
     replans = read_replans(folder)
+    exits = exits_table(folder, records)
     sections = []
+    if exits is not None:
+        exits.to_csv(folder.exits, index=False)
+        written += [folder.exits, exits_front(exits, folder.front_chart)]
+        sections.append(_exits_html(exits, folder.front_chart))
     for info in infos:
+        if exits is not None and info.run in set(exits["run"]):
+            continue
         rows = summary[summary["run"] == info.run]
         if rows["pipeline"].ne("").any():
             section, charts = _pipelines_section(folder, info, rows, placements, hops)

@@ -26,6 +26,7 @@ from harness.ansible.inventory import check_groups, inventory_groups
 from harness.ansible.runner import PlaybookResult, run_playbook
 from harness.errors import BadInput, ExperimentFailed, HarnessError
 from harness.exits.manifest import check_sweepable
+from harness.exits.trained import keep_trained, trained_root
 from harness.links.observed import write_links_after
 from harness.manifest import LoadedManifest, load_manifest
 from harness.manifest.cuts import check_models
@@ -254,6 +255,7 @@ def run_sweep(
     else:
         folder = ResultsFolder(out) if out else ResultsFolder.timestamped(RESULTS_ROOT, loaded.manifest.name)
         folder.write_manifest(loaded.rendered.text)
+        _keep_trained(loaded, folder)
     places = topology(inventory, loaded)
     catalog = Catalog(folder.path.parent)
     origin = {"manifest_path": str(loaded.rendered.path), "inventory": str(inventory)}
@@ -273,6 +275,16 @@ def run_sweep(
             shutil.rmtree(keys, ignore_errors=True)
     catalog.register(folder.path, status="ok", expected=outcome.expected, **origin)
     return outcome
+
+
+def _keep_trained(loaded: LoadedManifest, folder: ResultsFolder) -> None:
+    exits = loaded.manifest.exits
+    if exits is None:
+        return
+    root = exits.trained or trained_root(loaded.manifest.name)
+    for model in loaded.manifest.model:
+        for placement in exits.placement:
+            keep_trained(root, model.name, placement, folder.trained)
 
 
 def _sweep(

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 
 from harness.exits.assemble import assemble
@@ -17,6 +18,7 @@ from harness.exits.manifest import plan_for
 from harness.exits.weights import load_exit_weights
 from harness.manifest import load_manifest
 from harness.model import Granularity, build_split_graph, load_model
+from harness.results.catalog import Catalog
 from tests.integration.conftest import REPO
 from tests.integration.test_sweep import harness, hosts_dir  # noqa: F401 - the fixture
 
@@ -34,7 +36,9 @@ def test_resnet18_on_digits_learns_its_exits_leave_the_backbone_alone_and_run_on
     assert done.returncode == 0, done.stderr[-3000:]
     print(done.stdout)
     folder = out / "experiments.models-digits_resnet18"
-    record = json.loads((folder / "training.json").read_text())
+    record = json.loads((folder / "linear" / "training.json").read_text())
+    pareto = json.loads((folder / "pareto" / "training.json").read_text())
+    assert [item["after"] for item in pareto["plan"]["exits"]] != [item["after"] for item in record["plan"]["exits"]]
     assert record["backbone_digest"]["before_exits"] == record["backbone_digest"]["after_exits"]
     assert {name: len(indices) for name, indices in record["split"].items()} == {
         "train": 1077,
@@ -58,25 +62,53 @@ def test_resnet18_on_digits_learns_its_exits_leave_the_backbone_alone_and_run_on
     swept = harness(hosts_dir, "sweep", MANIFEST, *SWEPT, "--set", f"trained={out}", "--out", str(results))
     assert swept.returncode == 0, swept.stderr[-3000:]
     records = pd.read_parquet(results / "records.parquet")
-    _check_against_offline(records, folder, record["split"]["test"], tmp_path)
+    _check_against_offline(records, folder, record["split"]["test"])
+
+    # The exits table, the report's section and front, and the catalog's view: one row per
+    # placement and threshold, beside the profiled baselines.
+    table = pd.read_csv(results / "exits.csv")
+    measured = table[table["kind"] == "measured"]
+    assert sorted(zip(measured["placement"], measured["threshold"], strict=True)) == [
+        (placement, threshold) for placement in ("linear", "pareto") for threshold in (0.0, 0.9, 1.0)
+    ]
+    for row in measured.itertuples():
+        rows = records[records["run"] == row.run]
+        assert row.accuracy == pytest.approx((rows["predicted"] == rows["label"]).mean())
+        assert row.edge_share == pytest.approx((rows["exit_host"] == "edge").mean())
+    assert (measured.loc[measured["threshold"] == 0, "cost_per_1000"] == 0).all(), "nothing reached the cloud"
+    assert (measured.loc[measured["threshold"] == 1, "cost_vs_cloud_only"] > 0).all()
+    assert measured["front"].any() and (measured["edge_memory_mb"] > measured["cloud_memory_mb"]).all()
+    assert sorted(table.loc[table["kind"] == "profiled", "run"]) == ["cloud only", "edge only"]
+    page = (results / "report.html").read_text()
+    assert "<h2>Early exits</h2>" in page and "exits_front.png" in page
+    assert (results / "exits_front.png").stat().st_size > 10_000
+    assert (results / "exits" / folder.name / "pareto" / "exit3.py").read_text().startswith("# An exit")
+    rows = Catalog(tmp_path).query(
+        "SELECT placement, threshold, accuracy FROM exits WHERE kind = 'measured' ORDER BY placement, threshold"
+    )
+    assert (
+        len(rows) == 6
+        and rows["accuracy"].tolist() == measured.sort_values(["placement", "threshold"])["accuracy"].tolist()
+    )
 
 
-def _check_against_offline(records: pd.DataFrame, folder: Path, test: list[int], tmp_path: Path) -> None:
-    """Each threshold's 40 samples are the test part's first 40, labelled; at 0 every sample leaves at
-    the first exit and sends nothing; at 1 none leaves early and the answers are the plain model's;
-    at 0.9 each sample leaves where the same exits, run here, let it."""
-    loaded = load_manifest(Path(REPO) / MANIFEST, [item for item in EXITS if item != "--set"])
+def _check_against_offline(records: pd.DataFrame, folder: Path, test: list[int]) -> None:
+    """Each run's 40 samples are the test part's first 40, labelled; at 0 every sample leaves at the
+    first exit and sends nothing; at 1 none leaves early and the answers are the plain model's; at
+    0.9 each sample leaves where the same exits, run here, let it. Both placements alike."""
+    loaded = load_manifest(Path(REPO) / MANIFEST, [item for item in SWEPT if item != "--set"])
     model = load_model(MODEL, str(folder / "backbone.pt"))
     split = build_split_graph(model, Granularity.MODULE, (1, 3, 32, 32))
-    plan = plan_for(split, loaded.manifest.exits)
-    progressive = assemble(split, plan, "linear", 10)
-    load_exit_weights(folder / "exits.pt", [head.module for head in progressive.heads])
     digits = digits_set((3, 32, 32))
     assert test == stratified_split(digits.labels, 0.2, 0.2, 0).test.tolist()
     samples = digits.inputs[test[:40]]
-    assert sorted(records["threshold"].unique()) == [0.0, 0.9, 1.0]
-    for threshold, rows in records.groupby("threshold"):
-        rows = rows.sort_values("input")
+    assert sorted(records["run"].unique()) == sorted(run.id for run in loaded.runs)
+    for run in loaded.runs:
+        rows = records[records["run"] == run.id].sort_values("input")
+        threshold = run.threshold
+        plan = plan_for(split, run.exits)
+        progressive = assemble(split, plan, "linear", 10)
+        load_exit_weights(folder / run.exits.placement[0] / "exits.pt", [head.module for head in progressive.heads])
         assert rows["input"].tolist() == list(range(40)), threshold
         assert rows["label"].tolist() == digits.labels[test[:40]].tolist(), threshold
         assert (rows["cut"] == plan.cut).all()
@@ -90,8 +122,9 @@ def _check_against_offline(records: pd.DataFrame, folder: Path, test: list[int],
     assert (at_zero["exit"] == 1).all() and (at_zero["exit_host"] == "edge").all()
     assert (at_one["exit"] == 0).all() and (at_one["exit_host"] == "").all()
     with torch.no_grad():
-        plain = model.module(samples).argmax(dim=1)
-    assert at_one.sort_values("input")["predicted"].tolist() == plain.tolist()
+        plain = model.module(samples).argmax(dim=1).tolist()
+    for _, rows in at_one.groupby("run"):
+        assert rows.sort_values("input")["predicted"].tolist() == plain
 
 
 def _offline(progressive, sample: torch.Tensor, threshold: float) -> tuple[int, int]:

@@ -123,19 +123,18 @@ def test_the_stratified_split_keeps_each_class_share_and_repeats_for_a_seed():
 
 
 def test_training_writes_the_weights_sources_and_record_and_they_read_back(tmp_path):
-    path = _write(tmp_path, SELECTING)
+    path = _write(tmp_path, SELECTING.replace("template: linear", "template: linear\n  placement: [linear, pareto]"))
     loaded = load_manifest(path)
-    (trained,) = train_manifest(loaded, tmp_path / "out")
-    folder = tmp_path / "out" / "experiments.models-tiny_skipnet"
-    assert trained.folder == folder
-    assert sorted(item.name for item in folder.iterdir()) == [
-        "backbone.pt",
-        "exit1.py",
-        "exit2.py",
-        "exits.pt",
-        "training.json",
-    ]
+    trained, pareto = train_manifest(loaded, tmp_path / "out")
+    model_folder = tmp_path / "out" / "experiments.models-tiny_skipnet"
+    folder = model_folder / "linear"
+    assert (trained.folder, trained.placement, pareto.folder) == (folder, "linear", model_folder / "pareto")
+    assert sorted(item.name for item in model_folder.iterdir()) == ["backbone.pt", "linear", "pareto"]
+    assert sorted(item.name for item in folder.iterdir()) == ["exit1.py", "exit2.py", "exits.pt", "training.json"]
     record = json.loads((folder / "training.json").read_text())
+    other = json.loads((pareto.folder / "training.json").read_text())
+    assert (record["placement"], other["placement"]) == ("linear", "pareto")
+    assert record["backbone_losses"] == other["backbone_losses"], "the backbone is trained once, for both"
     assert record["backbone_digest"]["before_exits"] == record["backbone_digest"]["after_exits"]
     assert len(record["backbone_losses"]) == 2 and len(record["exit_losses"]) == 3
     assert record["split"] == stratified_split(digits_set((3, 32, 32)).labels, 0.2, 0.2, 3).record()
@@ -149,9 +148,9 @@ def test_training_writes_the_weights_sources_and_record_and_they_read_back(tmp_p
     assert sum(chosen["test"]["shares"]) == pytest.approx(1.0)
 
     # What the sweep ships and runs: the backbone and the exits of exits.trained.
-    model = load_model("experiments.models:tiny_skipnet", str(folder / "backbone.pt"))
+    model = load_model("experiments.models:tiny_skipnet", str(model_folder / "backbone.pt"))
     split = build_split_graph(model, Granularity.MODULE)
-    progressive = assemble(split, plan_for(split, loaded.manifest.exits), "linear", 10)
+    progressive = assemble(split, plan_for(split, loaded.runs[0].exits), "linear", 10)
     load_exit_weights(folder / "exits.pt", [head.module for head in progressive.heads])
     saved = torch.load(folder / "exits.pt", weights_only=True)
     assert torch.equal(progressive.heads[0].module.state_dict()["2.weight"], saved["exit1.2.weight"])
@@ -194,11 +193,11 @@ def test_each_threshold_is_a_run_of_the_trained_backbone_and_exits(tmp_path):
     loaded = load_manifest(_write(tmp_path, SKIPNET + f"  trained: {tmp_path / 'out'}\n"))
     folder = tmp_path / "out" / "experiments.models-tiny_skipnet"
     assert [(run.id, run.threshold) for run in loaded.runs] == [
-        ("tiny_skipnet-module-4MBps-none-c0.5", 0.5),
-        ("tiny_skipnet-module-4MBps-none-c1", 1.0),
+        ("tiny_skipnet-module-4MBps-none-linear-c0.5", 0.5),
+        ("tiny_skipnet-module-4MBps-none-linear-c1", 1.0),
     ]
     assert {(run.model.weights, run.exit_weights) for run in loaded.runs} == {
-        (str(folder / "backbone.pt"), str(folder / "exits.pt"))
+        (str(folder / "backbone.pt"), str(folder / "linear" / "exits.pt"))
     }
     with pytest.raises(BadInput) as caught:
         check_sweepable(loaded)
@@ -211,7 +210,16 @@ def test_each_threshold_is_a_run_of_the_trained_backbone_and_exits(tmp_path):
     check_sweepable(loaded)
 
     default = load_manifest(_write(tmp_path, SKIPNET))
-    assert default.runs[0].exit_weights == "results/tiny-exits-exits/experiments.models-tiny_skipnet/exits.pt"
+    assert default.runs[0].exit_weights == "results/tiny-exits-exits/experiments.models-tiny_skipnet/linear/exits.pt"
+    both = load_manifest(
+        _write(tmp_path, SKIPNET.replace("template: linear", "template: linear\n  placement: [linear, pareto]"))
+    )
+    assert [(run.exits.placement, run.threshold) for run in both.runs] == [
+        (["linear"], 0.5),
+        (["linear"], 1.0),
+        (["pareto"], 0.5),
+        (["pareto"], 1.0),
+    ]
     latency = load_manifest(_write(tmp_path, SKIPNET.replace("by: layers, fraction: 0.5", "by: latency")))
     with pytest.raises(BadInput, match=r":12: field exits.split.by: a sweep with exits resolves its split before"):
         check_sweepable(latency)
