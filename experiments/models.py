@@ -42,3 +42,27 @@ def digits_resnet18() -> nn.Module:
 
 
 digits_resnet18.input_shape = (1, 3, 32, 32)
+
+
+class HeavyMiddleNet(nn.Module):
+    """Two cheap convolutions, then two costly ones at full resolution, then the classifier: an
+    early exit before the costly part saves most of the compute, the case early exits are for."""
+
+    def __init__(self, classes: int = 10, width: int = 128):
+        super().__init__()
+        self.light = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+        self.heavy = nn.Sequential(
+            nn.Conv2d(8, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1), nn.ReLU()
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(self.pool(self.heavy(self.light(x))), 1))
+
+
+def heavy_middle_net() -> nn.Module:
+    return HeavyMiddleNet()
+
+
+heavy_middle_net.input_shape = (1, 3, 32, 32)

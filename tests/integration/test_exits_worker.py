@@ -2,15 +2,18 @@
 sample an edge exit takes sends nothing, and the worker runs the rest with its own exits, built
 from the template and the weights file it was given, never from anything in the request."""
 
+import statistics
+
 import msgspec
 import pytest
 import torch
 
-from harness.exits.assemble import assemble
+from harness.exits.assemble import assemble, build_part
 from harness.exits.progressive import max_softmax
 from harness.exits.resolve import SplitRule, plan_exits
 from harness.exits.training import exit_logits
 from harness.exits.weights import exit_state
+from harness.model import Granularity, build_split_graph, load_model
 from harness.wire import ModelSpec
 from harness.wire.frames import ExitsSpec
 from harness.worker import EdgeDriver, WorkerClient, WorkerError, synthetic_inputs
@@ -97,3 +100,47 @@ def test_the_worker_reads_exit_weights_and_templates_only_from_its_weights_dir(s
         with pytest.raises(WorkerError, match=r"exit template 'os\.path:join': user exit factories are served from"):
             _driver(client, split, model, plan, foreign, 1.0).infer(plan.cut, example)
     assert worker.stop() == 0
+
+
+def test_a_sample_that_leaves_before_the_costly_layers_never_runs_them(start_worker, tmp_path):
+    """Exit 1 sits before heavy_middle_net's two costly convolutions (about 320 of its 322 MFLOPs),
+    both on the edge: samples that leave there spend a small part of the edge time of samples that
+    run the whole edge part, as measured by the edge, and send nothing."""
+    model = load_model("experiments.models:heavy_middle_net")
+    split = build_split_graph(model, Granularity.MODULE)
+    cut, before_heavy, in_cloud = 8, 4, 9
+    torch.manual_seed(5)
+    edge, edge_heads = build_part(split, None, cut, [before_heavy], "linear", CLASSES)
+    _, cloud_heads = build_part(split, cut, None, [in_cloud], "linear", CLASSES)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    state = {
+        f"exit{number}.{name}": tensor
+        for number, heads in ((1, edge_heads), (2, cloud_heads))
+        for name, tensor in heads[0].module.state_dict().items()
+    }
+    torch.save(state, weights / "exits.pt")
+    remote = ExitsSpec(
+        template="linear",
+        cuts=(in_cloud,),
+        first=2,
+        classes=CLASSES,
+        confidence="max_softmax",
+        threshold=1.0,
+        weights=str(weights / "exits.pt"),
+    )
+    spec = ModelSpec(name="experiments.models:heavy_middle_net", granularity="module", input_shape=split.input_shape)
+    worker = start_worker("--weights-dir", str(weights))
+    inputs = synthetic_inputs(split.input_shape, 9, seed=2)
+    edge_ms = {}
+    with WorkerClient(worker.endpoint) as client:
+        for threshold in (0.0, 1.0):
+            driver = EdgeDriver(client, split, spec, exits=EdgeExits(edge.eval(), remote, threshold))
+            driver.prepare(cut)
+            records = [driver.infer(cut, example)[1] for example in inputs]
+            assert {record.exit for record in records} == ({1} if threshold == 0 else {0})
+            assert all((record.bytes_wire == 0) == (threshold == 0) for record in records)
+            edge_ms[threshold] = statistics.median(record.edge_ns for record in records) / 1e6
+    assert worker.stop() == 0
+    print(f"median edge time: {edge_ms[0.0]:.2f} ms leaving at exit 1, {edge_ms[1.0]:.2f} ms through the edge part")
+    assert edge_ms[0.0] < 0.5 * edge_ms[1.0], edge_ms
