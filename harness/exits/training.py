@@ -3,8 +3,9 @@ exits on the frozen backbone, each learning from the features at its attach poin
 cross-entropy, the backbone's weights left exactly as they were (its digest before and after proves
 it). Seeded, on CPU, one batch size, so a run repeats."""
 
+import contextlib
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -56,18 +57,44 @@ def train_backbone(
     torch.manual_seed(seed)
     loss_of = nn.CrossEntropyLoss()
     module.train()
-    losses = _fit(
-        torch.optim.Adam(module.parameters(), lr=learning_rate),
-        lambda chosen: loss_of(module(inputs[chosen]), labels[chosen]),
-        len(labels),
-        epochs,
-        batch,
-        seed,
-        on_epoch,
-        smallest=2,  # batch normalisation needs two samples to train on
-    )
+    with _auxiliary_set_aside(module):
+        losses = _fit(
+            torch.optim.Adam(module.parameters(), lr=learning_rate),
+            lambda chosen: loss_of(_main_logits(module(inputs[chosen])), labels[chosen]),
+            len(labels),
+            epochs,
+            batch,
+            seed,
+            on_epoch,
+            smallest=2,  # batch normalisation needs two samples to train on
+        )
     module.eval()
     return losses
+
+
+AUXILIARY = ("AuxLogits", "aux1", "aux2")
+"""The auxiliary classifiers of torchvision's InceptionV3 and GoogLeNet."""
+
+
+@contextlib.contextmanager
+def _auxiliary_set_aside(module: nn.Module) -> Iterator[None]:
+    """InceptionV3 and GoogLeNet also run auxiliary classifiers while training. They are no part of
+    the model that is split (evaluation skips them) and need a larger input than the model itself
+    (InceptionV3's fails below about 140 x 140), so they sit out the training, untouched, and are
+    put back for the weights file to hold every parameter the hosts' model has."""
+    saved = {name: getattr(module, name) for name in AUXILIARY if isinstance(getattr(module, name, None), nn.Module)}
+    for name in saved:
+        setattr(module, name, None)
+    try:
+        yield
+    finally:
+        for name, child in saved.items():
+            setattr(module, name, child)
+
+
+def _main_logits(output):
+    """The classifier's logits (InceptionV3 and GoogLeNet wrap theirs while training)."""
+    return getattr(output, "logits", output)
 
 
 def _fit(

@@ -6,7 +6,7 @@ import torch
 from harness.exits.assemble import assemble
 from harness.exits.data import easy_hard_set
 from harness.exits.resolve import SplitRule, plan_exits
-from harness.exits.training import backbone_digest, train_exits
+from harness.exits.training import backbone_digest, train_backbone, train_exits
 from harness.model import Granularity, build_split_graph, load_model
 
 CLASSES = 4
@@ -38,3 +38,13 @@ def test_trained_exits_answer_easy_samples_early_and_leave_the_backbone_alone():
     easy, hard = float(left[~test.hard].float().mean()), float(left[test.hard].float().mean())
     print(f"left at exit 1 at c_thr 0.9: easy {easy:.2f}, hard {hard:.2f}")
     assert easy >= 2 * hard and easy > 0.2, (easy, hard)
+
+
+def test_inception_trains_at_an_input_its_auxiliary_classifier_cannot_take_and_keeps_it_untouched():
+    module = load_model("inception_v3", None, 10).module
+    before = {name: tensor.clone() for name, tensor in module.state_dict().items()}
+    losses = train_backbone(module, torch.randn(4, 3, 96, 96), torch.tensor([0, 1, 2, 3]), 1, batch=4)
+    after = module.state_dict()
+    assert len(losses) == 1 and set(after) == set(before) and not module.training
+    assert all(torch.equal(after[name], before[name]) for name in before if name.startswith("AuxLogits."))
+    assert not torch.equal(after["fc.weight"], before["fc.weight"])
