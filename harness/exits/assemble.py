@@ -50,7 +50,7 @@ def build_part(
     cut into segments at the ``attach`` cuts, with an exit from ``template`` after each."""
     bounds = [start, *attach, end]
     segments = [split.segment(first, last) for first, last in itertools.pairwise(bounds)]
-    heads = tuple(build_exit(template, _attach_shape(split, cut), num_classes) for cut in attach)
+    heads = tuple(build_exit(template, _attach_shape(split, cut), num_classes, split.graph_module) for cut in attach)
     return ProgressivePart(segments, [head.module for head in heads], confidence), heads
 
 

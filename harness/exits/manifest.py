@@ -116,7 +116,7 @@ def check_exits(loaded: LoadedManifest) -> None:
             for item in plan.exits:
                 (leaf,) = split.cut(item.cut).live
                 try:
-                    build_exit(spec.template, tuple(leaf.shape[1:]), classes or 1)
+                    build_exit(spec.template, tuple(leaf.shape[1:]), classes or 1, split.graph_module)
                 except BadInput as error:
                     raise refuse(("exits", "template"), f"{error} (the exit after {item.after})") from None
 

@@ -7,6 +7,7 @@ import torch
 
 from harness.errors import BadInput
 from harness.exits.templates import build_exit, built_in_templates
+from harness.model import Granularity, build_split_graph, load_model
 
 IN_SHAPE = (64, 8, 8)
 
@@ -58,9 +59,30 @@ def test_a_bad_template_is_refused_in_one_line(tmp_path, text, message):
 
 
 def test_an_unknown_template_names_the_built_ins():
-    assert built_in_templates() == ["conv-linear", "linear"]
-    with pytest.raises(BadInput, match=r"^exit template 'branchy': expected one of conv-linear, linear, a Jinja2 file"):
+    assert built_in_templates() == ["conv-linear", "linear", "replicate"]
+    with pytest.raises(
+        BadInput, match=r"^exit template 'branchy': expected one of conv-linear, linear, replicate, a Jinja2 file"
+    ):
         build_exit("branchy", IN_SHAPE, 10)
+
+
+@pytest.mark.parametrize(("name", "parts"), [("resnet18", ["Linear"]), ("mobilenet_v2", ["Dropout", "Linear"])])
+def test_replicate_copies_the_networks_own_classifier_resized_with_fresh_weights(name, parts):
+    model = load_model(name, None, 10).module
+    head = build_exit("replicate", IN_SHAPE, 10, model)
+    assert head.module(torch.randn(2, *IN_SHAPE)).shape == (2, 10)
+    assert [type(part).__name__ for part in head.module] == ["AdaptiveAvgPool2d", "Flatten", *parts]
+    linear = next(module for module in head.module if isinstance(module, torch.nn.Linear))
+    assert linear.in_features == 64 and linear.out_features == 10
+    original = next(module for module in model.modules() if isinstance(module, torch.nn.Linear))
+    assert linear.weight.data_ptr() != original.weight.data_ptr(), "a copy, not the network's own weights"
+    assert head.source.startswith("# replicate: the network's") and "AdaptiveAvgPool2d" in head.source
+    traced = build_split_graph(load_model(name, None, 10), Granularity.MODULE).graph_module
+    assert repr(build_exit("replicate", IN_SHAPE, 10, traced).module) == repr(head.module), (
+        "the same from a traced model"
+    )
+    with pytest.raises(BadInput, match=r"^exit template 'replicate': the model has no Linear classifier to copy$"):
+        build_exit("replicate", IN_SHAPE, 10, torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1)))
 
 
 @pytest.fixture(scope="module")
