@@ -109,7 +109,8 @@ def model_list():
 @click.option("--axis", type=click.Choice(["nodes", "flops"]), default="nodes", show_default=True)
 @click.option("--direction", type=click.Choice(["early", "late"]), default="early", show_default=True)
 @click.option(
-    "--template", help="Build each exit from this template (linear, conv-linear, a .py.j2 file, module:function)."
+    "--template",
+    help="Build each exit from this template (linear, conv-linear, replicate, a .py.j2 file, module:function).",
 )
 @click.option("--classes", type=int, default=1000, show_default=True, help="Logits each exit gives, with --template.")
 @click.option(
