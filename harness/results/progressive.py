@@ -3,12 +3,14 @@ section.
 
 ``exits.csv`` has one row per model, placement and threshold (c_thr), measured: accuracy, where the
 samples left, bytes and latency per sample, the serverless cloud's cost per 1,000 samples and that
-cost as a share of cloud-only, and the memory of each part with its exits (from the training
-record the sweep kept). Beside them, per model, two baselines from the per-layer profiles the sweep
-measured, marked ``profiled``: ``cloud only`` (the input sent, the whole network on the cloud,
-billed per sample) and ``edge only`` (the whole network on the edge). The split without early
-answers is the c_thr 1.0 run, which the thresholds' rows already hold. ``front`` marks the
-measured rows no other beats on latency, error and cost at once.
+cost as a share of cloud-only, the memory of each part with its exits (from the training record
+the sweep kept), and the peak resident memory of the edge process and of the worker (the largest
+the run's records report: each host's peak so far, so a later run includes an earlier one's).
+Beside them, per model, two baselines from the per-layer profiles the sweep measured, marked
+``profiled``: ``cloud only`` (the input sent, the whole network on the cloud, billed per sample)
+and ``edge only`` (the whole network on the edge). The split without early answers is the c_thr
+1.0 run, which the thresholds' rows already hold. ``front`` marks the measured rows no other beats
+on latency, error and cost at once.
 """
 
 import json
@@ -47,6 +49,8 @@ EXITS_COLUMNS = {
     "error": "DOUBLE",
     "edge_memory_mb": "DOUBLE",
     "cloud_memory_mb": "DOUBLE",
+    "edge_peak_rss_mb": "DOUBLE",
+    "cloud_peak_rss_mb": "DOUBLE",
     "front": "BOOLEAN",
 }
 """The columns of ``exits.csv`` in order, with their SQL types (the catalog's ``exits`` view)."""
@@ -93,6 +97,9 @@ def exits_table(folder: ResultsFolder, records: pd.DataFrame) -> pd.DataFrame | 
             measured[f"{part}_memory_mb"] = [
                 _part_memory_mb(folder, model, chosen, part) for chosen in measured["placement"]
             ]
+        peaks = rows.groupby("run", sort=False)[["edge_peak_rss", "cloud_peak_rss"]].max() / 1e6
+        for part in ("edge", "cloud"):
+            measured[f"{part}_peak_rss_mb"] = measured["run"].map(peaks[f"{part}_peak_rss"])
         tables.append(measured)
         tables.append(_baselines(model, rows, measured, whole, _input_bytes(model_runs), prices, spec.cost.memory_mb))
     if not tables:

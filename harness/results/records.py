@@ -53,6 +53,10 @@ class InferenceRecord:
     """With a labelled dataset: the class the model (or the exit it left at) answered."""
     label: int | None = None
     """With a labelled dataset: the sample's true class."""
+    edge_peak_rss: int | None = None
+    """The edge process's peak resident memory so far, in bytes."""
+    cloud_peak_rss: int | None = None
+    """The replying worker's peak resident memory so far, in bytes; empty where nothing was sent."""
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -466,7 +466,8 @@ def _hops_html(hops: pd.DataFrame) -> str:
 def _exits_html(table: pd.DataFrame, chart: Path) -> str:
     """Per model, each placement and threshold measured, then the profiled baselines; the front marked."""
     header = ["model", "placement", "c_thr", "accuracy", "median ms", "p95 ms", "left at", "answered on edge"]
-    header += ["bytes/sample", "edge part MB", "cloud part MB", "cloud $/1,000", "of cloud-only", "front"]
+    header += ["bytes/sample", "edge part MB", "cloud part MB", "edge RSS MB", "worker RSS MB"]
+    header += ["cloud $/1,000", "of cloud-only", "front"]
     rows, classes = [], []
     for row in table.itertuples(index=False):
         measured = row.kind == "measured"
@@ -483,6 +484,8 @@ def _exits_html(table: pd.DataFrame, chart: Path) -> str:
                 _fraction(row.bytes_per_sample, "{:,.0f}"),
                 _fraction(row.edge_memory_mb, "{:,.1f}"),
                 _fraction(row.cloud_memory_mb, "{:,.1f}"),
+                _fraction(row.edge_peak_rss_mb, "{:,.0f}"),
+                _fraction(row.cloud_peak_rss_mb, "{:,.0f}"),
                 _fraction(row.cost_per_1000, "{:.3g}"),
                 _fraction(row.cost_vs_cloud_only, "{:.0%}"),
                 "yes" if row.front else "",
@@ -494,8 +497,9 @@ def _exits_html(table: pd.DataFrame, chart: Path) -> str:
         "labelled test part once; a sample leaves at the first exit more confident than c_thr (1: none leaves "
         "early, the split model itself). Cloud cost: each offloaded sample billed for the worker's time and its "
         "reply, against the whole network on the cloud for every sample. Baselines profiled: the per-layer "
-        "medians summed. Front: no other setting is faster, more accurate and cheaper at once.</p>"
-        + _table(header, rows, set(range(2, 14)) - {6}, classes)
+        "medians summed. Part MB: parameters and buffers with the exits; RSS: each process's peak resident memory. "
+        "Front: no other setting is faster, more accurate and cheaper at once.</p>"
+        + _table(header, rows, set(range(2, 16)) - {6}, classes)
         + _figure_html(chart, "latency against error per placement and threshold", chart.name)
     )
 

@@ -275,6 +275,8 @@ class Result(_Tagged, tag="result"):
     exit: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
     """With exits: the exit the sample left at (its number in the plan), or 0 at the final classifier."""
     confidence: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    peak_rss: Count = 0
+    """The replying worker's peak resident memory so far, in bytes (0: not told)."""
     v: Version = PROTOCOL
 
 

@@ -57,7 +57,7 @@ from harness.wire.link import EmulatedLink
 from harness.wire.sockets import bind_server, connect_client
 from harness.wire.tensors import pack, unpack
 from harness.worker.client import WorkerClient, WorkerError, WorkerUnavailable
-from harness.worker.hostinfo import compute_device
+from harness.worker.hostinfo import compute_device, peak_rss_bytes
 from harness.worker.segments import ModelPolicy, SegmentCache
 from harness.worker.supervisor import supervised
 
@@ -229,7 +229,8 @@ class Worker:
         in_pipeline = bool(message.route or message.upstream)
         hops = (*message.upstream, _figures(message, buffers, timings)) if in_pipeline else ()
         if not message.route:
-            frames = encode(Result(id=message.id, values=specs, timings=timings, hops=hops), out_buffers)
+            result = Result(id=message.id, values=specs, timings=timings, hops=hops, peak_rss=peak_rss_bytes())
+            frames = encode(result, out_buffers)
             _hold(message.reply_pace, frames)
             return Outgoing(frames, reply_to)
         hop, rest = message.route[0], message.route[1:]
@@ -280,7 +281,9 @@ class Worker:
             names, leaves = ["output"], [outcome.logits]
             left, confidence = exits.first + outcome.exit - 1, outcome.confidence
         specs, out_buffers, timings = self._pack(message, names, leaves, received_ns, decoded_ns, computed_ns)
-        result = Result(id=message.id, values=specs, timings=timings, exit=left, confidence=confidence)
+        result = Result(
+            id=message.id, values=specs, timings=timings, exit=left, confidence=confidence, peak_rss=peak_rss_bytes()
+        )
         frames = encode(result, out_buffers)
         _hold(message.reply_pace, frames)
         return Outgoing(frames, reply_to)

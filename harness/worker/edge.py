@@ -49,6 +49,7 @@ from harness.wire.keys import ClientKeys
 from harness.wire.link import EmulatedLink
 from harness.wire.tensors import pack, unpack
 from harness.worker.client import ReplyGroup, WorkerClient, WorkerUnavailable
+from harness.worker.hostinfo import peak_rss_bytes
 
 
 @dataclass(frozen=True)
@@ -289,6 +290,8 @@ class EdgeDriver:
             rate=self.link.rate,
             delay_ns=self.link.delay_ns,
             started_at_ns=started_at_ns,
+            edge_peak_rss=peak_rss_bytes(),
+            cloud_peak_rss=reply.peak_rss or None,
         )
         if self.exits is not None:
             record = replace(
@@ -355,6 +358,7 @@ class EdgeDriver:
             rate=self.link.rate,
             delay_ns=self.link.delay_ns,
             started_at_ns=started_at_ns,
+            edge_peak_rss=peak_rss_bytes(),
         )
 
     @property

@@ -5,6 +5,8 @@ CUDA devices), printed as JSON by ``harness host-info`` for the runtime role to 
 """
 
 import platform
+import resource
+import sys
 
 import torch
 
@@ -38,3 +40,9 @@ def host_info() -> dict:
         "accelerators": devices,
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far (Linux counts in KiB, macOS in bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024

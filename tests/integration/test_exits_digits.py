@@ -78,6 +78,10 @@ def test_resnet18_on_digits_learns_its_exits_leave_the_backbone_alone_and_run_on
     assert (measured.loc[measured["threshold"] == 0, "cost_per_1000"] == 0).all(), "nothing reached the cloud"
     assert (measured.loc[measured["threshold"] == 1, "cost_vs_cloud_only"] > 0).all()
     assert measured["front"].any() and (measured["edge_memory_mb"] > measured["cloud_memory_mb"]).all()
+    assert (measured["edge_peak_rss_mb"] > 50).all()
+    offloading = measured["threshold"] > 0
+    assert (measured.loc[offloading, "cloud_peak_rss_mb"] > 50).all()
+    assert measured.loc[~offloading, "cloud_peak_rss_mb"].isna().all(), "no sample reached the worker"
     assert sorted(table.loc[table["kind"] == "profiled", "run"]) == ["cloud only", "edge only"]
     page = (results / "report.html").read_text()
     assert "<h2>Early exits</h2>" in page and "exits_front.png" in page

@@ -65,6 +65,7 @@ def test_samples_leave_where_the_offline_logits_say_and_an_edge_exit_sends_nothi
             assert torch.equal(output, reference), "at c_thr 1.0 the output is the plain model's, bit for bit"
             assert (record.exit, record.exit_host, record.threshold) == (0, "", 1.0)
             assert record.bytes_raw == split.cut(plan.cut).bytes and record.cloud_ns > 0
+            assert record.cloud_peak_rss > 50e6 and record.edge_peak_rss > 50e6
 
         always = _driver(client, split, model, plan, remote, 0.0)
         for example, logits in zip(inputs, offline, strict=True):
@@ -72,6 +73,7 @@ def test_samples_leave_where_the_offline_logits_say_and_an_edge_exit_sends_nothi
             assert torch.equal(output, logits[0]), "at c_thr 0 every sample leaves at the first exit"
             assert (record.exit, record.exit_host, record.request) == (1, "edge", 0)
             assert record.bytes_wire == 0 and record.cloud_ns == 0 and record.transfer_ns == 0
+            assert record.cloud_peak_rss is None and record.edge_peak_rss > 50e6, "torch alone takes more"
             assert record.confidence == pytest.approx(float(max_softmax(logits[0])[0]))
 
         # A threshold between a sample's two exit confidences: the edge's exit passes it on, the cloud's takes it.
