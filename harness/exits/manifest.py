@@ -81,6 +81,12 @@ def check_exits(loaded: LoadedManifest) -> None:
         shape = tuple(model.input_shape) if model.input_shape else None
         split = _architecture(model.name, model.granularity, shape, model.classes)
         where = f"model '{model.name}' at {split.granularity} granularity"
+        if split.input_shape[0] != 1:
+            raise refuse(
+                ("model", position, "input_shape"),
+                f"a batch of {split.input_shape[0]}: progressive inference takes one sample at a time, since "
+                "samples of one batch may leave at different exits (expected a batch of 1)",
+            )
         single = {cut.index for cut in split.cuts if cut.single_tensor}
         if manifest.cuts != "all":
             if len(manifest.cuts) != 1:

@@ -223,3 +223,12 @@ def test_each_threshold_is_a_run_of_the_trained_backbone_and_exits(tmp_path):
     latency = load_manifest(_write(tmp_path, SKIPNET.replace("by: layers, fraction: 0.5", "by: latency")))
     with pytest.raises(BadInput, match=r":12: field exits.split.by: a sweep with exits resolves its split before"):
         check_sweepable(latency)
+
+
+def test_a_batch_above_one_is_refused_at_the_input_shape(tmp_path):
+    text = SKIPNET.replace("  granularity: module\n", "  granularity: module\n  input_shape: [4, 3, 32, 32]\n")
+    path = _write(tmp_path, text)
+    assert _refusal(path) == (
+        f"{path}:5: field model.input_shape: a batch of 4: progressive inference takes one sample at a time, since "
+        "samples of one batch may leave at different exits (expected a batch of 1)"
+    )
