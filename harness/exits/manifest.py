@@ -119,6 +119,13 @@ def check_exits(loaded: LoadedManifest) -> None:
                 plan = plan_for(split, one, cut=listed_cut(manifest.cuts))
             except BadInput as error:
                 raise refuse(("exits", "per_part"), str(error)) from None
+            weights = spec.training.loss_weights
+            if weights is not None and (spec.training.mode != "joint" or len(weights) != len(plan.exits) + 1):
+                raise refuse(
+                    ("exits", "training", "loss_weights"),
+                    f"{len(weights)} loss weights: expected one per exit ({len(plan.exits)} in the "
+                    f"{one.placement[0]} placement) and one for the final classifier, with mode: joint",
+                )
             for item in plan.exits:
                 (leaf,) = split.cut(item.cut).live
                 try:

@@ -38,3 +38,9 @@ def keep_trained(root: str | Path, model: str, placement: str, destination: Path
     for pattern in KEPT:
         for path in sorted(source.glob(pattern)):
             shutil.copy2(path, target / path.name)
+
+
+def backbone_file(root: str | Path, model: str, placement: str, joint: bool) -> Path:
+    """The backbone a placement's exits were trained with: the model's one, or with joint training
+    (which changes the backbone) the placement's own."""
+    return (exits_folder(root, model, placement) if joint else trained_folder(root, model)) / BACKBONE

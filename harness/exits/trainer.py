@@ -16,6 +16,7 @@ The backbone trains first where the manifest gives no weights; the exits of each
 train on it frozen.
 """
 
+import copy
 import json
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from harness.exits.manifest import LABELLED_CLASSES, listed_cut, output_classes,
 from harness.exits.present import exit_plan_record
 from harness.exits.thresholds import Selection, select_thresholds
 from harness.exits.trained import BACKBONE, EXITS, trained_folder
-from harness.exits.training import backbone_digest, exit_logits, train_backbone, train_exits
+from harness.exits.training import backbone_digest, exit_logits, train_backbone, train_exits, train_joint
 from harness.exits.weights import exit_state
 from harness.manifest import LoadedManifest
 from harness.manifest.schema import Cuts, ExitsSpec, ModelSpec
@@ -120,8 +121,14 @@ def _train_model(
         "split": parts.record(),
     }
     trained = []
+    joint = training.mode == "joint"
     for one in placed(spec):
-        result = _train_exits(split, one, cuts, data, parts, record, folder / one.placement[0], say)
+        placement_folder = folder / one.placement[0]
+        own = copy.deepcopy(loaded) if joint else loaded
+        own_split = build_split_graph(own, Granularity.parse(model.granularity), shape) if joint else split
+        result = _train_exits(own_split, one, cuts, data, parts, record, placement_folder, say)
+        if joint:
+            torch.save(own.module.state_dict(), placement_folder / BACKBONE)
         trained.append(replace(result, seconds=time.monotonic() - started))
         started = time.monotonic()
     return trained
@@ -137,27 +144,45 @@ def _train_exits(
     folder: Path,
     say: Callable[[str], None],
 ) -> TrainedModel:
-    """The exits of one placement on the frozen backbone of ``split``, written into ``folder``."""
+    """The exits of one placement on the frozen backbone of ``split`` (or with it, jointly), written
+    into ``folder``."""
     training = spec.training
     plan = plan_for(split, spec, cut=listed_cut(cuts))
     progressive = assemble(split, plan, spec.template, output_classes(split) or data.classes, spec.confidence)
     before = backbone_digest(progressive)
+    joint = training.mode == "joint"
     say(
-        f"{record['model']}: training {len(progressive.heads)} {spec.placement[0]} exits on the frozen backbone, "
-        f"{training.exit_epochs} epochs"
+        f"{record['model']}: training {len(progressive.heads)} {spec.placement[0]} exits "
+        f"{'with the backbone, jointly' if joint else 'on the frozen backbone'}, {training.exit_epochs} epochs"
     )
-    exit_losses = train_exits(
-        progressive,
-        data.inputs[parts.train],
-        data.labels[parts.train],
-        training.exit_epochs,
-        training.batch,
-        training.learning_rate,
-        training.seed,
-        _epochs(say, "exits", training.exit_epochs),
-    )
+    train_inputs, train_labels = data.inputs[parts.train], data.labels[parts.train]
+    on_epoch = _epochs(say, "exits", training.exit_epochs)
+    if joint:
+        weights = training.loss_weights or [1.0] * (len(progressive.heads) + 1)
+        exit_losses = train_joint(
+            progressive,
+            train_inputs,
+            train_labels,
+            training.exit_epochs,
+            weights,
+            training.batch,
+            training.learning_rate,
+            training.seed,
+            on_epoch,
+        )
+    else:
+        exit_losses = train_exits(
+            progressive,
+            train_inputs,
+            train_labels,
+            training.exit_epochs,
+            training.batch,
+            training.learning_rate,
+            training.seed,
+            on_epoch,
+        )
     after = backbone_digest(progressive)
-    if after != before:
+    if after != before and not joint:
         raise HarnessError(f"{record['model']}: exit training changed the backbone (digest {before} became {after})")
     logits = {part: exit_logits(progressive, data.inputs[getattr(parts, part)]) for part in PARTS}
     labels = {part: data.labels[getattr(parts, part)] for part in PARTS}

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
+from harness.errors import BadInput
 from harness.exits.assemble import ProgressiveModel
 
 
@@ -28,10 +29,12 @@ def exit_features(model: ProgressiveModel, inputs: torch.Tensor) -> list[torch.T
     return _through(model, inputs)[0]
 
 
-def _through(model: ProgressiveModel, inputs: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+def _through(
+    model: ProgressiveModel, inputs: torch.Tensor, gradients: bool = False
+) -> tuple[list[torch.Tensor], torch.Tensor]:
     """One pass of the backbone: the features at every exit, and the model's output."""
     found = []
-    with torch.no_grad():
+    with torch.set_grad_enabled(gradients):
         live: tuple = (inputs,)
         for part in (model.edge, model.cloud):
             for number, segment in enumerate(part.segments):
@@ -174,4 +177,46 @@ def train_exits(
     )
     for head in heads:
         head.eval()
+    return losses
+
+
+def train_joint(
+    model: ProgressiveModel,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    epochs: int,
+    weights: list[float],
+    batch: int = 64,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    on_epoch: Callable[[int, float], None] = lambda epoch, loss: None,
+) -> list[float]:
+    """Backbone and exits trained together (BranchyNet's joint training): the loss is each exit's
+    cross-entropy and the final classifier's, weighted by ``weights`` (one per exit in plan order,
+    then the final classifier's). The backbone changes, unlike ``train_exits``; left in eval mode."""
+    heads = [*model.edge.exits, *model.cloud.exits]
+    if len(weights) != len(heads) + 1:
+        raise BadInput(f"{len(weights)} loss weights for {len(heads)} exits: expected one per exit, then the final's")
+    torch.manual_seed(seed)
+    parts = nn.ModuleList([model.edge, model.cloud])
+    parameters = list({id(parameter): parameter for parameter in parts.parameters()}.values())
+    loss_of = nn.CrossEntropyLoss()
+
+    def batch_loss(chosen: torch.Tensor) -> torch.Tensor:
+        features, output = _through(model, inputs[chosen], gradients=True)
+        answers = [head(feature) for head, feature in zip(heads, features, strict=True)] + [output]
+        return sum(weight * loss_of(answer, labels[chosen]) for weight, answer in zip(weights, answers, strict=True))
+
+    parts.train()
+    losses = _fit(
+        torch.optim.Adam(parameters, lr=learning_rate),
+        batch_loss,
+        len(labels),
+        epochs,
+        batch,
+        seed,
+        on_epoch,
+        smallest=2,  # batch normalisation needs two samples to train on
+    )
+    parts.eval()
     return losses

@@ -15,7 +15,7 @@ import re
 
 from pydantic import Field
 
-from harness.exits.trained import BACKBONE, EXITS, exits_folder, trained_folder, trained_root
+from harness.exits.trained import EXITS, backbone_file, exits_folder, trained_root
 from harness.manifest.schema import (
     CompressionText,
     Cuts,
@@ -85,7 +85,8 @@ def expand(manifest: Manifest) -> list[Run]:
         run_exits, exit_weights = None, None
         if exits is not None:
             root = exits.trained or trained_root(manifest.name)
-            model = model.model_copy(update={"weights": str(trained_folder(root, model.name) / BACKBONE)})
+            backbone = backbone_file(root, model.name, placement, exits.training.mode == "joint")
+            model = model.model_copy(update={"weights": str(backbone)})
             run_exits = exits.model_copy(update={"placement": [placement]})
             exit_weights = str(exits_folder(root, model.name, placement) / EXITS)
         runs.append(

@@ -321,14 +321,22 @@ class ExitSplitSpec(StrictModel):
     bound: Literal["at_most", "at_least"] = "at_most"
 
 
+LossWeights = Annotated[list[Annotated[float, Field(ge=0, le=1000)]], Field(min_length=2, max_length=16)]
+
+
 class ExitTrainingSpec(StrictModel):
     """``harness exits train``: the backbone first (unless ``model.weights`` gives it; then it is
     loaded and left as it is), then every exit on the frozen backbone, each with its own
-    cross-entropy; a stratified split of the labelled dataset into train, ``validation`` and
-    ``test`` shares, the same for the same ``seed``."""
+    cross-entropy (or, with ``mode: joint``, backbone and exits together); a stratified split of the
+    labelled dataset into train, ``validation`` and ``test`` shares, the same for the same ``seed``."""
 
     backbone_epochs: Annotated[int, Field(ge=0, le=1000)] = 8
     exit_epochs: Annotated[int, Field(ge=1, le=1000)] = 20
+    mode: Literal["frozen", "joint"] = "frozen"
+    """``joint``: after the backbone, backbone and exits train together for ``exit_epochs``, each
+    exit's and the final classifier's cross-entropy weighted by ``loss_weights`` (default all 1); the
+    backbone then differs per placement, and each placement's folder holds its own."""
+    loss_weights: LossWeights | None = None
     batch: Annotated[int, Field(ge=1, le=65536)] = 64
     learning_rate: Annotated[float, Field(gt=0, le=10)] = 1e-3
     validation: Annotated[float, Field(gt=0, lt=1)] = 0.2

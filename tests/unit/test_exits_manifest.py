@@ -232,3 +232,28 @@ def test_a_batch_above_one_is_refused_at_the_input_shape(tmp_path):
         f"{path}:5: field model.input_shape: a batch of 4: progressive inference takes one sample at a time, since "
         "samples of one batch may leave at different exits (expected a batch of 1)"
     )
+
+
+def test_joint_training_changes_the_backbone_which_each_placement_then_keeps_and_runs(tmp_path):
+    joint = SKIPNET.replace("seed: 3}", "seed: 3, mode: joint, loss_weights: [0.5, 0.5, 1.0]}")
+    joint = joint.replace("template: linear", "template: linear\n  placement: [linear, pareto]")
+    loaded = load_manifest(_write(tmp_path, joint + f"  trained: {tmp_path / 'out'}\n"))
+    check_models(loaded)
+    train_manifest(loaded, tmp_path / "out")
+    model_folder = tmp_path / "out" / "experiments.models-tiny_skipnet"
+    first = torch.load(model_folder / "backbone.pt", weights_only=True)
+    for placement in ("linear", "pareto"):
+        record = json.loads((model_folder / placement / "training.json").read_text())
+        assert record["training"]["mode"] == "joint" and len(record["exit_losses"]) == 3
+        assert record["backbone_digest"]["before_exits"] != record["backbone_digest"]["after_exits"]
+        own = torch.load(model_folder / placement / "backbone.pt", weights_only=True)
+        assert set(own) == set(first) and not all(torch.equal(own[name], first[name]) for name in first)
+    assert {run.model.weights for run in loaded.runs if run.exits.placement == ["pareto"]} == {
+        str(model_folder / "pareto" / "backbone.pt")
+    }
+    check_sweepable(loaded)
+    wrong = _write(tmp_path, joint.replace("[0.5, 0.5, 1.0]", "[0.5, 1.0]"))
+    assert _refusal(wrong) == (
+        f"{wrong}:15: field exits.training.loss_weights: 2 loss weights: expected one per exit (2 in the linear "
+        "placement) and one for the final classifier, with mode: joint"
+    )
