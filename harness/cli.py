@@ -1104,12 +1104,19 @@ def exits_group():
     type=click.Path(file_okay=False, path_type=Path),
     help="Where each model's folder goes (default: results/<manifest name>-exits).",
 )
-def exits_train(manifest_path, sets, out):
+@click.option(
+    "--profile",
+    "profile_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Under exits.split.by latency: a sweep's results folder whose per-layer profiles of the model it splits on.",
+)
+@click.option("--run", "profile_run", help="The run of --profile to read, where it has several of the model.")
+def exits_train(manifest_path, sets, out, profile_dir, profile_run):
     """Train MANIFEST's backbone (unless model.weights gives it) and then its exits on the frozen
     backbone; write the weights the sweep ships, each exit's source and the training record."""
     from harness.exits.present import trained_table
     from harness.exits.trained import trained_root
-    from harness.exits.trainer import train_manifest
+    from harness.exits.trainer import Profiles, train_manifest
     from harness.manifest import load_manifest
     from harness.manifest.cuts import check_models
 
@@ -1117,7 +1124,8 @@ def exits_train(manifest_path, sets, out):
     check_models(loaded)
     _set_threads(loaded.manifest.threads)
     folder = out or trained_root(loaded.manifest.name)
-    for trained in train_manifest(loaded, folder, say=lambda line: stderr_console().print(line)):
+    profiles = Profiles(profile_dir, profile_run) if profile_dir else None
+    for trained in train_manifest(loaded, folder, lambda line: stderr_console().print(line), profiles):
         stdout_console().print(trained_table(trained))
 
 

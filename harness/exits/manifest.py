@@ -9,11 +9,15 @@ The latency rule needs the per-layer profiles a sweep measures, so under it the 
 and their template checked, once those exist.
 """
 
+import dataclasses
+import json
+import math
 from pathlib import Path
 
 from harness.errors import BadInput
 from harness.exits.resolve import ExitPlan, SplitRule, plan_exits
 from harness.exits.templates import build_exit
+from harness.exits.trained import exits_folder, trained_root
 from harness.manifest import LoadedManifest
 from harness.manifest.schema import ExitsSpec
 from harness.manifest.validate import field_line
@@ -38,13 +42,30 @@ def plan_for(
     spec: ExitsSpec,
     profiles: tuple[list[float], list[float]] | None = None,
     cut: int | None = None,
+    rate: float | None = None,
 ) -> ExitPlan:
     """The exit plan of ``spec`` (one placement, as ``placed`` gives) on ``split`` (``profiles``:
-    each layer's edge and cloud ns, for latency; ``cut``: a listed cut instead of the split rule's)."""
+    each layer's edge and cloud ns, for latency; ``cut``: a listed cut instead of the split rule's;
+    ``rate``: the link's bytes per second, for latency with ``include_transfer``)."""
     if len(spec.placement) != 1:
         raise ValueError(f"an exit plan has one placement, not {spec.placement}")
+    transfer = None
+    if spec.split.by == "latency" and spec.split.include_transfer and cut is None:
+        if not rate:
+            raise BadInput("exits.split.include_transfer needs the link's rate: expected a link with a finite rate")
+        sendable = {item.index: item.bytes for item in split.cuts}
+        transfer = [1e9 * sendable[index] / rate if index in sendable else math.inf for index in range(split.positions)]
     return plan_exits(
-        split, split_rule(spec), spec.placement[0], spec.per_part, spec.axis, spec.alpha, spec.direction, profiles, cut
+        split,
+        split_rule(spec),
+        spec.placement[0],
+        spec.per_part,
+        spec.axis,
+        spec.alpha,
+        spec.direction,
+        profiles,
+        cut,
+        transfer,
     )
 
 
@@ -147,11 +168,6 @@ def check_sweepable(loaded: LoadedManifest) -> None:
 
     if manifest.pipelined:
         raise refuse(("hosts",), "exits run between one edge and one cloud group: expected hosts {edge, cloud}")
-    if manifest.exits.split.by == "latency":
-        raise refuse(
-            ("exits", "split", "by"),
-            "a sweep with exits resolves its split before it measures anything: expected memory or layers",
-        )
     for run in loaded.runs:
         missing = next((path for path in (run.model.weights, run.exit_weights) if not Path(str(path)).is_file()), None)
         if missing is not None:
@@ -160,3 +176,19 @@ def check_sweepable(loaded: LoadedManifest) -> None:
                 f"no trained exits for model '{run.model.name}' ({missing} does not exist): expected "
                 f"`harness exits train {loaded.rendered.path}` first, or exits.trained naming the folder it wrote",
             )
+
+
+def with_trained_cuts(loaded: LoadedManifest) -> LoadedManifest:
+    """Under the latency rule, each run at the cut its exits were trained for (``harness exits train
+    --profile`` resolved it on measured profiles, and wrote it into the training record); other runs
+    as they are."""
+    exits = loaded.manifest.exits
+    if exits is None or exits.split.by != "latency" or loaded.manifest.cuts != "all":
+        return loaded
+    root = exits.trained or trained_root(loaded.manifest.name)
+    runs = []
+    for run in loaded.runs:
+        record = exits_folder(root, run.model.name, run.exits.placement[0]) / "training.json"
+        cut = json.loads(record.read_text())["plan"]["cut"]
+        runs.append(run.model_copy(update={"cuts": [cut]}))
+    return dataclasses.replace(loaded, runs=runs)

@@ -2,6 +2,7 @@
 where one tensor crosses, then each part's exits, named by the layer they follow, with the share
 of the model's FLOPs and parameter bytes up to them, as a sweep records the placement it used."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -84,10 +85,12 @@ def plan_exits(
     direction: Direction = "early",
     profiles: tuple[list[float], list[float]] | None = None,
     cut: int | None = None,
+    transfer: Sequence[float] | None = None,
 ) -> ExitPlan:
     """Split ``split`` by ``rule`` at a single-tensor cut, then place ``per_part`` exits in each part.
     ``profiles``: each layer's edge and cloud time (ns), which the latency rule needs; ``cut``: a
-    single-tensor cut taken instead of the rule's (a manifest's listed cuts)."""
+    single-tensor cut taken instead of the rule's (a manifest's listed cuts); ``transfer``: each cut
+    position's transfer time (as the profiles count), which the latency rule then adds to the head."""
     layers = len(split.layers)
     allowed = [item.index for item in split.cuts if item.single_tensor]
     params = np.asarray(layer_param_bytes(split), dtype=float)
@@ -102,7 +105,7 @@ def plan_exits(
     elif profiles is None:
         raise BadInput("the latency rule needs each layer's edge and cloud time: a sweep's profiles (--profile)")
     else:
-        cut = split_by_latency(*profiles, allowed=allowed)
+        cut = split_by_latency(*profiles, allowed=allowed, transfer_s=transfer)
     if axis not in ("nodes", "flops"):
         raise BadInput(f"exit axis {axis!r}: expected nodes or flops")
     values = flops if axis == "flops" else np.ones(layers)

@@ -30,6 +30,7 @@ from harness.exits.assemble import assemble
 from harness.exits.data import LabelledSet, Split, labelled_set, stratified_split
 from harness.exits.manifest import LABELLED_CLASSES, listed_cut, output_classes, placed, plan_for
 from harness.exits.present import exit_plan_record
+from harness.exits.resolve import folder_profiles
 from harness.exits.thresholds import Selection, select_thresholds
 from harness.exits.trained import BACKBONE, EXITS, trained_folder
 from harness.exits.training import backbone_digest, exit_logits, train_backbone, train_exits, train_joint
@@ -59,10 +60,27 @@ class TrainedModel:
     """Training the backbone and these exits (the backbone counted with the first placement)."""
 
 
+@dataclass(frozen=True)
+class Profiles:
+    """Where the latency rule reads per-layer profiles: a sweep's results folder (and its run of the
+    model, where it has several), and the link's rate for ``include_transfer``."""
+
+    folder: Path
+    run: str | None = None
+    rate: float | None = None
+
+    def of(self, split: SplitGraph) -> tuple[list[float], list[float]]:
+        return folder_profiles(self.folder, split, self.run)
+
+
 def train_manifest(
-    loaded: LoadedManifest, out: Path, say: Callable[[str], None] = lambda _: None
+    loaded: LoadedManifest,
+    out: Path,
+    say: Callable[[str], None] = lambda _: None,
+    profiles: Profiles | None = None,
 ) -> list[TrainedModel]:
-    """Train every model of ``loaded`` for its exits and write its folder under ``out``."""
+    """Train every model of ``loaded`` for its exits and write its folder under ``out``; under the
+    latency rule, the split comes from ``profiles``."""
     manifest = loaded.manifest
     if manifest.exits is None:
         raise BadInput(f"{loaded.rendered.path}: no field exits: expected the exits to train")
@@ -73,15 +91,29 @@ def train_manifest(
             f"{loaded.rendered.path}:{line}: field {field}: expected a labelled dataset to train exits on "
             f"({', '.join(LABELLED_CLASSES)})"
         )
+    if manifest.exits.split.by == "latency" and manifest.cuts == "all" and profiles is None:
+        line, field = field_line(loaded.rendered, ("exits", "split", "by"))
+        raise BadInput(
+            f"{loaded.rendered.path}:{line}: field {field}: the latency rule splits on measured per-layer "
+            "profiles: expected --profile DIR, the results folder of a sweep that profiled the model"
+        )
+    if profiles is not None:
+        profiles = replace(profiles, rate=manifest.link[0].rate_bytes)
     return [
         trained
         for model in manifest.model
-        for trained in _train_model(model, manifest.exits, manifest.cuts, dataset, out, say)
+        for trained in _train_model(model, manifest.exits, manifest.cuts, dataset, out, say, profiles)
     ]
 
 
 def _train_model(
-    model: ModelSpec, spec: ExitsSpec, cuts: Cuts, dataset: str, out: Path, say: Callable[[str], None]
+    model: ModelSpec,
+    spec: ExitsSpec,
+    cuts: Cuts,
+    dataset: str,
+    out: Path,
+    say: Callable[[str], None],
+    profiles: Profiles | None,
 ) -> list[TrainedModel]:
     """The backbone once, then the exits of each placement on it, frozen."""
     started = time.monotonic()
@@ -126,7 +158,7 @@ def _train_model(
         placement_folder = folder / one.placement[0]
         own = copy.deepcopy(loaded) if joint else loaded
         own_split = build_split_graph(own, Granularity.parse(model.granularity), shape) if joint else split
-        result = _train_exits(own_split, one, cuts, data, parts, record, placement_folder, say)
+        result = _train_exits(own_split, one, cuts, data, parts, record, placement_folder, say, profiles)
         if joint:
             torch.save(own.module.state_dict(), placement_folder / BACKBONE)
         trained.append(replace(result, seconds=time.monotonic() - started))
@@ -143,11 +175,13 @@ def _train_exits(
     record: dict,
     folder: Path,
     say: Callable[[str], None],
+    profiles: Profiles | None = None,
 ) -> TrainedModel:
     """The exits of one placement on the frozen backbone of ``split`` (or with it, jointly), written
     into ``folder``."""
     training = spec.training
-    plan = plan_for(split, spec, cut=listed_cut(cuts))
+    measured = profiles.of(split) if profiles is not None and spec.split.by == "latency" else None
+    plan = plan_for(split, spec, measured, listed_cut(cuts), profiles.rate if profiles else None)
     progressive = assemble(split, plan, spec.template, output_classes(split) or data.classes, spec.confidence)
     before = backbone_digest(progressive)
     joint = training.mode == "joint"

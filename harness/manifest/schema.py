@@ -314,11 +314,15 @@ class LinkEventSpec(StrictModel):
 class ExitSplitSpec(StrictModel):
     """Where the network is cut into its edge and cloud part before exits are placed in each:
     ``memory`` (parameter bytes of the head at ``fraction``, within ``bound``), ``layers`` (at
-    ``fraction`` of them), or ``latency`` (the seed's rule on the sweep's per-layer profiles)."""
+    ``fraction`` of them), or ``latency`` (the seed's rule on a sweep's per-layer profiles, which
+    ``harness exits train --profile`` reads)."""
 
     by: Literal["memory", "layers", "latency"] = "memory"
     fraction: Annotated[float, Field(gt=0, lt=1)] = 0.7
     bound: Literal["at_most", "at_least"] = "at_most"
+    include_transfer: bool = False
+    """Under latency: the cut's transfer at the link's rate counts as part of the head's time (the
+    seed leaves the link out)."""
 
 
 LossWeights = Annotated[list[Annotated[float, Field(ge=0, le=1000)]], Field(min_length=2, max_length=16)]

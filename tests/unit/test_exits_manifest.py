@@ -14,12 +14,14 @@ from harness.cli import cli
 from harness.errors import BadInput
 from harness.exits.assemble import assemble
 from harness.exits.data import digits_set, stratified_split
-from harness.exits.manifest import check_sweepable, plan_for
-from harness.exits.trainer import train_manifest
+from harness.exits.manifest import check_sweepable, plan_for, with_trained_cuts
+from harness.exits.trainer import Profiles, train_manifest
 from harness.exits.weights import load_exit_weights
 from harness.manifest import load_manifest
 from harness.manifest.cuts import check_models
 from harness.model import Granularity, build_split_graph, load_model
+from harness.results import ResultsFolder
+from harness.results.writer import write_layers
 
 SKIPNET = """\
 name: tiny-exits
@@ -220,9 +222,6 @@ def test_each_threshold_is_a_run_of_the_trained_backbone_and_exits(tmp_path):
         (["pareto"], 0.5),
         (["pareto"], 1.0),
     ]
-    latency = load_manifest(_write(tmp_path, SKIPNET.replace("by: layers, fraction: 0.5", "by: latency")))
-    with pytest.raises(BadInput, match=r":12: field exits.split.by: a sweep with exits resolves its split before"):
-        check_sweepable(latency)
 
 
 def test_a_batch_above_one_is_refused_at_the_input_shape(tmp_path):
@@ -257,3 +256,46 @@ def test_joint_training_changes_the_backbone_which_each_placement_then_keeps_and
         f"{wrong}:15: field exits.training.loss_weights: 2 loss weights: expected one per exit (2 in the linear "
         "placement) and one for the final classifier, with mode: joint"
     )
+
+
+def _profiled_folder(tmp_path: Path, edge_ms: float, cloud_ms: float) -> Path:
+    """A sweep's folder whose per-layer profiles of tiny_skipnet are ``edge_ms`` and ``cloud_ms`` a layer."""
+    split = build_split_graph(load_model("experiments.models:tiny_skipnet"), Granularity.MODULE)
+    folder = ResultsFolder(tmp_path / "profiled")
+    rows = [
+        {
+            "host": role,
+            "role": role,
+            "run": "r",
+            "model": split.name,
+            "layer": layer.name,
+            "op": layer.op,
+            "median_ns": int(each * 1e6),
+            "p95_ns": int(each * 1e6),
+            "repeats": 10,
+        }
+        for role, each in (("edge", edge_ms), ("cloud", cloud_ms))
+        for layer in split.layers
+    ]
+    write_layers(folder, rows)
+    return folder.path
+
+
+def test_the_latency_rule_splits_on_measured_profiles_and_the_sweep_runs_the_trained_cut(tmp_path):
+    profiled = _profiled_folder(tmp_path, edge_ms=1.0, cloud_ms=0.8)
+    latency = SKIPNET.replace("by: layers, fraction: 0.5", "by: latency").replace("4MB/s", "40MB/s")
+    loaded = load_manifest(_write(tmp_path, latency + f"  trained: {tmp_path / 'out'}\n"))
+    check_models(loaded)
+    with pytest.raises(BadInput, match=r":12: field exits.split.by: the latency rule splits on measured per-layer"):
+        train_manifest(loaded, tmp_path / "out")
+    train_manifest(loaded, tmp_path / "out", profiles=Profiles(profiled))
+    record = json.loads((tmp_path / "out" / "experiments.models-tiny_skipnet" / "linear" / "training.json").read_text())
+    # The whole network takes 8.8 ms on the cloud; a head of c layers c ms: cut 8 is the deepest within.
+    assert record["plan"]["cut"] == 8
+    assert {str(run.cuts) for run in with_trained_cuts(loaded).runs} == {"[8]"}
+
+    # With the transfer at 40 MB/s (65,536 bytes at cuts 1 to 8: 1.64 ms), cut 7 is the deepest within.
+    beyond = latency.replace("by: latency", "by: latency, include_transfer: true")
+    loaded = load_manifest(_write(tmp_path, beyond + f"  trained: {tmp_path / 'out2'}\n"))
+    train_manifest(loaded, tmp_path / "out2", profiles=Profiles(profiled))
+    assert {str(run.cuts) for run in with_trained_cuts(loaded).runs} == {"[7]"}
