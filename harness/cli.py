@@ -94,6 +94,19 @@ def model_list():
     click.echo("\n".join(model_names()))
 
 
+def _profile_options(command):
+    """``--profile DIR`` and ``--run RUN``: where the latency rule reads per-layer profiles."""
+    command = click.option(
+        "--run", "profile_run", help="The run of --profile to read, where it has several of the model."
+    )(command)
+    return click.option(
+        "--profile",
+        "profile_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="A sweep's results folder whose edge and cloud per-layer profiles the latency rule reads.",
+    )(command)
+
+
 @model.command()
 @_model_options
 @click.option(
@@ -113,13 +126,7 @@ def model_list():
     help="Build each exit from this template (linear, conv-linear, replicate, a .py.j2 file, module:function).",
 )
 @click.option("--classes", type=int, default=1000, show_default=True, help="Logits each exit gives, with --template.")
-@click.option(
-    "--profile",
-    "profile_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="A sweep's results folder whose edge and cloud per-layer profiles the latency rule reads.",
-)
-@click.option("--run", "profile_run", help="The run of --profile to read, where it has several of the model.")
+@_profile_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def exits(
     model,
@@ -1104,13 +1111,7 @@ def exits_group():
     type=click.Path(file_okay=False, path_type=Path),
     help="Where each model's folder goes (default: results/<manifest name>-exits).",
 )
-@click.option(
-    "--profile",
-    "profile_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Under exits.split.by latency: a sweep's results folder whose per-layer profiles of the model it splits on.",
-)
-@click.option("--run", "profile_run", help="The run of --profile to read, where it has several of the model.")
+@_profile_options
 def exits_train(manifest_path, sets, out, profile_dir, profile_run):
     """Train MANIFEST's backbone (unless model.weights gives it) and then its exits on the frozen
     backbone; write the weights the sweep ships, each exit's source and the training record."""

@@ -6,6 +6,7 @@ it). Seeded, on CPU, one batch size, so a run repeats."""
 import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -64,12 +65,7 @@ def train_backbone(
         losses = _fit(
             torch.optim.Adam(module.parameters(), lr=learning_rate),
             lambda chosen: loss_of(_main_logits(module(inputs[chosen])), labels[chosen]),
-            len(labels),
-            epochs,
-            batch,
-            seed,
-            on_epoch,
-            smallest=2,  # batch normalisation needs two samples to train on
+            _Schedule(len(labels), epochs, batch, seed, on_epoch, smallest=2),
         )
     module.eval()
     return losses
@@ -100,34 +96,41 @@ def _main_logits(output):
     return getattr(output, "logits", output)
 
 
+@dataclass(frozen=True)
+class _Schedule:
+    """Epochs of mini-batches of ``batch`` over ``count`` samples, in a seeded order; a batch smaller
+    than ``smallest`` is skipped (batch normalisation needs two samples to train on)."""
+
+    count: int
+    epochs: int
+    batch: int
+    seed: int
+    on_epoch: Callable[[int, float], None]
+    smallest: int = 1
+
+
 def _fit(
     optimiser: torch.optim.Optimizer,
     batch_loss: Callable[[torch.Tensor], torch.Tensor],
-    count: int,
-    epochs: int,
-    batch: int,
-    seed: int,
-    on_epoch: Callable[[int, float], None],
-    smallest: int = 1,
+    schedule: _Schedule,
 ) -> list[float]:
-    """Epochs of mini-batches in a seeded order, a batch smaller than ``smallest`` skipped; the
-    mean of ``batch_loss`` over each epoch's samples."""
-    generator = torch.Generator().manual_seed(seed)
+    """The mean of ``batch_loss`` over each epoch's samples, each also given to ``on_epoch``."""
+    generator = torch.Generator().manual_seed(schedule.seed)
     losses: list[float] = []
-    for _ in range(epochs):
-        order = torch.randperm(count, generator=generator)
+    for _ in range(schedule.epochs):
+        order = torch.randperm(schedule.count, generator=generator)
         total = 0.0
-        for start in range(0, count, batch):
-            chosen = order[start : start + batch]
-            if len(chosen) < smallest:
+        for start in range(0, schedule.count, schedule.batch):
+            chosen = order[start : start + schedule.batch]
+            if len(chosen) < schedule.smallest:
                 continue
             optimiser.zero_grad()
             loss = batch_loss(chosen)
             loss.backward()
             optimiser.step()
             total += loss.item() * len(chosen)
-        losses.append(total / count)
-        on_epoch(len(losses), losses[-1])
+        losses.append(total / schedule.count)
+        schedule.on_epoch(len(losses), losses[-1])
     return losses
 
 
@@ -169,11 +172,7 @@ def train_exits(
         lambda chosen: sum(
             loss_of(head(feature[chosen]), labels[chosen]) for head, feature in zip(heads, features, strict=True)
         ),
-        len(labels),
-        epochs,
-        batch,
-        seed,
-        on_epoch,
+        _Schedule(len(labels), epochs, batch, seed, on_epoch),
     )
     for head in heads:
         head.eval()
@@ -211,12 +210,7 @@ def train_joint(
     losses = _fit(
         torch.optim.Adam(parameters, lr=learning_rate),
         batch_loss,
-        len(labels),
-        epochs,
-        batch,
-        seed,
-        on_epoch,
-        smallest=2,  # batch normalisation needs two samples to train on
+        _Schedule(len(labels), epochs, batch, seed, on_epoch, smallest=2),
     )
     parts.eval()
     return losses
