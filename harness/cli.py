@@ -122,6 +122,13 @@ def _profile_options(command):
 @click.option("--axis", type=click.Choice(["nodes", "flops"]), default="nodes", show_default=True)
 @click.option("--direction", type=click.Choice(["early", "late"]), default="early", show_default=True)
 @click.option(
+    "--locality",
+    type=click.Choice(["within", "across"]),
+    default="within",
+    show_default=True,
+    help="within: exits placed inside each part (the seed's); across: 2 x per-part on the whole network.",
+)
+@click.option(
     "--template",
     help="Build each exit from this template (linear, conv-linear, replicate, a .py.j2 file, module:function).",
 )
@@ -138,6 +145,7 @@ def exits(
     per_part,
     axis,
     direction,
+    locality,
     template,
     classes,
     profile_dir,
@@ -153,7 +161,7 @@ def exits(
     rule = SplitRule.parse(split_rule)
     _, split = _split(model, granularity, input_shape, weights)
     profiles = folder_profiles(profile_dir, split, profile_run) if profile_dir else None
-    plan = plan_exits(split, rule, placement, per_part, axis, direction=direction, profiles=profiles)
+    plan = plan_exits(split, rule, placement, per_part, axis, direction=direction, profiles=profiles, locality=locality)
     memory = assemble(split, plan, template, classes).memory() if template else None
     if as_json:
         click.echo(json.dumps(exit_plan_record(plan, memory), indent=2))

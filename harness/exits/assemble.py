@@ -5,6 +5,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from harness.errors import BadInput
 from harness.exits.progressive import ProgressivePart
 from harness.exits.resolve import ExitPlan
 from harness.exits.templates import ExitHead, build_exit
@@ -50,8 +51,13 @@ def build_part(
     cut into segments at the ``attach`` cuts, with an exit from ``template`` after each."""
     bounds = [start, *attach, end]
     segments = [split.segment(first, last) for first, last in itertools.pairwise(bounds)]
-    heads = tuple(build_exit(template, _attach_shape(split, cut), num_classes, split.graph_module) for cut in attach)
+    heads = build_heads(split, attach, template, num_classes)
     return ProgressivePart(segments, [head.module for head in heads], confidence), heads
+
+
+def build_heads(split: SplitGraph, attach: Sequence[int], template: str, num_classes: int) -> tuple[ExitHead, ...]:
+    """An exit from ``template`` for the one tensor live at each of the ``attach`` cuts."""
+    return tuple(build_exit(template, _attach_shape(split, cut), num_classes, split.graph_module) for cut in attach)
 
 
 def _attach(plan: ExitPlan, part: str) -> list[int]:
@@ -60,8 +66,10 @@ def _attach(plan: ExitPlan, part: str) -> list[int]:
 
 def _attach_shape(split: SplitGraph, cut: int) -> tuple[int, ...]:
     """The shape of the one tensor live at ``cut``, without the batch."""
-    (leaf,) = split.cut(cut).live
-    return tuple(leaf.shape[1:])
+    live = split.cut(cut).live
+    if len(live) != 1 or live[0].kind != "tensor":
+        raise BadInput(f"an exit at cut {cut} reads {len(live)} values: expected exits only where one tensor crosses")
+    return tuple(live[0].shape[1:])
 
 
 def _bytes(modules) -> int:

@@ -66,6 +66,7 @@ def plan_for(
         profiles,
         cut,
         transfer,
+        spec.locality,
     )
 
 

@@ -81,6 +81,31 @@ class ProgressivePart(nn.Module):
                 live = segment(*live) if isinstance(live, tuple) else segment(live)
         return PartOutcome(None, None, None, live)
 
+    def first_confident(
+        self, threshold: float, heads: Sequence[nn.Module], inputs: Sequence[torch.Tensor]
+    ) -> PartOutcome | None:
+        """Exits attached before this part (``heads``, each on its own input) tried in order with
+        this part's confidence measure: the first more confident than ``threshold`` (numbered from 1
+        among them), or None."""
+        with torch.inference_mode():
+            for number, (head, tensor) in enumerate(zip(heads, inputs, strict=True), start=1):
+                logits = head(tensor)
+                score = float(self.confidence(logits)[0])
+                if score > threshold:
+                    return PartOutcome(number, score, logits, None)
+        return None
+
+    def carry(self, *inputs) -> tuple[tuple | torch.Tensor, list[torch.Tensor]]:
+        """One sample through the whole part without trying its exits: what is live at the part's
+        end, and the tensor each exit reads, to be sent on and tried where the exits run."""
+        with torch.inference_mode():
+            live = self.segments[0](*inputs)
+            carried = []
+            for number, segment in enumerate(self.segments[1:], start=1):
+                carried.append(_single(live, number))
+                live = segment(*live) if isinstance(live, tuple) else segment(live)
+        return live, carried
+
 
 def _single(live, number: int) -> torch.Tensor:
     """The one tensor live at an exit (exits attach only where one tensor crosses)."""

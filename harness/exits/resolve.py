@@ -18,6 +18,7 @@ from harness.partition.situation import layer_param_bytes, profiles_from_layers
 from harness.results import ResultsFolder
 
 Axis = Literal["nodes", "flops"]
+Locality = Literal["within", "across"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class ExitPlan:
     after: str
     param_share: float
     exits: tuple[ResolvedExit, ...]
+    locality: Locality = "within"
+    """``within``: each part's exits placed inside it (the seed's); ``across``: on the whole network."""
 
 
 def plan_exits(
@@ -86,11 +89,13 @@ def plan_exits(
     profiles: tuple[list[float], list[float]] | None = None,
     cut: int | None = None,
     transfer: Sequence[float] | None = None,
+    locality: Locality = "within",
 ) -> ExitPlan:
     """Split ``split`` by ``rule`` at a single-tensor cut, then place ``per_part`` exits in each part.
     ``profiles``: each layer's edge and cloud time (ns), which the latency rule needs; ``cut``: a
     single-tensor cut taken instead of the rule's (a manifest's listed cuts); ``transfer``: each cut
-    position's transfer time (as the profiles count), which the latency rule then adds to the head."""
+    position's transfer time (as the profiles count), which the latency rule then adds to the head;
+    ``locality: across`` places ``2 * per_part`` exits on the whole network instead."""
     layers = len(split.layers)
     allowed = [item.index for item in split.cuts if item.single_tensor]
     params = np.asarray(layer_param_bytes(split), dtype=float)
@@ -110,21 +115,34 @@ def plan_exits(
         raise BadInput(f"exit axis {axis!r}: expected nodes or flops")
     values = flops if axis == "flops" else np.ones(layers)
     cumulative_params, cumulative_flops = np.cumsum(params), np.cumsum(flops)
-    exits = []
-    for part, (start, end) in (("edge", (0, cut)), ("cloud", (cut, layers))):
-        for placed in place_exits(start, end, per_part, method, values[start:end], allowed, alpha, direction):
-            exits.append(
-                ResolvedExit(
-                    part,
-                    placed.number,
-                    placed.position,
-                    placed.cut,
-                    split.layers[placed.cut - 1].name,
-                    _share(cumulative_flops, placed.cut),
-                    _share(cumulative_params, placed.cut),
-                )
-            )
-    return ExitPlan(split.name, rule, cut, split.layers[cut - 1].name, _share(cumulative_params, cut), tuple(exits))
+    if locality == "across":
+        # The baseline the seed argues against: all the exits placed on the whole network, ignoring
+        # the cut (never on it); each then belongs to the part its attach point falls in.
+        inside = [item for item in allowed if item != cut]
+        whole = place_exits(0, layers, 2 * per_part, method, values, inside, alpha, direction)
+        placements = [("edge" if placed.cut < cut else "cloud", placed) for placed in whole]
+    elif locality == "within":
+        placements = [
+            (part, placed)
+            for part, (start, end) in (("edge", (0, cut)), ("cloud", (cut, layers)))
+            for placed in place_exits(start, end, per_part, method, values[start:end], allowed, alpha, direction)
+        ]
+    else:
+        raise BadInput(f"exit locality {locality!r}: expected within or across")
+    exits = tuple(
+        ResolvedExit(
+            part,
+            placed.number,
+            placed.position,
+            placed.cut,
+            split.layers[placed.cut - 1].name,
+            _share(cumulative_flops, placed.cut),
+            _share(cumulative_params, placed.cut),
+        )
+        for part, placed in placements
+    )
+    share = _share(cumulative_params, cut)
+    return ExitPlan(split.name, rule, cut, split.layers[cut - 1].name, share, exits, locality)
 
 
 def _share(cumulative: np.ndarray, cut: int) -> float:

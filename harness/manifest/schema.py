@@ -393,6 +393,11 @@ class ExitsSpec(StrictModel):
     training: ExitTrainingSpec = ExitTrainingSpec()
     trained: str | None = None
     cost: ExitCostSpec = ExitCostSpec()
+    locality: Literal["within", "across"] = "within"
+    """``across``: the baseline the seed argues against. The exits are placed on the whole network
+    before splitting (``2 * per_part`` of them), and no exit runs on the edge: every sample is sent,
+    with the cut's tensor and the input of every exit attached before the cut (which straddles it),
+    and the cloud tries those exits first, then its own."""
 
 
 class DatasetSpec(StrictModel):

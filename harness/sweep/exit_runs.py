@@ -39,7 +39,8 @@ def run_inputs(run: Run, split: SplitGraph) -> Batches:
 
 def edge_exits(run: Run, split: SplitGraph) -> tuple[int, EdgeExits]:
     """The cut of the run's exit plan, and its progressive inference: the edge part with its exits
-    loaded here, the cloud part's exits as the worker is asked to run them."""
+    loaded here, the cloud part's exits as the worker is asked to run them (with ``locality:
+    across``, the edge part's exits too, on the inputs the edge sends with the cut's)."""
     spec = run.exits
     if spec is None or run.threshold is None or run.exit_weights is None:
         raise ValueError(f"run {run.id} has no exits")
@@ -48,6 +49,7 @@ def edge_exits(run: Run, split: SplitGraph) -> tuple[int, EdgeExits]:
     attach = {part: [item.cut for item in plan.exits if item.part == part] for part in ("edge", "cloud")}
     part, _ = build_part(split, None, plan.cut, attach["edge"], spec.template, classes, spec.confidence)
     load_exit_weights(Path(run.exit_weights), part.exits)
+    across = spec.locality == "across"
     cloud = ExitsSpec(
         template=spec.template,
         cuts=tuple(attach["cloud"]),
@@ -56,8 +58,9 @@ def edge_exits(run: Run, split: SplitGraph) -> tuple[int, EdgeExits]:
         confidence=spec.confidence,
         threshold=run.threshold,
         weights=run.exit_weights,
+        carried=tuple(attach["edge"]) if across else (),
     )
-    return plan.cut, EdgeExits(part.eval(), cloud, run.threshold)
+    return plan.cut, EdgeExits(part.eval(), cloud, run.threshold, carry=across)
 
 
 def labelled(record: InferenceRecord, output: object, labels: list[int] | None) -> InferenceRecord:

@@ -103,15 +103,18 @@ class ExitsSpec(_Plain):
     template file in its weights directory) for the tensor live after each of ``cuts``, with
     ``classes`` logits and the weights of exits ``first``, ``first + 1``, ... of the file
     ``weights`` (in the weights directory). A sample leaves at the first exit whose ``confidence``
-    is strictly greater than ``threshold``."""
+    is strictly greater than ``threshold``. ``carried``: exits attached before the request's cut
+    (which straddle it), tried here first on their inputs, sent after the cut's values in order;
+    they are exits ``first - len(carried)`` to ``first - 1``."""
 
     template: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:\-/]{1,256}$")]
-    cuts: Annotated[tuple[Cut, ...], msgspec.Meta(min_length=1, max_length=8)]
+    cuts: Annotated[tuple[Cut, ...], msgspec.Meta(max_length=8)]
     first: Annotated[int, msgspec.Meta(ge=1, le=64)]
     classes: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
     confidence: Literal["max_softmax", "entropy", "margin"]
     threshold: Annotated[float, msgspec.Meta(ge=0, le=1)]
     weights: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-/]{1,256}$")]
+    carried: Annotated[tuple[Cut, ...], msgspec.Meta(max_length=8)] = ()
 
 
 class CompressionSpec(_Plain):

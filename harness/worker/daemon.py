@@ -269,8 +269,10 @@ class Worker:
         _check_live(message, prepared.live)
         values = self._values(message, buffers)
         decoded_ns = self._now()
+        at_cut = len(values) - len(prepared.carried)
         try:
-            outcome = prepared.part(exits.threshold, *values)
+            early = prepared.part.first_confident(exits.threshold, prepared.carried, values[at_cut:])
+            outcome = prepared.part(exits.threshold, *values[:at_cut]) if early is None else early
         except BadInput as error:
             raise FrameError("mismatch", str(error), message.id) from None
         computed_ns = self._now()
@@ -279,7 +281,8 @@ class Worker:
             left, confidence = 0, None
         else:
             names, leaves = ["output"], [outcome.logits]
-            left, confidence = exits.first + outcome.exit - 1, outcome.confidence
+            first = exits.first - len(prepared.carried) if early is not None else exits.first
+            left, confidence = first + outcome.exit - 1, outcome.confidence
         specs, out_buffers, timings = self._pack(message, names, leaves, received_ns, decoded_ns, computed_ns)
         result = Result(
             id=message.id, values=specs, timings=timings, exit=left, confidence=confidence, peak_rss=peak_rss_bytes()

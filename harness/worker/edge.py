@@ -56,11 +56,15 @@ from harness.worker.hostinfo import peak_rss_bytes
 class EdgeExits:
     """Progressive inference (seed 002): the edge ``part`` (the model's input to the cut, with its
     exits) runs instead of the plain head, and a sample no exit of it takes goes to the worker with
-    ``cloud``, the exits of the worker's part; both leave at confidence strictly above ``threshold``."""
+    ``cloud``, the exits of the worker's part; both leave at confidence strictly above ``threshold``.
+    With ``carry`` (exits placed across the cut, the baseline the seed argues against) the edge
+    tries none of its part's exits: every sample goes to the worker with their inputs as well, and
+    the worker tries them first (``cloud.carried``)."""
 
     part: ProgressivePart
     cloud: ExitsSpec
     threshold: float
+    carry: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,9 @@ class EdgeDriver:
         self.exits = exits
         self._cloud_exits = None if exits is None else msgspec.structs.replace(exits.cloud, threshold=exits.threshold)
         """What the worker is asked to run of the exits, made once rather than per inference."""
+        carried = exits.cloud.carried if exits is not None and exits.carry else ()
+        self._carried_names = [crossing.name for attach in carried for crossing in split.live(attach)]
+        """What the inputs of exits tried on the worker are sent as, after the cut's values."""
         self._heads: dict[int, tuple[Head, list[str]]] = {}
         self._prepared: set[tuple[int, ...]] = set()
         self._reply = CompressionSpec(
@@ -198,6 +205,10 @@ class EdgeDriver:
         if self.exits is None:
             with torch.inference_mode():
                 live = head(inputs.to(self.device))
+        elif self.exits.carry:
+            ended, carried = self.exits.part.carry(inputs.to(self.device))
+            live = (*(ended if isinstance(ended, tuple) else (ended,)), *carried)
+            names = [*names, *self._carried_names]
         else:
             outcome = self.exits.part(self.exits.threshold if threshold is None else threshold, inputs.to(self.device))
             if outcome.exit is not None:

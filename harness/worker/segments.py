@@ -18,7 +18,7 @@ import msgspec
 import torch
 
 from harness.errors import BadInput
-from harness.exits.assemble import build_part
+from harness.exits.assemble import build_heads, build_part
 from harness.exits.progressive import ProgressivePart
 from harness.exits.templates import built_in_templates
 from harness.exits.weights import load_exit_weights
@@ -76,7 +76,10 @@ class PreparedExitPart:
 
     part: ProgressivePart
     live: tuple[Crossing, ...]
+    """What a request carries: the cut's values, then the input of each carried exit."""
     load_ns: int
+    carried: tuple[torch.nn.Module, ...] = ()
+    """The exits attached before the cut, tried here first (``ExitsSpec.carried``)."""
 
 
 class SegmentCache:
@@ -117,13 +120,28 @@ class SegmentCache:
             start = time.monotonic_ns()
             self.policy.check_exits(exits, request_id)
             split = self.graph(spec, request_id)
+            early = exits.first - len(exits.carried)
+            if early < 1 or any(not 0 < attach < cut for attach in exits.carried):
+                raise FrameError(
+                    "bad-frame",
+                    f"carried exits {list(exits.carried)} before exit {exits.first}: expected them numbered from 1, "
+                    f"each attached before cut {cut}",
+                    request_id,
+                )
             try:
                 part, _ = build_part(split, cut, None, exits.cuts, exits.template, exits.classes, exits.confidence)
                 load_exit_weights(Path(exits.weights), part.exits, exits.first)
+                carried = [head.module for head in build_heads(split, exits.carried, exits.template, exits.classes)]
+                load_exit_weights(Path(exits.weights), carried, early)
             except BadInput as error:
                 raise FrameError("mismatch", str(error), request_id) from None
-            part = part.to(self.device)
-            self._exit_parts[key] = PreparedExitPart(part, split.live(cut), time.monotonic_ns() - start)
+            live = (*split.live(cut), *(crossing for attach in exits.carried for crossing in split.live(attach)))
+            self._exit_parts[key] = PreparedExitPart(
+                part.to(self.device),
+                live,
+                time.monotonic_ns() - start,
+                tuple(head.to(self.device).eval() for head in carried),
+            )
         self._graphs.move_to_end(spec)
         return self._exit_parts[key]
 

@@ -17,7 +17,7 @@ from harness.model import Granularity, build_split_graph, load_model
 from harness.wire import ModelSpec
 from harness.wire.frames import ExitsSpec
 from harness.worker import EdgeDriver, WorkerClient, WorkerError, synthetic_inputs
-from harness.worker.edge import EdgeExits
+from harness.worker.edge import EdgeExits, LinkSettings
 
 CLASSES = 10
 
@@ -146,3 +146,68 @@ def test_a_sample_that_leaves_before_the_costly_layers_never_runs_them(start_wor
     assert worker.stop() == 0
     print(f"median edge time: {edge_ms[0.0]:.2f} ms leaving at exit 1, {edge_ms[1.0]:.2f} ms through the edge part")
     assert edge_ms[0.0] < 0.5 * edge_ms[1.0], edge_ms
+
+
+RATE = 2e6
+"""Bytes per second of the emulated link the straddling exit's input crosses."""
+
+
+def test_an_exit_straddling_the_cut_sends_its_input_and_the_link_takes_bytes_over_rate_longer(
+    start_worker, skipnet, tmp_path
+):
+    """Exits placed across the cut (the baseline the seed argues against): the edge tries none, so
+    every sample crosses with the input of the exit attached before the cut as well. Against the
+    same exits tried where they sit, each sample sends exactly that tensor more, and the emulated
+    link takes its bytes over the rate longer (within 10%); the exit the sample leaves at is the
+    same one, tried on the other host."""
+    _, split = skipnet
+    plan = plan_exits(split, SplitRule("layers", 0.5), "linear", 1, locality="across")
+    (before,) = [item.cut for item in plan.exits if item.part == "edge"]
+    (after,) = [item.cut for item in plan.exits if item.part == "cloud"]
+    torch.manual_seed(6)
+    model = assemble(split, plan, "linear", CLASSES)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    torch.save(exit_state(model), weights / "exits.pt")
+    spec = ModelSpec(name="experiments.models:tiny_skipnet", granularity="module", input_shape=split.input_shape)
+    link = LinkSettings("emulated", RATE)
+    worker = start_worker("--weights-dir", str(weights))
+    inputs = synthetic_inputs(split.input_shape, 7, seed=3)
+    # Below every sample's exit-1 confidence, each leaves at exit 1: on the edge, or carried to the worker.
+    low = min(float(max_softmax(exit_logits(model, example)[0])[0]) for example in inputs) - 1e-3
+
+    def driver(client: WorkerClient, carry: bool, threshold: float) -> EdgeDriver:
+        remote = ExitsSpec(
+            template="linear",
+            cuts=(after,),
+            first=2,
+            classes=CLASSES,
+            confidence="max_softmax",
+            threshold=threshold,
+            weights=str(weights / "exits.pt"),
+            carried=(before,) if carry else (),
+        )
+        return EdgeDriver(client, split, spec, link=link, exits=EdgeExits(model.edge, remote, threshold, carry=carry))
+
+    found = {}
+    with WorkerClient(worker.endpoint) as client:
+        for carry, host in ((False, "edge"), (True, "cloud")):
+            never = driver(client, carry, 1.0)
+            never.prepare(plan.cut)
+            found[carry] = [never.infer(plan.cut, example)[1] for example in inputs]
+            record = driver(client, carry, low).infer(plan.cut, inputs[0])[1]
+            assert (record.exit, record.exit_host) == (1, host)
+    assert worker.stop() == 0
+    plain, carried = found[False], found[True]
+    extra = split.cut(before).bytes
+    assert {b.bytes_raw - a.bytes_raw for a, b in zip(plain, carried, strict=True)} == {extra}
+    assert all(record.exit == 0 for record in plain + carried), "at c_thr 1 no sample leaves early"
+    wire = statistics.median(b.bytes_wire - a.bytes_wire for a, b in zip(plain, carried, strict=True))
+    slower_ms = _median_ms(carried) - _median_ms(plain)
+    expected_ms = 1e3 * wire / RATE
+    print(f"{extra:,} bytes more a sample; transfer {slower_ms:.1f} ms longer, {expected_ms:.1f} ms by bytes over rate")
+    assert abs(slower_ms - expected_ms) <= 0.1 * expected_ms
+
+
+def _median_ms(records) -> float:
+    return statistics.median(record.transfer_ns for record in records) / 1e6

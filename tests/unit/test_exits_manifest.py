@@ -299,3 +299,25 @@ def test_the_latency_rule_splits_on_measured_profiles_and_the_sweep_runs_the_tra
     loaded = load_manifest(_write(tmp_path, beyond + f"  trained: {tmp_path / 'out2'}\n"))
     train_manifest(loaded, tmp_path / "out2", profiles=Profiles(profiled))
     assert {str(run.cuts) for run in with_trained_cuts(loaded).runs} == {"[7]"}
+
+
+def test_across_places_the_exits_on_the_whole_network_and_each_belongs_to_its_attach_points_part(tmp_path):
+    split = build_split_graph(load_model("experiments.models:tiny_skipnet"), Granularity.MODULE)
+    within = load_manifest(_write(tmp_path, SKIPNET))
+    across = load_manifest(
+        _write(tmp_path, SKIPNET.replace("template: linear", "template: linear\n  locality: across"))
+    )
+    check_models(across)
+    # Eleven layers cut at 3 (half of them, snapped to where one tensor crosses): within, one exit
+    # half way into each part (1.5 and 4 of 8 layers); across, two at a third and two thirds of the
+    # whole (3.67 and 7.33), the first snapped off the cut to 2.
+    assert [(item.part, item.cut) for item in plan_for(split, within.runs[0].exits).exits] == [
+        ("edge", 1),
+        ("cloud", 7),
+    ]
+    plan = plan_for(split, across.runs[0].exits)
+    assert (plan.cut, plan.locality) == (3, "across")
+    assert [(item.part, item.cut, round(item.position, 2)) for item in plan.exits] == [
+        ("edge", 2, 3.67),
+        ("cloud", 7, 7.33),
+    ]
