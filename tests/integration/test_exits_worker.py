@@ -33,17 +33,22 @@ def progressive(skipnet, tmp_path):
     weights = tmp_path / "weights"
     weights.mkdir()
     torch.save(exit_state(model), weights / "exits.pt")
-    cloud_cuts = tuple(item.cut for item in plan.exits if item.part == "cloud")
-    remote = ExitsSpec(
+    remote = _remote(tuple(item.cut for item in plan.exits if item.part == "cloud"), weights)
+    return split, plan, model, remote, weights
+
+
+def _remote(cuts: tuple[int, ...], weights, threshold: float = 1.0, carried: tuple[int, ...] = ()) -> ExitsSpec:
+    """The worker's exits: linear ones after ``cuts``, the second exit on, weights in ``weights``."""
+    return ExitsSpec(
         template="linear",
-        cuts=cloud_cuts,
+        cuts=cuts,
         first=2,
         classes=CLASSES,
         confidence="max_softmax",
-        threshold=1.0,
+        threshold=threshold,
         weights=str(weights / "exits.pt"),
+        carried=carried,
     )
-    return split, plan, model, remote, weights
 
 
 def _driver(client, split, model, plan, remote, threshold):
@@ -122,15 +127,7 @@ def test_a_sample_that_leaves_before_the_costly_layers_never_runs_them(start_wor
         for name, tensor in heads[0].module.state_dict().items()
     }
     torch.save(state, weights / "exits.pt")
-    remote = ExitsSpec(
-        template="linear",
-        cuts=(in_cloud,),
-        first=2,
-        classes=CLASSES,
-        confidence="max_softmax",
-        threshold=1.0,
-        weights=str(weights / "exits.pt"),
-    )
+    remote = _remote((in_cloud,), weights)
     spec = ModelSpec(name="experiments.models:heavy_middle_net", granularity="module", input_shape=split.input_shape)
     worker = start_worker("--weights-dir", str(weights))
     inputs = synthetic_inputs(split.input_shape, 9, seed=2)
@@ -177,16 +174,7 @@ def test_an_exit_straddling_the_cut_sends_its_input_and_the_link_takes_bytes_ove
     low = min(float(max_softmax(exit_logits(model, example)[0])[0]) for example in inputs) - 1e-3
 
     def driver(client: WorkerClient, carry: bool, threshold: float) -> EdgeDriver:
-        remote = ExitsSpec(
-            template="linear",
-            cuts=(after,),
-            first=2,
-            classes=CLASSES,
-            confidence="max_softmax",
-            threshold=threshold,
-            weights=str(weights / "exits.pt"),
-            carried=(before,) if carry else (),
-        )
+        remote = _remote((after,), weights, threshold, (before,) if carry else ())
         return EdgeDriver(client, split, spec, link=link, exits=EdgeExits(model.edge, remote, threshold, carry=carry))
 
     found = {}
