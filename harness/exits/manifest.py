@@ -19,6 +19,7 @@ from harness.exits.resolve import ExitPlan, SplitRule, plan_exits
 from harness.exits.templates import build_exit
 from harness.exits.trained import exits_folder, trained_root
 from harness.manifest import LoadedManifest
+from harness.manifest.matrix import TrainedExits
 from harness.manifest.schema import ExitsSpec
 from harness.manifest.validate import field_line
 from harness.model import Granularity, build_split_graph, load_model
@@ -30,6 +31,11 @@ LABELLED_CLASSES = {"digits": 10, "easy-hard": 4}
 
 def split_rule(spec: ExitsSpec) -> SplitRule:
     return SplitRule(spec.split.by, spec.split.fraction, spec.split.bound)
+
+
+def needs_profiles(spec: ExitsSpec) -> bool:
+    """Whether the exit plan is made on measured per-layer profiles (the latency rule, the time axis)."""
+    return spec.split.by == "latency" or spec.axis == "time"
 
 
 def placed(spec: ExitsSpec) -> list[ExitsSpec]:
@@ -134,7 +140,7 @@ def check_exits(loaded: LoadedManifest) -> None:
                     f"{where} gives {classes if classes else 'no single tensor of'} logits, and dataset "
                     f"'{manifest.dataset[index].name}' has {wanted} classes (expected a model with {wanted} outputs)",
                 )
-        if spec.split.by == "latency":
+        if needs_profiles(spec):
             continue
         for one in placed(spec):
             try:
@@ -179,17 +185,19 @@ def check_sweepable(loaded: LoadedManifest) -> None:
             )
 
 
-def with_trained_cuts(loaded: LoadedManifest) -> LoadedManifest:
-    """Under the latency rule, each run at the cut its exits were trained for (``harness exits train
-    --profile`` resolved it on measured profiles, and wrote it into the training record); other runs
-    as they are."""
+def with_trained_plans(loaded: LoadedManifest) -> LoadedManifest:
+    """Each run with exits at the cut and attach points its exits were trained on, as their training
+    record says (under the latency rule or the time axis, ``harness exits train --profile`` made
+    that plan on measured profiles, which the hosts never see)."""
     exits = loaded.manifest.exits
-    if exits is None or exits.split.by != "latency" or loaded.manifest.cuts != "all":
+    if exits is None:
         return loaded
     root = exits.trained or trained_root(loaded.manifest.name)
     runs = []
     for run in loaded.runs:
         record = exits_folder(root, run.model.name, run.exits.placement[0]) / "training.json"
-        cut = json.loads(record.read_text())["plan"]["cut"]
-        runs.append(run.model_copy(update={"cuts": [cut]}))
+        plan = json.loads(record.read_text())["plan"]
+        attach = {part: [item["cut"] for item in plan["exits"] if item["part"] == part] for part in ("edge", "cloud")}
+        trained = TrainedExits(cut=plan["cut"], **attach)
+        runs.append(run.model_copy(update={"cuts": [plan["cut"]], "trained_exits": trained}))
     return dataclasses.replace(loaded, runs=runs)

@@ -17,7 +17,8 @@ from harness.model.graph import SplitGraph
 from harness.partition.situation import layer_param_bytes, profiles_from_layers
 from harness.results import ResultsFolder
 
-Axis = Literal["nodes", "flops"]
+Axis = Literal["nodes", "flops", "time"]
+"""What an exit's position is measured along: layers, FLOPs, or profiled time (each part on its host's)."""
 Locality = Literal["within", "across"]
 
 
@@ -57,7 +58,7 @@ class ResolvedExit:
     part: str
     number: int
     position: float
-    """On the part's axis before snapping (nodes from 1, or FLOPs from the part's start)."""
+    """On the part's axis before snapping (nodes from 1, or FLOPs or ns from the part's start)."""
     cut: int
     after: str
     flops_share: float
@@ -111,9 +112,14 @@ def plan_exits(
         raise BadInput("the latency rule needs each layer's edge and cloud time: a sweep's profiles (--profile)")
     else:
         cut = split_by_latency(*profiles, allowed=allowed, transfer_s=transfer)
-    if axis not in ("nodes", "flops"):
-        raise BadInput(f"exit axis {axis!r}: expected nodes or flops")
-    values = flops if axis == "flops" else np.ones(layers)
+    if axis == "time":
+        if profiles is None:
+            raise BadInput("the time axis places exits by profiled time: expected a sweep's profiles (--profile)")
+        values = np.concatenate([np.asarray(profiles[0][:cut], float), np.asarray(profiles[1][cut:], float)])
+    elif axis in ("nodes", "flops"):
+        values = flops if axis == "flops" else np.ones(layers)
+    else:
+        raise BadInput(f"exit axis {axis!r}: expected nodes, flops or time")
     cumulative_params, cumulative_flops = np.cumsum(params), np.cumsum(flops)
     if locality == "across":
         # The baseline the seed argues against: all the exits placed on the whole network, ignoring

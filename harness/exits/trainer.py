@@ -28,7 +28,7 @@ import torch
 from harness.errors import BadInput, HarnessError
 from harness.exits.assemble import assemble
 from harness.exits.data import LabelledSet, Split, labelled_set, stratified_split
-from harness.exits.manifest import LABELLED_CLASSES, listed_cut, output_classes, placed, plan_for
+from harness.exits.manifest import LABELLED_CLASSES, listed_cut, needs_profiles, output_classes, placed, plan_for
 from harness.exits.present import exit_plan_record
 from harness.exits.resolve import folder_profiles
 from harness.exits.thresholds import Selection, select_thresholds
@@ -91,10 +91,12 @@ def train_manifest(
             f"{loaded.rendered.path}:{line}: field {field}: expected a labelled dataset to train exits on "
             f"({', '.join(LABELLED_CLASSES)})"
         )
-    if manifest.exits.split.by == "latency" and manifest.cuts == "all" and profiles is None:
-        line, field = field_line(loaded.rendered, ("exits", "split", "by"))
+    if needs_profiles(manifest.exits) and profiles is None:
+        time_axis = manifest.exits.axis == "time"
+        line, field = field_line(loaded.rendered, ("exits", "axis") if time_axis else ("exits", "split", "by"))
         raise BadInput(
-            f"{loaded.rendered.path}:{line}: field {field}: the latency rule splits on measured per-layer "
+            f"{loaded.rendered.path}:{line}: field {field}: the "
+            f"{'time axis places exits' if time_axis else 'latency rule splits'} on measured per-layer "
             "profiles: expected --profile DIR, the results folder of a sweep that profiled the model"
         )
     if profiles is not None:
@@ -180,7 +182,7 @@ def _train_exits(
     """The exits of one placement on the frozen backbone of ``split`` (or with it, jointly), written
     into ``folder``."""
     training = spec.training
-    measured = profiles.of(split) if profiles is not None and spec.split.by == "latency" else None
+    measured = profiles.of(split) if profiles is not None and needs_profiles(spec) else None
     plan = plan_for(split, spec, measured, listed_cut(cuts), profiles.rate if profiles else None)
     progressive = assemble(split, plan, spec.template, output_classes(split) or data.classes, spec.confidence)
     before = backbone_digest(progressive)

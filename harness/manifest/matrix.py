@@ -35,6 +35,15 @@ from harness.wire.compression import Compression
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+class TrainedExits(StrictModel):
+    """Where a run's exits were trained: the cut, and the attach cuts of each part's exits in order
+    (the sweep runs exactly what ``harness exits train`` wrote, never a plan made again)."""
+
+    cut: int = Field(ge=1)
+    edge: list[int]
+    cloud: list[int]
+
+
 class Run(StrictModel):
     """One point of the matrix: a single value for every field of the manifest."""
 
@@ -58,6 +67,8 @@ class Run(StrictModel):
     """With exits: the confidence threshold (c_thr) of this run."""
     exit_weights: str | None = None
     """With exits: the exits' weights file, as ``model.weights`` names the backbone's."""
+    trained_exits: TrainedExits | None = None
+    """With exits, in a sweep: the plan they were trained on, from their training record."""
 
     @property
     def codec(self) -> Compression:

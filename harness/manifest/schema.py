@@ -368,7 +368,8 @@ class ExitCostSpec(StrictModel):
 class ExitsSpec(StrictModel):
     """Early exits (seed 002): the network is split by ``split``, then ``per_part`` exits made from
     ``template`` (``linear``, ``conv-linear``, a Jinja2 file of Python source, or
-    ``package.module:function``) are placed inside each part by ``placement`` along ``axis``; a sample
+    ``package.module:function``) are placed inside each part by ``placement`` along ``axis`` (``time``:
+    the profiled time of each layer on its part's host, from ``harness exits train --profile``); a sample
     leaves at the first exit whose ``confidence`` is strictly greater than a threshold, each of
     ``thresholds`` measured in turn (1.0: never early, the control), or with ``select`` one threshold
     per exit picked on the validation part (by ``harness exits train``; a sweep measures
@@ -381,7 +382,7 @@ class ExitsSpec(StrictModel):
     ] = Field(default_factory=lambda: ["linear"])
     """One or several, each an axis of the matrix like the thresholds (exits trained for each)."""
     per_part: Annotated[int, Field(ge=1, le=MAX_PER_PART)] = 1
-    axis: Literal["nodes", "flops"] = "nodes"
+    axis: Literal["nodes", "flops", "time"] = "nodes"
     direction: Literal["early", "late"] = "early"
     alpha: Annotated[float, Field(gt=0, le=100)] = PARETO_ALPHA
     confidence: Literal["max_softmax", "entropy", "margin"] = "max_softmax"

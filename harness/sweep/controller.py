@@ -25,7 +25,7 @@ from rich.console import Console
 from harness.ansible.inventory import check_groups, inventory_groups
 from harness.ansible.runner import PlaybookResult, run_playbook
 from harness.errors import BadInput, ExperimentFailed, HarnessError
-from harness.exits.manifest import check_sweepable, with_trained_cuts
+from harness.exits.manifest import check_sweepable, with_trained_plans
 from harness.exits.trained import keep_trained, trained_root
 from harness.links.observed import write_links_after
 from harness.manifest import LoadedManifest, load_manifest
@@ -72,7 +72,7 @@ def prepare(manifest: Path, inventory: Path, sets: list[str]) -> LoadedManifest:
     loaded = load_manifest(manifest, sets)
     check_models(loaded)
     check_sweepable(loaded)
-    loaded = with_trained_cuts(loaded)
+    loaded = with_trained_plans(loaded)
     topology(inventory, loaded)
     return loaded
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import torch
 
+from harness.errors import BadInput
 from harness.exits.assemble import build_part
 from harness.exits.data import Batches, batches, labelled_set, stratified_split
-from harness.exits.manifest import LABELLED_CLASSES, listed_cut, output_classes, plan_for
+from harness.exits.manifest import LABELLED_CLASSES, output_classes
 from harness.exits.weights import load_exit_weights
 from harness.manifest.matrix import Run
 from harness.model import SplitGraph
@@ -38,16 +39,15 @@ def run_inputs(run: Run, split: SplitGraph) -> Batches:
 
 
 def edge_exits(run: Run, split: SplitGraph) -> tuple[int, EdgeExits]:
-    """The cut of the run's exit plan, and its progressive inference: the edge part with its exits
+    """The cut the run's exits were trained on, and its progressive inference: the edge part with its exits
     loaded here, the cloud part's exits as the worker is asked to run them (with ``locality:
     across``, the edge part's exits too, on the inputs the edge sends with the cut's)."""
-    spec = run.exits
-    if spec is None or run.threshold is None or run.exit_weights is None:
-        raise ValueError(f"run {run.id} has no exits")
-    plan = plan_for(split, spec, cut=listed_cut(run.cuts))
+    spec, trained = run.exits, run.trained_exits
+    if spec is None or trained is None or run.threshold is None or run.exit_weights is None:
+        raise BadInput(f"plan: run {run.id} names no trained exits; expected exits, trained_exits and exit_weights")
     classes = output_classes(split) or 0
-    attach = {part: [item.cut for item in plan.exits if item.part == part] for part in ("edge", "cloud")}
-    part, _ = build_part(split, None, plan.cut, attach["edge"], spec.template, classes, spec.confidence)
+    attach = {"edge": trained.edge, "cloud": trained.cloud}
+    part, _ = build_part(split, None, trained.cut, attach["edge"], spec.template, classes, spec.confidence)
     load_exit_weights(Path(run.exit_weights), part.exits)
     across = spec.locality == "across"
     cloud = ExitsSpec(
@@ -60,7 +60,7 @@ def edge_exits(run: Run, split: SplitGraph) -> tuple[int, EdgeExits]:
         weights=run.exit_weights,
         carried=tuple(attach["edge"]) if across else (),
     )
-    return plan.cut, EdgeExits(part.eval(), cloud, run.threshold, carry=across)
+    return trained.cut, EdgeExits(part.eval(), cloud, run.threshold, carry=across)
 
 
 def labelled(record: InferenceRecord, output: object, labels: list[int] | None) -> InferenceRecord:

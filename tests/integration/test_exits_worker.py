@@ -145,7 +145,7 @@ def test_a_sample_that_leaves_before_the_costly_layers_never_runs_them(start_wor
     assert edge_ms[0.0] < 0.5 * edge_ms[1.0], edge_ms
 
 
-RATE = 2e6
+RATE = 5e5
 """Bytes per second of the emulated link the straddling exit's input crosses."""
 
 

@@ -14,7 +14,7 @@ from harness.cli import cli
 from harness.errors import BadInput
 from harness.exits.assemble import assemble
 from harness.exits.data import digits_set, stratified_split
-from harness.exits.manifest import check_sweepable, plan_for, with_trained_cuts
+from harness.exits.manifest import check_sweepable, plan_for, with_trained_plans
 from harness.exits.trainer import Profiles, train_manifest
 from harness.exits.weights import load_exit_weights
 from harness.manifest import load_manifest
@@ -292,13 +292,29 @@ def test_the_latency_rule_splits_on_measured_profiles_and_the_sweep_runs_the_tra
     record = json.loads((tmp_path / "out" / "experiments.models-tiny_skipnet" / "linear" / "training.json").read_text())
     # The whole network takes 8.8 ms on the cloud; a head of c layers c ms: cut 8 is the deepest within.
     assert record["plan"]["cut"] == 8
-    assert {str(run.cuts) for run in with_trained_cuts(loaded).runs} == {"[8]"}
+    (run,) = {run.trained_exits.model_dump_json(): run for run in with_trained_plans(loaded).runs}.values()
+    assert run.cuts == [8] and run.trained_exits.cut == 8
+    assert [run.trained_exits.edge, run.trained_exits.cloud] == [
+        [item["cut"] for item in record["plan"]["exits"] if item["part"] == part] for part in ("edge", "cloud")
+    ]
 
     # With the transfer at 40 MB/s (65,536 bytes at cuts 1 to 8: 1.64 ms), cut 7 is the deepest within.
     beyond = latency.replace("by: latency", "by: latency, include_transfer: true")
     loaded = load_manifest(_write(tmp_path, beyond + f"  trained: {tmp_path / 'out2'}\n"))
     train_manifest(loaded, tmp_path / "out2", profiles=Profiles(profiled))
-    assert {str(run.cuts) for run in with_trained_cuts(loaded).runs} == {"[7]"}
+    assert {str(run.cuts) for run in with_trained_plans(loaded).runs} == {"[7]"}
+
+    # On the time axis, positions are profiled ns: the edge part's one exit half way into its 3 ms.
+    timed = SKIPNET.replace("template: linear", "template: linear\n  axis: time")
+    loaded = load_manifest(_write(tmp_path, timed + f"  trained: {tmp_path / 'out3'}\n"))
+    with pytest.raises(BadInput, match=r":12: field exits.axis: the time axis places exits on measured per-layer"):
+        train_manifest(loaded, tmp_path / "out3")
+    train_manifest(loaded, tmp_path / "out3", profiles=Profiles(profiled))
+    record = json.loads(
+        (tmp_path / "out3" / "experiments.models-tiny_skipnet" / "linear" / "training.json").read_text()
+    )
+    edge_exit = record["plan"]["exits"][0]
+    assert (record["plan"]["cut"], edge_exit["position"], edge_exit["cut"]) == (3, 1.5e6, 1)
 
 
 def test_across_places_the_exits_on_the_whole_network_and_each_belongs_to_its_attach_points_part(tmp_path):
