@@ -1132,7 +1132,7 @@ def exits_train(manifest_path, sets, out, profile_dir, profile_run):
     loaded = load_manifest(manifest_path, list(sets))
     check_models(loaded)
     _set_threads(loaded.manifest.threads)
-    folder = out or trained_root(loaded.manifest.name)
+    folder = trained_root(loaded.manifest.name, out)
     profiles = Profiles(profile_dir, profile_run) if profile_dir else None
     for trained in train_manifest(loaded, folder, lambda line: stderr_console().print(line), profiles):
         stdout_console().print(trained_table(trained))

@@ -192,7 +192,7 @@ def with_trained_plans(loaded: LoadedManifest) -> LoadedManifest:
     exits = loaded.manifest.exits
     if exits is None:
         return loaded
-    root = exits.trained or trained_root(loaded.manifest.name)
+    root = trained_root(loaded.manifest.name, exits.trained)
     runs = []
     for run in loaded.runs:
         record = exits_folder(root, run.model.name, run.exits.placement[0]) / "training.json"

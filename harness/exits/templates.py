@@ -67,7 +67,7 @@ def _replicate(model: nn.Module | None, in_shape: tuple[int, ...]) -> ExitHead:
     classifier (whose containers hold no ``forward``) copies as well as the network's own."""
     if model is None:
         raise BadInput(f"exit template {REPLICATE!r} copies the network's classifier: expected the model beside it")
-    found = [name for name, child in model.named_children() if _linears(child)]
+    found = [name for name, child in model.named_children() if _holds_linear(child)]
     if not found:
         raise BadInput(f"exit template {REPLICATE!r}: the model has no Linear classifier to copy")
     container = model.get_submodule(found[-1])
@@ -85,8 +85,8 @@ def _replicate(model: nn.Module | None, in_shape: tuple[int, ...]) -> ExitHead:
     return ExitHead(exit_head, source + repr(exit_head) + "\n")
 
 
-def _linears(module: nn.Module) -> list[tuple[str, nn.Linear]]:
-    return [(name, child) for name, child in module.named_modules() if isinstance(child, nn.Linear)]
+def _holds_linear(module: nn.Module) -> bool:
+    return any(isinstance(child, nn.Linear) for child in module.modules())
 
 
 def _render(template: str, path: Path, values: dict) -> ExitHead:

@@ -10,9 +10,10 @@ from pathlib import Path
 BACKBONE, EXITS = "backbone.pt", "exits.pt"
 
 
-def trained_root(manifest_name: str) -> Path:
-    """Where ``harness exits train`` writes, and a sweep reads, unless the manifest says otherwise."""
-    return Path("results") / f"{manifest_name}-exits"
+def trained_root(manifest_name: str, given: str | Path | None = None) -> Path:
+    """Where ``harness exits train`` writes and a sweep reads: ``given`` (``exits.trained``, or
+    ``--out``), else ``results/<manifest name>-exits``."""
+    return Path(given) if given else Path("results") / f"{manifest_name}-exits"
 
 
 def trained_folder(root: str | Path, model: str) -> Path:

@@ -95,7 +95,7 @@ def expand(manifest: Manifest) -> list[Run]:
     for index, (model, partitioner, dataset, link, compression, placement, threshold) in enumerate(combinations):
         run_exits, exit_weights = None, None
         if exits is not None:
-            root = exits.trained or trained_root(manifest.name)
+            root = trained_root(manifest.name, exits.trained)
             backbone = backbone_file(root, model.name, placement, exits.training.mode == "joint")
             model = model.model_copy(update={"weights": str(backbone)})
             run_exits = exits.model_copy(update={"placement": [placement]})

@@ -535,12 +535,14 @@ def build_report(path: Path) -> list[Path]:
     replans = read_replans(folder)
     exits = exits_table(folder, records)
     sections = []
+    exit_runs: set[str] = set()
     if exits is not None:
         exits.to_csv(folder.exits, index=False)
         written += [folder.exits, exits_front(exits, folder.front_chart)]
         sections.append(_exits_html(exits, folder.front_chart))
+        exit_runs = set(exits["run"])
     for info in infos:
-        if exits is not None and info.run in set(exits["run"]):
+        if info.run in exit_runs:
             continue
         rows = summary[summary["run"] == info.run]
         if rows["pipeline"].ne("").any():

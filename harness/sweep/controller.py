@@ -282,7 +282,7 @@ def _keep_trained(loaded: LoadedManifest, folder: ResultsFolder) -> None:
     exits = loaded.manifest.exits
     if exits is None:
         return
-    root = exits.trained or trained_root(loaded.manifest.name)
+    root = trained_root(loaded.manifest.name, exits.trained)
     for model in loaded.manifest.model:
         for placement in exits.placement:
             keep_trained(root, model.name, placement, folder.trained)

@@ -67,4 +67,4 @@ def labelled(record: InferenceRecord, output: object, labels: list[int] | None) 
     """``record`` with the class the output answers and the sample's true one, where both are known."""
     if labels is None or not isinstance(output, torch.Tensor):
         return record
-    return replace(record, predicted=int(output.reshape(-1)[: output.shape[-1]].argmax()), label=labels[record.input])
+    return replace(record, predicted=int(output.reshape(-1, output.shape[-1])[0].argmax()), label=labels[record.input])
