@@ -82,11 +82,11 @@ class Situation:
         return np.array([layer.cloud_ns for layer in self.layers], dtype=float)
 
 
-def layer_param_bytes(split: SplitGraph) -> list[int]:
-    """Bytes of the parameters and buffers each layer reads (precision x elements, summed)."""
+def layer_params(split: SplitGraph) -> list[set[str]]:
+    """The names of the parameters and buffers each layer reads."""
     facts = split.facts
     by_name = {node.name: node for node in split.graph_module.graph.nodes}
-    sizes = []
+    found = []
     for layer in split.layers:
         params: set[str] = set()
         for name in layer.nodes:
@@ -95,8 +95,13 @@ def layer_param_bytes(split: SplitGraph) -> list[int]:
             for argument in node.all_input_nodes:
                 if argument.op == "get_attr":
                     params |= facts.nodes[argument.name].params
-        sizes.append(facts.bytes_of(params))
-    return sizes
+        found.append(params)
+    return found
+
+
+def layer_param_bytes(split: SplitGraph) -> list[int]:
+    """Bytes of the parameters and buffers each layer reads (precision x elements, summed)."""
+    return [split.facts.bytes_of(params) for params in layer_params(split)]
 
 
 def situation_from_profiles(

@@ -29,6 +29,9 @@ _RATE_UNITS = {
     "kbit": 1e3 / 8,
     "mbit": 1e6 / 8,
     "gbit": 1e9 / 8,
+    "kibit": 1024 / 8,
+    "mibit": 1024**2 / 8,
+    "gibit": 1024**3 / 8,
 }
 _DELAY_UNITS = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}
 UNLIMITED = "unlimited"

@@ -1,0 +1,172 @@
+"""Upload planners (IONN and seed 004) on the seed's worked example, on random chains against brute
+force, and on the published AlexNet profile against the seed's result."""
+
+import itertools
+import random
+from pathlib import Path
+
+import pytest
+
+from harness.errors import BadInput
+from harness.partition.upload import UploadChain, plan_upload
+from harness.partition.upload.chain import Unit
+from harness.partition.upload.efficiency import efficiency_of
+from harness.partition.upload.published import published_chain
+
+PUBLISHED = Path(__file__).resolve().parents[3] / "shared" / "data" / "ionn" / "alexnet-caffe.csv"
+EIGHTY_MBPS_AS_COUNTED = 80 * 1024 * 1024 / 8000
+"""Bytes per millisecond: IONN's code counts a megabit as 1024 x 1024 bits."""
+
+
+def seed_example() -> UploadChain:
+    """Layers A..D of the seed's Figures 2 to 4: client 10, 19, 14, 3; server 3, 2, 2, 1; upload 8,
+    8, 16, 8; 5, 4, 4 and 8 into each layer and 2 out of D, at one byte per time unit."""
+    units = tuple(
+        Unit(name, client, server, upload)
+        for name, client, server, upload in zip("ABCD", (10, 19, 14, 3), (3, 2, 2, 1), (8, 8, 16, 8), strict=True)
+    )
+    return UploadChain("seed-example", units, (5, 4, 4, 8, 2), rate=1.0)
+
+
+def named(chain: UploadChain, plan) -> list[str]:
+    return ["".join(chain.units[index].name for index in partition) for partition in plan.partitions]
+
+
+@pytest.mark.parametrize(
+    ("planner", "options", "expected"),
+    [
+        ("ionn", {"K": 0.5}, ["B", "ACD"]),
+        ("ionn", {"step": 0.0001}, ["B", "A", "CD"]),
+        ("efficiency", {}, ["B", "A", "CD"]),
+        ("recursive-efficiency", {}, ["B", "A", "C", "D"]),
+        ("all-at-once", {}, ["ABCD"]),
+        ("layerwise", {}, ["A", "B", "C", "D"]),
+    ],
+)
+def test_seed_example_partitions(planner, options, expected):
+    chain = seed_example()
+    assert named(chain, plan_upload(planner, chain, **options).plan) == expected
+
+
+def test_recursive_improvement_timeline_is_the_seeds_figure_3c():
+    timeline = plan_upload("recursive-efficiency", seed_example()).timeline
+    assert [(stage.done_ms, stage.improvement_ms) for stage in timeline.stages] == [
+        (8, 9),
+        (16, 15),
+        (32, 23),
+        (40, 31),
+    ]
+    assert timeline.local_ms == 46
+
+
+def test_efficiencies_after_b_are_the_seeds():
+    chain = seed_example()
+    state = chain.state([False, True, False, False])
+    found = [efficiency_of(state, first, last) for first, last in ((0, 0), (2, 3), (2, 2), (3, 3))]
+    assert found == pytest.approx([0.75, 2 / 3, 0.5, -1.0])
+
+
+def test_queries_wait_for_the_first_partition_or_start_locally():
+    timeline = plan_upload("recursive-efficiency", seed_example()).timeline
+    waiting = timeline.queries("wait", after=2)
+    assert [(query.start_ms, query.end_ms, query.stage) for query in waiting] == [
+        (8, 45, 1),
+        (45, 60, 4),
+        (60, 75, 4),
+    ]
+    local = timeline.queries("local", after=1)
+    assert [(query.start_ms, query.stage) for query in local] == [(0, 0), (46, 4)]
+    assert timeline.queries_before_end("wait") == 0
+    assert timeline.queries_before_end("local") == 0
+
+
+def random_chain(rng: random.Random, size: int) -> UploadChain:
+    units = tuple(
+        Unit(
+            f"u{index}",
+            client_ms=rng.uniform(1, 50),
+            server_ms=rng.uniform(0.1, 10),
+            param_bytes=0 if rng.random() < 0.25 else rng.randint(1, 400),
+            build_ms=rng.choice([0.0, rng.uniform(0, 3)]),
+        )
+        for index in range(size)
+    )
+    boundaries = tuple(rng.randint(1, 200) for _ in range(size + 1))
+    return UploadChain(f"random-{size}", units, boundaries, rate=rng.uniform(2, 20), delay_ms=rng.choice([0, 0.5]))
+
+
+def brute_force(chain: UploadChain, allowed: list[bool]) -> float:
+    """The least latency over every placement of the units (the reference for the dynamic program)."""
+    best = float("inf")
+    for places in itertools.product((0, 1), repeat=len(chain)):
+        if any(place and not (allowed[index] or chain.free[index]) for index, place in enumerate(places)):
+            continue
+        total, where = 0.0, 0
+        for index, place in enumerate(places):
+            total += chain.transfer_ms[index] if place != where else 0.0
+            total += chain.units[index].server_ms if place else chain.units[index].client_ms
+            where = place
+        best = min(best, total + (chain.transfer_ms[-1] if where else 0.0))
+    return best
+
+
+CHAINS = [random_chain(random.Random(seed), random.Random(seed).randint(2, 9)) for seed in range(100)]
+
+
+@pytest.mark.parametrize("planner", ["efficiency", "recursive-efficiency", "ionn"])
+def test_plans_on_random_chains_keep_the_rules(planner):
+    for chain in CHAINS:
+        planned = plan_upload(planner, chain)
+        partitions = planned.plan.partitions
+        units = [index for partition in partitions for index in partition]
+        assert len(units) == len(set(units)), chain.model
+        optimal = set(chain.optimal_units())
+        if planner == "ionn":
+            assert optimal <= set(units), chain.model
+        else:
+            assert set(units) == optimal, chain.model
+            for partition in partitions:
+                first = chain.costly.index(partition[0])
+                assert partition == chain.costly[first : first + len(partition)], (chain.model, partition)
+        optimum = brute_force(chain, [True] * len(chain))
+        assert chain.best()[0] == pytest.approx(optimum)
+        stages = planned.timeline.stages
+        assert planned.timeline.latency_at(len(stages)) == pytest.approx(optimum), chain.model
+        for stage in stages:
+            uploaded = planned.plan.uploaded_after(stage.number, len(chain))
+            state = chain.state(uploaded)
+            assert stage.latency_ms == pytest.approx(brute_force(chain, uploaded))
+            assert all(uploaded[index] or chain.free[index] for index in state.server_units())
+        again = plan_upload(
+            planner, UploadChain(chain.model, chain.units, chain.boundary_bytes, chain.rate, chain.delay_ms)
+        )
+        assert again.plan == planned.plan
+
+
+@pytest.mark.skipif(not PUBLISHED.is_file(), reason=f"the published IONN profile is not at {PUBLISHED}")
+def test_published_alexnet_reproduces_the_seed():
+    chain = published_chain(PUBLISHED, EIGHTY_MBPS_AS_COUNTED)
+    ionn = plan_upload("ionn", chain, K=0.5)
+    recursive = plan_upload("recursive-efficiency", chain)
+    assert len(ionn.plan.partitions) == 3
+    assert len(recursive.plan.partitions) == 7
+    before = ionn.timeline.queries_before_end("wait")
+    after = recursive.timeline.queries_before_end("wait")
+    assert after / before == pytest.approx(1.551, abs=0.03)
+    assert recursive.timeline.largest_share < ionn.timeline.largest_share
+
+
+@pytest.mark.parametrize(
+    ("planner", "options", "message"),
+    [
+        ("greedy", {}, "upload plan 'greedy': expected one of all-at-once, efficiency, ionn, layerwise"),
+        ("ionn", {"K": 1.5}, "upload plan 'ionn': K is 1.5; expected a number in (0, 1)"),
+        ("ionn", {"K": 0}, "upload plan 'ionn': K is 0; expected a number in (0, 1)"),
+        ("ionn", {"step": True}, "upload plan 'ionn': step is True; expected a number in (0, 1)"),
+        ("ionn", {"K": 0.5, "step": 0.1}, "upload plan 'ionn': K and step; expected one"),
+        ("efficiency", {"K": 0.5}, "upload plan 'efficiency': unknown option K; expected none"),
+    ],
+)
+def test_bad_planner_or_options_are_refused(planner, options, message):
+    with pytest.raises(BadInput, match=message.replace("(", r"\(").replace(")", r"\)")):
+        plan_upload(planner, seed_example(), **options)
