@@ -270,14 +270,22 @@ def bench_split(models, repeats, threads, cut_count, as_json):
 
 @bench.command("partition")
 @click.option("--models", default="alexnet,resnet50,googlenet", show_default=True, help="Comma-separated.")
+@click.option(
+    "--upload-models",
+    default="alexnet,mobilenet_v2,googlenet,resnet50",
+    show_default=True,
+    help="Comma-separated models for the upload planners ('' for none).",
+)
 @click.option("--repeats", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def bench_partition(models, repeats, as_json):
-    """Decision time per partitioner (targets on googlenet: neurosurgeon < 5 ms, dads < 50 ms)."""
-    from harness.bench.partition import bench_model
+def bench_partition(models, upload_models, repeats, as_json):
+    """Decision time per partitioner (targets on googlenet: neurosurgeon < 5 ms, dads < 50 ms) and per
+    upload planner (recursive efficiency < 0.6 ms on alexnet, < 2 ms on the others; ionn < 0.5 ms)."""
+    from harness.bench.partition import bench_model, bench_upload
     from harness.bench.tables import decision_cost_table
 
-    rows = [row for name in models.split(",") for row in bench_model(name.strip(), repeats)]
+    rows = [row for name in models.split(",") if name.strip() for row in bench_model(name.strip(), repeats)]
+    rows += [row for name in upload_models.split(",") if name.strip() for row in bench_upload(name.strip(), repeats)]
     if as_json:
         click.echo(json.dumps([asdict(row) for row in rows], indent=2))
     else:
@@ -844,9 +852,17 @@ _PROFILING_REPEATS = click.option(
 )
 @_profiles_option("Take the profiles (and measured records) of this results folder instead of profiling.")
 @_PROFILING_REPEATS
+@click.option("--upload", is_flag=True, help="The manifest's upload plans (IONN, seed 004) instead of cuts.")
+@click.option("--simulate", is_flag=True, help="With --upload: replay each plan with the link and worker shared.")
+@click.option(
+    "--published",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --upload: plan on this per-layer profile (CSV, as published with a paper) instead of the model's.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print decisions and predictions as JSON.")
-def plan_command(manifest_path, sets, inventory, profile_dir, repeats, as_json):
-    """Each partitioner's pick and predicted latency per cut for MANIFEST's runs."""
+def plan_command(manifest_path, sets, inventory, profile_dir, repeats, upload, simulate, published, as_json):
+    """Each partitioner's pick and predicted latency per cut for MANIFEST's runs; with --upload, each
+    upload plan's partitions and the queries it lets finish during the upload."""
     from harness.manifest import load_manifest
     from harness.manifest.cuts import check_models, require_two_groups
     from harness.partition.planning import plan, profiles_folder
@@ -854,12 +870,21 @@ def plan_command(manifest_path, sets, inventory, profile_dir, repeats, as_json):
 
     if inventory and profile_dir:
         raise BadInput("--inventory and --profile: give one (profile on the hosts, or read saved profiles)")
+    if (simulate or published) and not upload:
+        raise BadInput("--simulate and --published: expected with --upload")
+    if published and (inventory or profile_dir):
+        raise BadInput("--published with --inventory or --profile: give one source of profiles")
     if inventory:
         _relay(inventory)
     loaded = load_manifest(manifest_path, list(sets))
     require_two_groups(loaded, "harness plan")
-    check_models(loaded)
+    if published is None:
+        check_models(loaded)
     _set_threads(loaded.manifest.threads)
+    if upload:
+        profiles = None if published else profiles_folder(loaded, inventory, profile_dir, stderr_console())
+        _print_upload_plans(loaded, profiles, published, simulate, repeats, as_json)
+        return
     judged = plan(loaded, profiles_folder(loaded, inventory, profile_dir, stderr_console()), repeats)
     if as_json:
         click.echo(json.dumps([plan_record(item) for item in judged], indent=2))
@@ -868,6 +893,24 @@ def plan_command(manifest_path, sets, inventory, profile_dir, repeats, as_json):
     for item in judged:
         console.print(plan_table(item))
         click.echo("\n".join(decision_lines(item)))
+
+
+def _print_upload_plans(loaded, profiles, published, simulate, repeats, as_json) -> None:
+    from harness.partition.upload.planning import upload_plans
+    from harness.partition.upload.present import partition_lines, upload_record, upload_table
+
+    planned = upload_plans(loaded, profiles, published, simulate, repeats)
+    if as_json:
+        click.echo(json.dumps([upload_record(item) for item in planned], indent=2))
+        return
+    groups: dict[str, list] = {}
+    for item in planned:
+        groups.setdefault(item.run.id.removesuffix("-" + item.run.upload.plans[0].label), []).append(item)
+    console = stdout_console()
+    for title, items in groups.items():
+        console.print(upload_table(title, items))
+        for item in items:
+            click.echo("\n".join(partition_lines(item)))
 
 
 @cli.group()

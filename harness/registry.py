@@ -13,3 +13,6 @@ DECIDERS = ("dads", "fixed", "neurosurgeon", "oracle")
 
 PLACEMENT_STRATEGIES = ("cloud-only", "device-only", "dp", "even-split", "exhaustive", "genetic", "ilp")
 """Built-in placement strategies over many hosts (the manifest's ``placement``, ``harness place``)."""
+
+UPLOAD_PLANNERS = ("all-at-once", "efficiency", "ionn", "layerwise", "recursive-efficiency")
+"""Built-in upload plans: in which pieces a client uploads a model (the manifest's ``upload.plans``)."""

@@ -59,10 +59,10 @@ def wire_cost_table(rows: list[WireRow], repeats: int, warmup: int) -> Table:
 
 def decision_cost_table(rows: list[DecisionCost], repeats: int) -> Table:
     table = make_table(
-        f"partitioner decision time: median of {repeats}, node granularity",
+        f"partitioner decision time: median of {repeats}",
         ["model", "partitioner", "layers>", "cuts>", "median ms>", "p95 ms>", "target ms>", ""],
-        "from profiles already in hand (made up from each layer's FLOPs); "
-        "targets: googlenet neurosurgeon < 5 ms, dads < 50 ms",
+        "from profiles already in hand (made up from each layer's FLOPs); partitioners at node granularity, "
+        "upload planners on the units between single-tensor cuts at module granularity (cuts: units)",
     )
     for row in rows:
         table.add_row(

@@ -28,6 +28,8 @@ from harness.manifest.schema import (
     PartitionerSpec,
     PositiveInt,
     StrictModel,
+    UploadPlanSpec,
+    UploadSpec,
     WorkerSpec,
 )
 from harness.wire.compression import Compression
@@ -69,6 +71,8 @@ class Run(StrictModel):
     """With exits: the exits' weights file, as ``model.weights`` names the backbone's."""
     trained_exits: TrainedExits | None = None
     """With exits, in a sweep: the plan they were trained on, from their training record."""
+    upload: UploadSpec | None = None
+    """With an incremental upload: the manifest's, with this run's one plan."""
 
     @property
     def codec(self) -> Compression:
@@ -87,12 +91,13 @@ def expand(manifest: Manifest) -> list[Run]:
     exits = manifest.exits
     placements = exits.placement if exits else [None]
     thresholds = exits.thresholds if exits else [None]
+    plans = manifest.upload.plans if manifest.upload else [None]
     axes = (manifest.model, manifest.partitioner, manifest.dataset, manifest.link, manifest.compression)
-    combinations = list(itertools.product(*axes, placements, thresholds))
+    combinations = list(itertools.product(*axes, placements, thresholds, plans))
     varying = (len(manifest.partitioner) > 1, len(manifest.dataset) > 1)
     ids = _unique([_slug(*combination, *varying) for combination in combinations])
     runs = []
-    for index, (model, partitioner, dataset, link, compression, placement, threshold) in enumerate(combinations):
+    for index, (model, partitioner, dataset, link, compression, placement, threshold, plan) in enumerate(combinations):
         run_exits, exit_weights = None, None
         if exits is not None:
             root = trained_root(manifest.name, exits.trained)
@@ -119,6 +124,7 @@ def expand(manifest: Manifest) -> list[Run]:
                 exits=run_exits,
                 threshold=threshold,
                 exit_weights=exit_weights,
+                upload=manifest.upload.model_copy(update={"plans": [plan]}) if plan is not None else None,
             )
         )
     return runs
@@ -138,6 +144,7 @@ def _slug(
     compression: str,
     placement: str | None,
     threshold: float | None,
+    plan: UploadPlanSpec | None,
     partitioners_vary: bool,
     datasets_vary: bool,
 ) -> str:
@@ -155,6 +162,8 @@ def _slug(
         parts.append(placement)
     if threshold is not None:
         parts.append(f"c{threshold:g}")
+    if plan is not None:
+        parts.append(plan.label)
     return "-".join(_UNSAFE.sub("-", part).strip("-") for part in parts)
 
 

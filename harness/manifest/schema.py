@@ -27,7 +27,7 @@ from pydantic import (
 
 from harness.errors import BadInput
 from harness.exits.placement import MAX_PER_PART, PARETO_ALPHA
-from harness.registry import DECIDERS, PLACEMENT_STRATEGIES, SCHEDULES
+from harness.registry import DECIDERS, PLACEMENT_STRATEGIES, SCHEDULES, UPLOAD_PLANNERS
 from harness.wire.compression import CODECS, SHUFFLES, Compression
 from harness.wire.link import UNLIMITED, parse_delay, parse_rate
 
@@ -169,6 +169,10 @@ def _builtin_or_function_text(value: str) -> str:
 def judged_names(pipelined: bool) -> tuple[str, ...]:
     """What ``evaluate`` may name: placement strategies in a sweep over tiers, else deciders."""
     return PLACEMENT_STRATEGIES if pipelined else DECIDERS
+
+
+def _check_upload_planner(value: str) -> str:
+    return _builtin_or_function(value, sorted(UPLOAD_PLANNERS))
 
 
 def _check_placement(value: str) -> str:
@@ -401,6 +405,60 @@ class ExitsSpec(StrictModel):
     and the cloud tries those exits first, then its own."""
 
 
+class UploadPlanSpec(StrictModel):
+    """An upload planner (``harness plan --upload`` lists them) and its options: ``ionn`` with ``K``
+    (its geometric penalty, 0.5 by default) and ``levels``, or ``step`` (the fine sweep); none for the
+    others. A user's is ``package.module:function(chain, **options)`` with ``options``."""
+
+    name: Annotated[str, AfterValidator(_check_upload_planner)]
+    K: Annotated[float, Field(gt=0, lt=1)] | None = None
+    step: Annotated[float, Field(gt=0, lt=1)] | None = None
+    levels: Annotated[int, Field(ge=1, le=64)] | None = None
+    options: dict[str, bool | int | float | str] | None = None
+
+    @model_validator(mode="after")
+    def _planner_takes_its_options(self) -> "UploadPlanSpec":
+        penalties = [key for key in ("K", "step", "levels") if getattr(self, key) is not None]
+        if penalties and self.name != "ionn":
+            raise ValueError(f"{', '.join(penalties)}: options of ionn; expected none for '{self.name}'")
+        if self.K is not None and self.step is not None:
+            raise ValueError("K and step: expected one (ionn's geometric penalties or the fine sweep)")
+        if self.options is not None and ":" not in self.name:
+            raise ValueError(f"options are for a user's planner; expected none for '{self.name}'")
+        return self
+
+    @property
+    def planner_options(self) -> dict:
+        named = {"K": self.K, "step": self.step, "levels": self.levels}
+        return {**{key: value for key, value in named.items() if value is not None}, **(self.options or {})}
+
+    @property
+    def label(self) -> str:
+        """The plan in a run's id: ``ionn-K0.5``, ``recursive-efficiency``."""
+        options = self.planner_options.items()
+        shown = "".join(f"-{key}{value:g}" if isinstance(value, float) else f"-{key}{value}" for key, value in options)
+        return self.name.rpartition(":")[2] + shown
+
+
+class UploadSpec(StrictModel):
+    """Incremental upload (IONN, seed 004): the worker starts with the model's architecture only and
+    the edge uploads its weights by each of ``plans`` (one run each), in chunks of at most
+    ``chunk_bytes`` on a flow of its own, while it runs queries back to back, each through the latest
+    acknowledged partition; ``after`` more once the upload has ended. The first query waits for the
+    first partition (``first_query: wait``, the seed) or starts on the edge (``local``). ``units``:
+    ``cut`` (the layers between two single-tensor cuts) or ``layer`` (every cut, for chains).
+    ``repeats``: uploads per plan, each to a fresh session."""
+
+    plans: Annotated[
+        list[Annotated[UploadPlanSpec, BeforeValidator(_name_as_mapping)]], Field(min_length=1, max_length=32)
+    ]
+    units: Literal["cut", "layer"] = "cut"
+    chunk_bytes: Annotated[int, Field(ge=1, le=16 * 2**20)] = 256 * 2**10
+    first_query: Literal["wait", "local"] = "wait"
+    after: Annotated[int, Field(ge=0, le=1000)] = 5
+    repeats: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
 class DatasetSpec(StrictModel):
     name: Annotated[str, AfterValidator(_check_dataset)] = "synthetic"
     count: PositiveInt = 1
@@ -476,6 +534,7 @@ class Manifest(StrictModel):
     adapt: AdaptSpec | None = None
     link_events: list[LinkEventSpec] = Field(default_factory=list, max_length=1000)
     exits: ExitsSpec | None = None
+    upload: UploadSpec | None = None
 
     @property
     def pipelined(self) -> bool:

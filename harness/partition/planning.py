@@ -28,7 +28,7 @@ def plan(loaded: LoadedManifest, profiles: ResultsFolder | None, repeats: int = 
     """Every run judged by the manifest's ``evaluate`` partitioners (default neurosurgeon, dads and,
     where records measured every cut, oracle). Records that measured only some cuts (a profiling
     sweep measures one) are left out: the best of a few cuts is no optimum to take regret against."""
-    layers = pd.read_parquet(_layers_file(profiles)) if profiles else None
+    layers = pd.read_parquet(layers_file(profiles)) if profiles else None
     records = pd.read_parquet(profiles.records_parquet) if _has_records(profiles) else None
     summary = summarise(records) if records is not None else None
     splits: dict[str, SplitGraph] = {}
@@ -41,7 +41,7 @@ def plan(loaded: LoadedManifest, profiles: ResultsFolder | None, repeats: int = 
         split = splits[key]
         measured: dict[int, float] = {}
         if layers is not None:
-            edge_ns, cloud_ns = _saved_profiles(layers, run.id, run.model.name, split, str(profiles.layers))
+            edge_ns, cloud_ns = saved_profiles(layers, run.id, run.model.name, split, str(profiles.layers))
             if summary is not None:
                 measured = measured_totals(summary, run.id)
         else:
@@ -72,12 +72,18 @@ def profiles_folder(
 
 
 def profiling_manifest(loaded: LoadedManifest) -> LoadedManifest:
-    """The manifest's runs cut to one inference each (cut 0), for the profiles a sweep records."""
-    runs = [
-        run.model_copy(update={"cuts": [0], "partitioner": run.partitioner.model_copy(update={"repeats": 1})})
-        for run in loaded.runs
-    ]
-    manifest = loaded.manifest.model_copy(update={"evaluate": []})
+    """The manifest's runs cut to one inference each (cut 0), for the profiles a sweep records; runs
+    that differ only in their upload plan are profiled once."""
+    runs, seen = [], set()
+    for run in loaded.runs:
+        profiled = run.model_copy(
+            update={"cuts": [0], "partitioner": run.partitioner.model_copy(update={"repeats": 1}), "upload": None}
+        )
+        key = profiled.model_dump_json(exclude={"index", "id"})
+        if key not in seen:
+            seen.add(key)
+            runs.append(profiled)
+    manifest = loaded.manifest.model_copy(update={"evaluate": [], "upload": None})
     return dataclasses.replace(loaded, manifest=manifest, runs=runs)
 
 
@@ -87,7 +93,7 @@ def _partitioners(loaded: LoadedManifest, measured: bool) -> list[dict]:
     return [spec for spec in wanted if measured or spec["name"] != "oracle"]
 
 
-def _saved_profiles(layers: pd.DataFrame, run_id: str, model: str, split: SplitGraph, source: str):
+def saved_profiles(layers: pd.DataFrame, run_id: str, model: str, split: SplitGraph, source: str):
     """The run's own profiles, else those of another run of the same model (planning another link)."""
     of_model = layers[layers["model"] == model]
     if of_model.empty:
@@ -104,7 +110,7 @@ def _saved_profiles(layers: pd.DataFrame, run_id: str, model: str, split: SplitG
     raise problem
 
 
-def _layers_file(profiles: ResultsFolder) -> Path:
+def layers_file(profiles: ResultsFolder) -> Path:
     if not profiles.layers.is_file():
         raise BadInput(f"{profiles.path} has no layers.parquet; expected the results folder of a sweep")
     return profiles.layers

@@ -43,6 +43,12 @@ CASES = [
     ),
     (["bench", "wire", "--sizes", "1g"], "--sizes '1g': expected"),
     (["bench", "wire", "--sizes", "128m"], "from 4 to 64m"),
+    (["plan", "manifests/alexnet.yml", "--upload"], "manifests/alexnet.yml: no upload section; expected upload:"),
+    (["plan", "manifests/ionn.yml", "--simulate"], "--simulate and --published: expected with --upload"),
+    (
+        ["plan", "manifests/ionn.yml", "--upload", "--published", "missing.csv"],
+        "missing.csv: cannot read a per-layer profile",
+    ),
 ]
 
 

@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 
 from harness.errors import BadInput
-from harness.partition.upload import UploadChain, plan_upload
+from harness.partition.upload import UploadChain, plan_upload, planner_names
 from harness.partition.upload.chain import Unit
 from harness.partition.upload.efficiency import efficiency_of
 from harness.partition.upload.published import published_chain
+from harness.partition.upload.simulate import simulate
+from harness.partition.upload.timeline import UploadPlan, timeline
+from harness.registry import UPLOAD_PLANNERS
 
 PUBLISHED = Path(__file__).resolve().parents[3] / "shared" / "data" / "ionn" / "alexnet-caffe.csv"
 EIGHTY_MBPS_AS_COUNTED = 80 * 1024 * 1024 / 8000
@@ -170,3 +173,31 @@ def test_published_alexnet_reproduces_the_seed():
 def test_bad_planner_or_options_are_refused(planner, options, message):
     with pytest.raises(BadInput, match=message.replace("(", r"\(").replace(")", r"\)")):
         plan_upload(planner, seed_example(), **options)
+
+
+def test_every_planner_the_manifest_names_is_registered():
+    assert planner_names() == sorted(UPLOAD_PLANNERS)
+
+
+def test_simulation_shares_the_link_between_the_upload_and_the_queries():
+    """A free unit, then 1,000 and 10,000 bytes of weights, at 100 bytes/ms in chunks of 1,000: the
+    first query waits for the first acknowledgement (10 ms of upload, 0.64 ms of ack), then its
+    request waits for the chunk on the wire (to 20 ms); every request of a query delays the upload
+    by its own 10 ms, so the last partition is up at 130 ms, not at the predicted 110."""
+    units = (
+        Unit("free", 10, 1, 0),
+        Unit("small", 100, 1, 1_000),
+        Unit("large", 50, 1, 10_000),
+    )
+    chain = UploadChain("shared-link", units, (1_000, 1_000, 100, 100), rate=100.0)
+    planned = timeline(chain, UploadPlan("by-hand", ((1,), (2,))))
+    assert [stage.done_ms for stage in planned.stages] == [10, 110]
+    assert planned.queries_before_end("wait") == 1
+    replay = simulate(chain, planned, chunk_bytes=1_000, after=1)
+    assert replay.acked_ms == pytest.approx((10.64, 130.64))
+    assert [(query.start_ms, query.end_ms, query.stage) for query in replay.queries] == [
+        pytest.approx((10.64, 83, 1)),
+        pytest.approx((83, 153, 1)),
+        pytest.approx((153, 167, 2)),
+    ]
+    assert replay.queries_before_end() == 1

@@ -38,26 +38,16 @@ def planner_names() -> list[str]:
     return sorted(_PLANNERS)
 
 
-def check_options(name: str, options: dict, where: str = "upload plan") -> None:
-    """Refuse what a planner cannot take: ``where`` names the field in the message."""
-    planner = _resolve(name, where)
+def check_options(name: str, options: dict) -> None:
+    """Refuse options the planner does not take (a planner checks the values itself)."""
+    planner = _resolve(name)
     accepted = inspect.signature(planner).parameters
-    if not any(parameter.kind is parameter.VAR_KEYWORD for parameter in accepted.values()):
-        unknown = sorted(set(options) - set(accepted) - {"chain"})
-        if unknown:
-            allowed = ", ".join(key for key in accepted if key != "chain") or "none"
-            raise BadInput(f"{where} '{name}': unknown option {', '.join(unknown)}; expected {allowed}")
-    if name == "ionn":
-        if "K" in options and "step" in options:
-            raise BadInput(f"{where} 'ionn': K and step; expected one (geometric penalties or the fine sweep)")
-        for key in ("K", "step"):
-            value = options.get(key)
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if value is not None and not (number and 0 < value < 1):
-                raise BadInput(f"{where} 'ionn': {key} is {value!r}; expected a number in (0, 1)")
-        levels = options.get("levels", 1)
-        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-            raise BadInput(f"{where} 'ionn': levels is {levels!r}; expected an integer of at least 1")
+    if any(parameter.kind is parameter.VAR_KEYWORD for parameter in accepted.values()):
+        return
+    unknown = sorted(set(options) - set(accepted) - {"chain"})
+    if unknown:
+        allowed = ", ".join(key for key in accepted if key != "chain") or "none"
+        raise BadInput(f"upload plan '{name}': unknown option {', '.join(unknown)}; expected {allowed}")
 
 
 @dataclass(frozen=True)
@@ -70,7 +60,7 @@ class PlannedUpload:
 def plan_upload(name: str, chain: UploadChain, **options) -> PlannedUpload:
     """Planner ``name``'s plan for ``chain`` (timed alone), checked, and its predicted timeline."""
     check_options(name, options)
-    planner = _resolve(name, "upload plan")
+    planner = _resolve(name)
     started = time.perf_counter_ns()
     plan = planner(chain, **options)
     elapsed = time.perf_counter_ns() - started
@@ -100,10 +90,10 @@ def _check(name: str, chain: UploadChain, plan: UploadPlan) -> None:
         )
 
 
-def _resolve(name: str, where: str) -> Planner:
-    planner = user_function(where, name) if ":" in name else _PLANNERS.get(name)
+def _resolve(name: str) -> Planner:
+    planner = user_function("upload plan", name) if ":" in name else _PLANNERS.get(name)
     if planner is None:
-        raise BadInput(f"{where} '{name}': expected one of {', '.join(planner_names())} or package.module:function")
+        raise BadInput(f"upload plan '{name}': expected one of {', '.join(planner_names())} or package.module:function")
     return planner
 
 

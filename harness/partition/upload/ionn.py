@@ -10,11 +10,13 @@ never by subtracting repeatedly, so the sweep ends at exactly 0 and always reach
 
 import math
 
+from harness.errors import BadInput
 from harness.partition.upload.chain import UploadChain
 from harness.partition.upload.timeline import UploadPlan
 
 
 def ionn(chain: UploadChain, K: float | None = None, step: float | None = None, levels: int = 7) -> UploadPlan:
+    _check(K, step, levels)
     if step is not None:
         penalties = [max(0.0, 1.0 - number * step) for number in range(math.ceil(1.0 / step))] + [0.0]
     else:
@@ -35,3 +37,14 @@ def ionn(chain: UploadChain, K: float | None = None, step: float | None = None, 
                 uploaded[index] = True
             partitions.append(new)
     return UploadPlan("ionn", tuple(partitions))
+
+
+def _check(K, step, levels) -> None:
+    if K is not None and step is not None:
+        raise BadInput("upload plan 'ionn': K and step; expected one (geometric penalties or the fine sweep)")
+    for key, value in (("K", K), ("step", step)):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if value is not None and not (number and 0 < value < 1):
+            raise BadInput(f"upload plan 'ionn': {key} is {value!r}; expected a number in (0, 1)")
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise BadInput(f"upload plan 'ionn': levels is {levels!r}; expected an integer of at least 1")
