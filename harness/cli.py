@@ -413,6 +413,8 @@ def worker():
 )
 @click.option("--max-models", default=4, show_default=True, help="Models kept loaded at once.")
 @click.option("--max-message-mb", default=256, show_default=True, help="Largest request accepted.")
+@click.option("--max-sessions", default=2, show_default=True, help="Upload sessions open at once (each holds a model).")
+@click.option("--max-chunk-mb", default=16, show_default=True, help="Largest chunk of an upload accepted.")
 @click.option(
     "--peer",
     "peers",
@@ -422,7 +424,20 @@ def worker():
 @click.option(
     "--supervise", is_flag=True, help="Run the worker as a child and start it again when it dies (no systemd)."
 )
-def serve(endpoint, keys, device, threads, weights_dir, user_packages, max_models, max_message_mb, peers, supervise):
+def serve(
+    endpoint,
+    keys,
+    device,
+    threads,
+    weights_dir,
+    user_packages,
+    max_models,
+    max_message_mb,
+    max_sessions,
+    max_chunk_mb,
+    peers,
+    supervise,
+):
     """Serve model segments to edge clients (and forward to --peer workers) until SIGTERM."""
     from harness.wire import Limits, client_keys, worker_keys
     from harness.wire.sockets import check_endpoint
@@ -442,6 +457,8 @@ def serve(endpoint, keys, device, threads, weights_dir, user_packages, max_model
         limits=Limits(message_bytes=max_message_mb * 1024 * 1024),
         policy=ModelPolicy(tuple(user_packages), weights_dir),
         max_models=max_models,
+        max_sessions=max_sessions,
+        chunk_bytes=max_chunk_mb * 1024 * 1024,
         peers=tuple(check_endpoint(peer, "--peer") for peer in peers),
         peer_keys=client_keys(keys) if keys and peers else None,
     )

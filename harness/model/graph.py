@@ -16,7 +16,7 @@ from torch import fx
 from torch.utils import _pytree as pytree
 
 from harness.errors import BadInput
-from harness.model.analysis import COMPUTE_OPS, GraphFacts, ValueLeaf, analyse
+from harness.model.analysis import COMPUTE_OPS, GraphFacts, ValueLeaf, analyse, attribute
 from harness.model.layers import Granularity, Layer, group_layers
 from harness.model.segments import Head, Segment, Tail, carve, live_structure
 from harness.model.sources import LoadedModel, weights_digest
@@ -123,6 +123,30 @@ class SplitGraph:
         boundary = self._layer_end[index]
         live = self._live_nodes(boundary)
         return boundary, live, live_structure([self.facts.nodes[node.name].spec for node in live])
+
+    @cached_property
+    def tensor_names(self) -> list[str]:
+        """Every parameter, buffer and constant tensor the graph holds, by the names the layers'
+        parameters use (what a copy of the model needs besides its architecture)."""
+        module = self.graph_module
+        named = [*self.facts.param_bytes, *(name for name, _ in module.named_parameters())]
+        named += [name for name, _ in module.named_buffers()]
+        return [name for name in dict.fromkeys(named) if isinstance(attribute(module, name), torch.Tensor)]
+
+    @cached_property
+    def layer_params(self) -> list[frozenset[str]]:
+        """The names of the parameters and buffers each layer reads (what it needs to run)."""
+        by_name = {node.name: node for node in self.graph_module.graph.nodes}
+        found = []
+        for layer in self.layers:
+            params: set[str] = set()
+            for name in layer.nodes:
+                params |= self.facts.nodes[name].params
+                for argument in by_name[name].all_input_nodes:
+                    if argument.op == "get_attr":
+                        params |= self.facts.nodes[argument.name].params
+            found.append(frozenset(params))
+        return found
 
     @cached_property
     def weights_digest(self) -> str:

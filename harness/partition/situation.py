@@ -82,26 +82,9 @@ class Situation:
         return np.array([layer.cloud_ns for layer in self.layers], dtype=float)
 
 
-def layer_params(split: SplitGraph) -> list[set[str]]:
-    """The names of the parameters and buffers each layer reads."""
-    facts = split.facts
-    by_name = {node.name: node for node in split.graph_module.graph.nodes}
-    found = []
-    for layer in split.layers:
-        params: set[str] = set()
-        for name in layer.nodes:
-            node = by_name[name]
-            params |= facts.nodes[name].params
-            for argument in node.all_input_nodes:
-                if argument.op == "get_attr":
-                    params |= facts.nodes[argument.name].params
-        found.append(params)
-    return found
-
-
 def layer_param_bytes(split: SplitGraph) -> list[int]:
     """Bytes of the parameters and buffers each layer reads (precision x elements, summed)."""
-    return [split.facts.bytes_of(params) for params in layer_params(split)]
+    return [split.facts.bytes_of(params) for params in split.layer_params]
 
 
 def situation_from_profiles(

@@ -47,6 +47,8 @@ Endpoint = Annotated[
 ]
 PeerId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
 """The routing id a client gives its socket to the last hop of a pipeline (16 random bytes, hex)."""
+SessionId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+"""An upload session, named by the client that opened it (16 random bytes, hex)."""
 MAX_HOPS = 16
 
 
@@ -193,6 +195,50 @@ class Infer(_Tagged, tag="infer"):
     reply_pace: Pace | None = None
     upstream: Annotated[tuple[HopFigures, ...], msgspec.Meta(max_length=MAX_HOPS)] = ()
     exits: ExitsSpec | None = None
+    session: SessionId | None = None
+    """Run the segment of an upload session's model (its parameters as uploaded so far)."""
+    v: Version = PROTOCOL
+
+
+class Open(_Tagged, tag="open"):
+    """Start upload session ``session``: the worker builds ``model``'s architecture (its ``weights``
+    are not loaded) with every parameter and buffer empty, to be filled by ``chunk`` requests."""
+
+    id: RequestId
+    session: SessionId
+    model: ModelSpec
+    v: Version = PROTOCOL
+
+
+class Chunk(_Tagged, tag="chunk"):
+    """Bytes ``offset`` onwards of parameter (or buffer) ``param``, which the sender holds as
+    ``dtype`` of ``shape``; the bytes are the one uint8 value's buffer."""
+
+    id: RequestId
+    session: SessionId
+    param: Label
+    dtype: Literal[DTYPES]
+    shape: Annotated[tuple[Dimension, ...], msgspec.Meta(max_length=8)]
+    offset: Count
+    values: tuple[TensorSpec]
+    v: Version = PROTOCOL
+
+
+class Commit(_Tagged, tag="commit"):
+    """Partition ``stage`` is complete: its ``params`` (each fully received) may be served from now."""
+
+    id: RequestId
+    session: SessionId
+    stage: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+    params: Annotated[tuple[Label, ...], msgspec.Meta(max_length=100_000)]
+    v: Version = PROTOCOL
+
+
+class Close(_Tagged, tag="close"):
+    """End upload session ``session`` and free its model."""
+
+    id: RequestId
+    session: SessionId
     v: Version = PROTOCOL
 
 
@@ -301,6 +347,44 @@ class Sunk(_Tagged, tag="sunk"):
     v: Version = PROTOCOL
 
 
+class Opened(_Tagged, tag="opened"):
+    """An upload session's model is built: ``params`` tensors of ``param_bytes`` in all expected."""
+
+    id: RequestId
+    session: SessionId
+    params: Count
+    param_bytes: Count
+    load_ns: Count
+    v: Version = PROTOCOL
+
+
+class Stored(_Tagged, tag="stored"):
+    """A chunk is in: ``received`` bytes of ``param`` so far, of ``nbytes``."""
+
+    id: RequestId
+    param: Label
+    received: Count
+    nbytes: Count
+    v: Version = PROTOCOL
+
+
+class Committed(_Tagged, tag="committed"):
+    """Partition ``stage`` is served from now; building it took ``build_ns``. ``digest``: the uploaded
+    weights' digest once every parameter is in (empty before)."""
+
+    id: RequestId
+    stage: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+    build_ns: Count
+    missing: Count
+    digest: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    v: Version = PROTOCOL
+
+
+class Closed(_Tagged, tag="closed"):
+    id: RequestId
+    v: Version = PROTOCOL
+
+
 class Error(_Tagged, tag="error"):
     id: RequestId
     code: ErrorCode
@@ -308,8 +392,8 @@ class Error(_Tagged, tag="error"):
     v: Version = PROTOCOL
 
 
-Request = Ping | Prepare | Infer | Profile | Probe | Sink
-Reply = State | Ready | Result | Profiled | Probed | Sunk | Error
+Request = Ping | Prepare | Infer | Profile | Probe | Sink | Open | Chunk | Commit | Close
+Reply = State | Ready | Result | Profiled | Probed | Sunk | Opened | Stored | Committed | Closed | Error
 _REQUEST = msgspec.json.Decoder(Request)
 _REPLY = msgspec.json.Decoder(Reply)
 _KINDS = {

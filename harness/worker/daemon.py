@@ -29,12 +29,19 @@ from harness.errors import BadInput
 from harness.model.profile import profile
 from harness.wire.compression import Compression
 from harness.wire.frames import (
+    Chunk,
+    Close,
+    Closed,
+    Commit,
+    Committed,
     Error,
     FrameError,
     HopFigures,
     Infer,
     LayerFigures,
     Limits,
+    Open,
+    Opened,
     Pace,
     Ping,
     Prepare,
@@ -46,6 +53,7 @@ from harness.wire.frames import (
     Result,
     Sink,
     State,
+    Stored,
     Sunk,
     TensorSpec,
     Timings,
@@ -59,6 +67,7 @@ from harness.wire.tensors import pack, unpack
 from harness.worker.client import WorkerClient, WorkerError, WorkerUnavailable
 from harness.worker.hostinfo import compute_device, peak_rss_bytes
 from harness.worker.segments import ModelPolicy, SegmentCache
+from harness.worker.sessions import SessionStore
 from harness.worker.supervisor import supervised
 
 log = logging.getLogger("harness.worker")
@@ -78,6 +87,10 @@ class WorkerConfig:
     """The workers this one may forward to, as the operator wrote their endpoints."""
     peer_keys: ClientKeys | None = None
     """The client keys it presents to them (needed off loopback)."""
+    max_sessions: int = 2
+    """Upload sessions open at once (each holds a model)."""
+    chunk_bytes: int = 16 * 2**20
+    """The largest chunk of an upload."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,7 @@ class Worker:
         self.config = config
         self.device = compute_device(config.device)
         self.segments = SegmentCache(self.device, config.policy, config.limits, config.max_models)
+        self.sessions = SessionStore(self.device, config.policy, config.max_sessions)
         self.context = zmq.Context()
         self.server = bind_server(self.context, config.endpoint, config.keys, config.limits)
         self.endpoint = self.server.endpoint
@@ -167,6 +181,8 @@ class Worker:
             return Outgoing(encode(self._probe(message)))
         if isinstance(message, Sink):
             return Outgoing(encode(Sunk(id=message.id, nbytes=sum(len(buffer) for buffer in buffers))))
+        if isinstance(message, Open | Chunk | Commit | Close):
+            return Outgoing(encode(self._upload(message, buffers)))
         if isinstance(message, Prepare):
             prepared = self.segments.get(message.model, message.cut, message.end, message.id)
             if message.next is not None:
@@ -174,6 +190,36 @@ class Worker:
             live = tuple(crossing.name for crossing in prepared.live)
             return Outgoing(encode(Ready(id=message.id, load_ns=prepared.load_ns, live=live, weights=prepared.weights)))
         return self._infer(message, buffers, received_ns, reply_to)
+
+    def _upload(self, message, buffers: list):
+        """An upload session's requests: open, a chunk of a parameter, a partition's commit, close."""
+        if isinstance(message, Open):
+            opened = self.sessions.open(message.session, message.model, message.id)
+            return Opened(
+                id=message.id,
+                session=message.session,
+                params=len(opened.params),
+                param_bytes=opened.param_bytes,
+                load_ns=opened.load_ns,
+            )
+        if isinstance(message, Close):
+            self.sessions.close(message.session, message.id)
+            return Closed(id=message.id)
+        session = self.sessions.get(message.session, message.id)
+        if isinstance(message, Commit):
+            build_ns = session.commit(message, message.id)
+            return Committed(
+                id=message.id, stage=message.stage, build_ns=build_ns, missing=session.missing, digest=session.digest()
+            )
+        if len(buffers[0]) > self.config.chunk_bytes:
+            raise FrameError(
+                "too-large",
+                f"header field values: a chunk of {len(buffers[0])} bytes; this worker takes at most "
+                f"{self.config.chunk_bytes}",
+                message.id,
+            )
+        stored = session.store(message, buffers[0], message.id)
+        return Stored(id=message.id, param=message.param, received=stored.received_bytes, nbytes=stored.nbytes)
 
     def state(self, request_id: int) -> State:
         from harness import __version__
@@ -190,7 +236,7 @@ class Worker:
             requests=self.requests,
             errors=self.errors,
             clients=len(self._clients),
-            loaded=tuple(self.segments.loaded()),
+            loaded=(*self.segments.loaded(), *self.sessions.loaded()),
         )
 
     def _profile(self, message: Profile) -> Profiled:
@@ -213,7 +259,12 @@ class Worker:
             raise FrameError("bad-frame", "a request with a route must name its end cut and reply_to", message.id)
         if message.exits is not None:
             return self._infer_with_exits(message, buffers, received_ns, reply_to)
-        prepared = self.segments.get(message.model, message.cut, message.end, message.id)
+        if message.session is not None:
+            if message.route:
+                raise FrameError("bad-frame", "an upload session's segment replies to its client: no route", message.id)
+            prepared = self.sessions.get(message.session, message.id).segment(message.cut, message.end, message.id)
+        else:
+            prepared = self.segments.get(message.model, message.cut, message.end, message.id)
         _check_live(message, prepared.live)
         values = self._values(message, buffers)
         decoded_ns = self._now()

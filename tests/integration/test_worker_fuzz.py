@@ -1,18 +1,19 @@
 """Ten thousand malformed requests: each gets an error reply, and the worker goes on serving.
 
-The frames are generated from a seeded random source in five families (garbage, truncated,
-oversized, mismatched against the model's cut, and valid headers with one field made wrong), so a
-failure is reproducible from its index.
+The frames are generated from a seeded random source in six families (garbage, truncated,
+oversized, mismatched against the model's cut, valid headers with one field made wrong, and upload
+requests that break a session's rules), so a failure is reproducible from its index.
 """
 
 import json
 import random
+import secrets
 
 import torch
 import zmq
 
 from harness.wire import Compression, Limits, ModelSpec
-from harness.wire.frames import Infer, decode_reply, encode
+from harness.wire.frames import Chunk, Commit, Infer, Open, TensorSpec, decode_reply, encode
 from harness.wire.tensors import pack, unpack
 from harness.worker import WorkerClient
 
@@ -28,6 +29,8 @@ class Requests:
     def __init__(self, split, cut: int, rng: random.Random):
         self.rng = rng
         self.cut = cut
+        self.session = secrets.token_hex(16)
+        self.params = {name: split.facts.param_bytes[name] for name in split.tensor_names}
         self.names = [crossing.name for crossing in split.live(cut)]
         self.live = split.head(cut)(torch.randn(SPEC.input_shape))
         self.expected = split.tail(cut)(*self.live)
@@ -91,6 +94,39 @@ class Requests:
             damaged[self.rng.randrange(len(damaged))] = self.rng.choice(INVALID_JSON_BYTES)
         return [bytes(damaged), *buffers]
 
+    def upload(self) -> list[bytes]:
+        """A request against the open session (or another) that breaks one of its rules."""
+        rng = self.rng
+        name = rng.choice(sorted(self.params))
+        size = self.params[name]
+        change = rng.randrange(6)
+        if change == 0:
+            return [encode(Open(id=rng.randrange(1, 10**6), session=self.session, model=SPEC))[0]]
+        if change == 1:
+            request = Commit(id=rng.randrange(1, 10**6), session=self.session, stage=1, params=(name,))
+            return [encode(request)[0]]
+        if change == 2:
+            request = Infer(id=rng.randrange(1, 10**6), model=SPEC, cut=0, values=(), session=secrets.token_hex(16))
+            return [encode(request)[0]]
+        piece = rng.randbytes(rng.randrange(1, 64))
+        offset = size + rng.randrange(0, 100) if change == 3 else 0
+        param = "not." + name if change == 4 else name
+        dtype = "int8" if change == 5 else "float32"
+        value = TensorSpec(
+            name="chunk", dtype="uint8", shape=(len(piece),), codec="none", nbytes=len(piece), wire=len(piece)
+        )
+        shape = (size // 4,)
+        request = Chunk(
+            id=rng.randrange(1, 10**6),
+            session=self.session,
+            param=param,
+            dtype=dtype,
+            shape=shape,
+            offset=offset,
+            values=(value,),
+        )
+        return [encode(request)[0], piece]
+
 
 def _product(shape) -> int:
     total = 1
@@ -111,13 +147,22 @@ def test_ten_thousand_bad_frames(start_worker, skipnet):
     rng = random.Random(20261124)
     two_tensor_cut = next(cut.index for cut in split.cuts if len(cut.live) == 2)
     requests = Requests(split, two_tensor_cut, rng)
-    families = [requests.garbage, requests.truncated, requests.oversized, requests.mismatched, requests.corrupted]
+    families = [
+        requests.garbage,
+        requests.truncated,
+        requests.oversized,
+        requests.mismatched,
+        requests.corrupted,
+        requests.upload,
+    ]
     context = zmq.Context()
     socket = context.socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
     socket.connect(worker.endpoint)
     codes: dict[str, int] = {}
     try:
+        opened, _ = _exchange(socket, [encode(Open(id=1, session=requests.session, model=SPEC))[0]])
+        assert opened.kind == "opened"
         for index in range(BAD_FRAMES):
             family = families[index % len(families)]
             reply, _ = _exchange(socket, family())

@@ -69,7 +69,8 @@ BAD = [
     (
         {"header": {"kind": "launch"}},
         "bad-frame",
-        "header field kind: Invalid value 'launch' (expected ping or prepare or infer or profile or probe or sink)",
+        "header field kind: Invalid value 'launch' "
+        "(expected ping or prepare or infer or profile or probe or sink or open or chunk or commit or close)",
     ),
     ({"header": {"v": 2}}, "bad-frame", "header field v: Invalid enum value 2"),
     ({"header": {"cut": "3"}}, "bad-frame", "header field cut: Expected `int`, got `str`"),

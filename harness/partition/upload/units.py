@@ -14,7 +14,6 @@ import itertools
 
 from harness.errors import BadInput
 from harness.model import SplitGraph
-from harness.partition.situation import layer_params
 from harness.partition.upload.chain import Unit, UploadChain
 
 UNITS = ("cut", "layer")
@@ -48,7 +47,7 @@ def upload_chain(
     bounds = unit_bounds(split, units)
     if build_ms is not None and len(build_ms) != len(bounds) - 1:
         raise BadInput(f"build times for {len(build_ms)} units; expected {len(bounds) - 1}")
-    reads = layer_params(split)
+    reads = split.layer_params
     carried: set[str] = set()
     chain = []
     for number, (start, end) in enumerate(itertools.pairwise(bounds)):

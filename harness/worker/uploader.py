@@ -1,0 +1,429 @@
+"""The edge's side of an incremental upload (IONN, seed 004): upload a model's weights to a worker
+that holds only its architecture, partition by partition, while queries run back to back, each
+through the partitions acknowledged when it starts.
+
+The upload has a socket of its own (a second flow on the link, as IONN's client has) and a thread of
+its own; the queries run on the caller's thread. Each chunk is one parameter's bytes from an offset,
+sent as they lie in the edge's own tensor (no copy), at most ``chunk_bytes`` long, so a query's
+request never waits behind more than one chunk; at most ``WINDOW`` chunks are unacknowledged, so a
+link shaped by tc holds the rest back in this process, not in its queue. After a partition's last
+chunk comes its commit; the worker's acknowledgement of it is when queries may use it.
+
+Under an emulated link the two flows share one budget (``SharedLink``): each message takes the next
+free slot of the link from the edge, first come first served, so the upload and the queries together
+never get more than the link. Replies come back on the other direction, held by the worker (a query's
+result) or too small to matter (acknowledgements).
+
+A query is placed as the planner placed it for its stage: the units the plan's fastest query runs on
+the server go there (one round trip per range), the rest run here.
+"""
+
+import contextlib
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch.utils import _pytree as pytree
+
+from harness.errors import ExperimentFailed
+from harness.model import SplitGraph
+from harness.model.analysis import attribute
+from harness.partition.upload import PlannedUpload, UploadChain
+from harness.partition.upload.simulate import simulate
+from harness.results.uploads import PartitionRecord, QueryRecord
+from harness.wire.compression import Compression
+from harness.wire.frames import (
+    Chunk,
+    Close,
+    Commit,
+    Committed,
+    Error,
+    Infer,
+    Limits,
+    ModelSpec,
+    Open,
+    Opened,
+    Stored,
+    TensorSpec,
+    decode_reply,
+    encode,
+)
+from harness.wire.keys import ClientKeys
+from harness.wire.link import EmulatedLink, hold_until
+from harness.wire.tensors import pack, unpack
+from harness.worker.client import WorkerClient, WorkerError, WorkerSilent
+
+WINDOW = 4
+"""Chunks the upload may have in flight, unacknowledged."""
+POLL_MS = 5
+
+
+class SharedLink:
+    """One direction of an emulated link that several flows share: each message waits for the link
+    to be free, then for its own bytes to cross, in the order the messages asked (thread-safe)."""
+
+    def __init__(self, rate: float, delay_ns: int = 0):
+        self.link = EmulatedLink(rate, delay_ns)
+        self._free_ns = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, nbytes: int) -> int:
+        """The monotonic time at which a message of ``nbytes`` asked for now has crossed."""
+        with self._lock:
+            start = max(time.monotonic_ns(), self._free_ns)
+            self._free_ns = start + self.link.crossing_ns(nbytes) - self.link.delay_ns
+            return self._free_ns + self.link.delay_ns
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    chunk_bytes: int
+    first_query: str = "wait"
+    after: int = 5
+    timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    partitions: list[PartitionRecord]
+    queries: list[QueryRecord]
+    digest: str
+    """The worker's digest of the uploaded weights (empty unless every parameter went up)."""
+
+
+class _Uploader(threading.Thread):
+    """Sends the plan's partitions in chunks, then each one's commit, and notes the acknowledgements."""
+
+    def __init__(self, client: WorkerClient, session: str, partitions, tensors, settings: "UploadSettings", link):
+        super().__init__(name="upload", daemon=True)
+        self.client = client
+        self.session = session
+        self.partitions = partitions
+        self.tensors = tensors
+        self.chunk_bytes = settings.chunk_bytes
+        self.timeout_ns = round(settings.timeout_s * 1e9)
+        self.link: SharedLink | None = link
+        self.stage = 0
+        self.acked_ns: list[int] = []
+        self.build_ns: list[int] = []
+        self.sent_ns: list[tuple[int, int, int]] = []
+        self.digest = ""
+        self.error: BaseException | None = None
+        self.started_ns = 0
+        self.first_ack = threading.Event()
+        self.finished = threading.Event()
+        self._pending: dict[int, str] = {}
+        self._heard_ns = 0
+
+    def run(self) -> None:
+        try:
+            self.started_ns = self._heard_ns = time.monotonic_ns()
+            for number, names in enumerate(self.partitions, start=1):
+                first = time.monotonic_ns()
+                chunks = 0
+                for name in names:
+                    dtype, shape, data = self.tensors[name]
+                    for offset in range(0, max(len(data), 1), self.chunk_bytes):
+                        piece = data[offset : offset + self.chunk_bytes]
+                        size = len(piece)
+                        value = TensorSpec(
+                            name="chunk", dtype="uint8", shape=(size,), codec="none", nbytes=size, wire=size
+                        )
+                        request = Chunk(
+                            id=self.client.next_id(),
+                            session=self.session,
+                            param=name,
+                            dtype=dtype,
+                            shape=shape,
+                            offset=offset,
+                            values=(value,),
+                        )
+                        self._send(encode(request, [piece]), request.id, "chunk")
+                        chunks += 1
+                commit = Commit(id=self.client.next_id(), session=self.session, stage=number, params=tuple(names))
+                self._send(encode(commit), commit.id, "commit")
+                self.sent_ns.append((first, time.monotonic_ns(), chunks))
+            while self._pending:
+                self._receive(None)
+        except BaseException as error:  # the query loop raises it on the caller's thread
+            self.error = error
+        finally:
+            self.finished.set()
+            self.first_ack.set()
+
+    def _send(self, frames: list, request_id: int, kind: str) -> None:
+        while sum(1 for pending in self._pending.values() if pending == "chunk") >= WINDOW:
+            self._receive(None)
+        if self.link is not None:
+            deadline = self.link.reserve(sum(len(frame) for frame in frames))
+            while time.monotonic_ns() < deadline:
+                self._receive(deadline)
+        self.client.socket.send_multipart(frames, copy=False)
+        self._pending[request_id] = kind
+
+    def _receive(self, deadline_ns: int | None) -> None:
+        """Take the replies that arrive before ``deadline_ns`` (None: wait for one)."""
+        wait_ms = POLL_MS if deadline_ns is None else max(0, (deadline_ns - time.monotonic_ns()) // 1_000_000)
+        if not self.client.socket.poll(min(wait_ms, POLL_MS)):
+            if deadline_ns is not None and deadline_ns - time.monotonic_ns() < 1_000_000:
+                hold_until(deadline_ns)
+            elif deadline_ns is None and time.monotonic_ns() - self._heard_ns > self.timeout_ns:
+                raise WorkerSilent(f"worker at {self.client.endpoint} stopped acknowledging the upload")
+            return
+        frames = self.client.socket.recv_multipart(copy=False)
+        arrived = self._heard_ns = time.monotonic_ns()
+        reply, _ = decode_reply(frames, self.client.limits)
+        if isinstance(reply, Error):
+            raise WorkerError(self.client.endpoint, reply.code, reply.message)
+        self._pending.pop(reply.id, None)
+        if isinstance(reply, Committed):
+            self.acked_ns.append(arrived)
+            self.build_ns.append(reply.build_ns)
+            self.digest = reply.digest
+            self.stage = reply.stage
+            self.first_ack.set()
+        elif not isinstance(reply, Stored):
+            raise ExperimentFailed(f"worker at {self.client.endpoint} answered a chunk with '{reply.kind}'")
+
+
+class UploadExperiment:
+    """One run's plan on one worker: ``run(repeat, inputs)`` uploads the model to a fresh session
+    while running queries, and returns what happened."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        keys: ClientKeys | None,
+        split: SplitGraph,
+        spec: ModelSpec,
+        chain: UploadChain,
+        planned: PlannedUpload,
+        settings: UploadSettings,
+        run: str,
+        link: EmulatedLink | None = None,
+        plan_label: str = "",
+    ):
+        self.endpoint, self.keys = endpoint, keys
+        self.split, self.spec, self.chain, self.planned = split, spec, chain, planned
+        self.settings, self.run_id, self.emulated = settings, run, link
+        self.plan_label = plan_label or planned.plan.planner
+        timeline = planned.timeline
+        self.predicted_queries = timeline.queries_before_end(settings.first_query)
+        self.simulated_queries = simulate(
+            chain, timeline, settings.chunk_bytes, settings.first_query, settings.after
+        ).queries_before_end()
+        units = chain.units
+        self.placements = [
+            [
+                (units[first].first, units[end - 1].last + 1)
+                for first, end in _runs(chain.state(uploaded).server_units())
+            ]
+            for uploaded in (
+                planned.plan.uploaded_after(stage, len(chain)) for stage in range(len(timeline.stages) + 1)
+            )
+        ]
+        self.partitions = self._partition_params()
+        self.tensors = {
+            name: tensor_bytes(attribute(split.graph_module, name)) for names in self.partitions for name in names
+        }
+        self._segments: dict[tuple[int | None, int | None], torch.nn.Module] = {}
+
+    def run(self, repeat: int, inputs: Sequence[torch.Tensor]) -> UploadOutcome:
+        session = secrets.token_hex(16)
+        limits, timeout = Limits(), self.settings.timeout_s
+        with (
+            WorkerClient(self.endpoint, self.keys, limits) as queries,
+            WorkerClient(self.endpoint, self.keys, limits) as upload,
+        ):
+            request = Open(id=queries.next_id(), session=session, model=self.spec)
+            opened: Opened = queries.exchange(encode(request), request.id, timeout).reply
+            here = sum(tensor.numel() * tensor.element_size() for tensor in self._all_tensors())
+            if opened.param_bytes != here:
+                raise ExperimentFailed(
+                    f"worker at {self.endpoint} builds {self.spec.name} with {opened.param_bytes:,} bytes of weights, "
+                    f"this edge with {here:,}: give both hosts the same harness and torch"
+                )
+            try:
+                return self._run(repeat, inputs, session, queries, upload)
+            finally:
+                with contextlib.suppress(ExperimentFailed):
+                    close = Close(id=queries.next_id(), session=session)
+                    queries.exchange(encode(close), close.id, timeout)
+
+    def _run(self, repeat, inputs, session, queries: WorkerClient, upload: WorkerClient) -> UploadOutcome:
+        link = SharedLink(self.emulated.rate, self.emulated.delay_ns) if self.emulated is not None else None
+        uploader = _Uploader(upload, session, self.partitions, self.tensors, self.settings, link)
+        expected = [self.reference(sample) for sample in inputs]
+        uploader.start()
+        if self.settings.first_query == "wait" and self.partitions:
+            uploader.first_ack.wait()
+        records: list[tuple] = []
+        late = 0
+        while uploader.error is None:
+            if uploader.finished.is_set():
+                if late == self.settings.after:
+                    break
+                late += 1
+            stage, index = uploader.stage, len(records) % len(inputs)
+            answer = self.query(inputs[index], stage, session, queries, link, expected[index])
+            records.append((len(records) + 1, index, stage, *answer))
+        uploader.join()
+        if uploader.error is not None:
+            raise uploader.error
+        return self._outcome(repeat, uploader, records)
+
+    def query(self, inputs, stage: int, session: str, client: WorkerClient, link: SharedLink | None, expected):
+        """One query through the partitions of ``stage``: (start, end, round trips, bytes up and
+        down, edge and worker compute, whether its output equals ``expected``)."""
+        start = time.monotonic_ns()
+        values: tuple = (inputs,)
+        edge = cloud = up = down = 0
+        position, last = 0, len(self.split.layers)
+        for first, end in self.placements[stage]:
+            if first > position:
+                began = time.monotonic_ns()
+                values = self._local(position, first, values)
+                edge += time.monotonic_ns() - began
+            values, sent, received, compute = self._remote(first, end, values, session, client, link)
+            up, down, cloud, position = up + sent, down + received, cloud + compute, end
+        if position < last:
+            began = time.monotonic_ns()
+            values = self._local(position, last, values)
+            edge += time.monotonic_ns() - began
+        ended = time.monotonic_ns()
+        trips = len(self.placements[stage])
+        return start, ended, trips, up, down, edge, cloud, _equal(values, expected)
+
+    def _local(self, start: int, end: int, values: tuple):
+        """Layers ``start`` to ``end`` here: the live values at ``end`` (the model's output at the last)."""
+        last = len(self.split.layers)
+        key = (None if start == 0 else start, None if end == last else end)
+        if key not in self._segments:
+            self._segments[key] = self.split.segment(*key)
+        with torch.inference_mode():
+            produced = self._segments[key](*values)
+        return produced if end == last or isinstance(produced, tuple) else (produced,)
+
+    def _remote(self, start: int, end: int, values: tuple, session, client: WorkerClient, link: SharedLink | None):
+        """Layers ``start`` to ``end`` on the worker: the values at ``end``, bytes up and down, its compute."""
+        last = len(self.split.layers)
+        names = [crossing.name for crossing in self.split.live(start)]
+        specs, buffers, _ = pack(list(values), names, Compression())
+        request = Infer(
+            id=client.next_id(),
+            model=self.spec,
+            cut=start,
+            values=specs,
+            end=None if end == last else end,
+            session=session,
+        )
+        frames = encode(request, buffers)
+        wire = sum(len(frame) for frame in frames)
+        if link is not None:
+            hold_until(link.reserve(wire))
+        exchange = client.exchange(frames, request.id, self.settings.timeout_s)
+        reply = exchange.reply
+        if self.emulated is not None:
+            in_transit = exchange.received_ns - exchange.sent_ns - reply.timings.busy_ns
+            self.emulated.hold_incoming(exchange.wire_bytes, in_transit)
+        leaves = unpack(reply.values, exchange.buffers, request.id)
+        produced = pytree.tree_unflatten(leaves, self.split.output_structure) if end == last else tuple(leaves)
+        return produced, wire, exchange.wire_bytes, reply.timings.compute_ns
+
+    def reference(self, inputs):
+        """The whole model's output for ``inputs``, run here: what every query must answer."""
+        key = (None, None)
+        if key not in self._segments:
+            self._segments[key] = self.split.segment(None, None)
+        with torch.inference_mode():
+            return self._segments[key](inputs)
+
+    def _partition_params(self) -> list[list[str]]:
+        """The parameter names of each partition, in upload order; tensors no unit reads go with the
+        last partition when the plan uploads every unit that has weights (so the digests can agree)."""
+        chain, plan = self.chain, self.planned.plan
+        partitions = [[name for index in units for name in chain.units[index].params] for units in plan.partitions]
+        carried = {name for names in partitions for name in names}
+        if partitions and {index for units in plan.partitions for index in units} == set(chain.costly):
+            partitions[-1].extend(name for name in self.split.tensor_names if name not in carried)
+        return partitions
+
+    def _all_tensors(self) -> list[torch.Tensor]:
+        return [attribute(self.split.graph_module, name) for name in self.split.tensor_names]
+
+    def _outcome(self, repeat: int, uploader: _Uploader, records: list[tuple]) -> UploadOutcome:
+        origin = uploader.started_ns
+        end_ns = (uploader.acked_ns[-1] - origin) if uploader.acked_ns else 0
+        timeline = self.planned.timeline
+        partitions = [
+            PartitionRecord(
+                run=self.run_id,
+                repeat=repeat,
+                plan=self.plan_label,
+                partition=number,
+                units=",".join(self.chain.units[index].name for index in stage.units),
+                params=len(self.partitions[number - 1]),
+                param_bytes=sum(len(self.tensors[name][2]) for name in self.partitions[number - 1]),
+                chunks=uploader.sent_ns[number - 1][2],
+                sent_ns=uploader.sent_ns[number - 1][0] - origin,
+                last_sent_ns=uploader.sent_ns[number - 1][1] - origin,
+                acked_ns=uploader.acked_ns[number - 1] - origin,
+                build_ns=uploader.build_ns[number - 1],
+                predicted_done_ns=round(stage.done_ms * 1e6),
+                predicted_latency_ns=round(stage.latency_ms * 1e6),
+                predicted_queries=self.predicted_queries,
+                simulated_queries=self.simulated_queries,
+                decision_ns=self.planned.decision_ns,
+            )
+            for number, stage in enumerate(timeline.stages, start=1)
+        ]
+        queries = [
+            QueryRecord(
+                run=self.run_id,
+                repeat=repeat,
+                plan=self.plan_label,
+                query=number,
+                input=index,
+                start_ns=start - origin,
+                end_ns=ended - origin,
+                stage=stage,
+                round_trips=trips,
+                bytes_up=up,
+                bytes_down=down,
+                edge_ns=edge,
+                cloud_ns=cloud,
+                transfer_ns=ended - start - edge - cloud,
+                predicted_ns=round(timeline.latency_at(stage) * 1e6),
+                before_end=ended - origin <= end_ns,
+                agrees=agrees,
+            )
+            for number, index, stage, start, ended, trips, up, down, edge, cloud, agrees in records
+        ]
+        return UploadOutcome(partitions, queries, uploader.digest)
+
+
+def _runs(units: Sequence[int]) -> list[tuple[int, int]]:
+    """Runs of consecutive unit indices, as ``(first, end)`` with ``end`` excluded."""
+    runs: list[list[int]] = []
+    for index in units:
+        if runs and runs[-1][1] == index:
+            runs[-1][1] = index + 1
+        else:
+            runs.append([index, index + 1])
+    return [(start, end) for start, end in runs]
+
+
+def tensor_bytes(tensor: torch.Tensor) -> tuple[str, tuple[int, ...], memoryview]:
+    """What a chunk says of a tensor (dtype, shape) and its bytes as they lie in memory."""
+    flat = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+    return str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape), memoryview(flat.numpy())
+
+
+def _equal(produced, expected) -> bool:
+    left, right = pytree.tree_leaves(produced), pytree.tree_leaves(expected)
+    return len(left) == len(right) and all(
+        torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b for a, b in zip(left, right, strict=True)
+    )
