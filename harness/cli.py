@@ -596,11 +596,12 @@ def _parse_ints(text: str) -> list[int]:
 def report_command(results_dir):
     """Rebuild summary.csv, the charts and report.html from a results folder's records."""
     from harness.results import build_report
-    from harness.results.report import summary_table
+    from harness.results.report import summary_tables
 
     for path in build_report(results_dir):
         click.echo(str(path))
-    stdout_console().print(summary_table(results_dir))
+    for table in summary_tables(results_dir):
+        stdout_console().print(table)
 
 
 @cli.group("results")

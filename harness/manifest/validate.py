@@ -54,7 +54,7 @@ def parse_manifest(rendered: Rendered) -> Manifest:
 def _pipeline_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | None:
     """Where ``cuts`` does not fit ``hosts``: a pipeline names one cut per worker tier, more than
     two tiers need pipelines or a placement, and a placement chooses the cuts itself."""
-    judged = _judged_problem(manifest) or _adapt_problem(manifest)
+    judged = _judged_problem(manifest) or _adapt_problem(manifest) or _upload_problem(manifest)
     if judged is not None:
         return judged
     pipeline = manifest.hosts.pipeline
@@ -95,6 +95,24 @@ def _judged_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | N
                 else "options are for placement strategies over tiers; partitioners take cut, single_tensor, criterion"
             )
             return ("evaluate", index, given), f"expected no {given}: {kind}"
+    return None
+
+
+def _upload_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | None:
+    """An incremental upload runs between one edge and one cloud, places its queries itself (so no
+    cuts, exits or evaluated partitioners), and sends its tensors as they are."""
+    if manifest.upload is None:
+        return None
+    if manifest.pipelined:
+        return ("hosts",), "expected edge and cloud beside upload: an upload goes from one edge to one worker"
+    if manifest.exits is not None:
+        return ("exits",), "expected either exits or an upload, not both"
+    if manifest.cuts != "all":
+        return ("cuts",), f"expected no cuts beside upload, whose plans place the queries (got {shown(manifest.cuts)})"
+    if manifest.evaluate:
+        return ("evaluate",), "expected no evaluate beside upload: its plans are judged by the queries they serve"
+    if any(codec != "none" for codec in manifest.compression):
+        return ("compression",), "expected none beside upload: its queries and chunks travel uncompressed"
     return None
 
 

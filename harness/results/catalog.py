@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from harness.results.decisions import DECISION_COLUMNS
 from harness.results.folder import ResultsFolder
 from harness.results.progressive import EXITS_COLUMNS
 from harness.results.summary import PARTS
+from harness.results.uploads import PartitionRecord, QueryRecord
 from harness.results.writer import RECORD_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -410,10 +412,11 @@ class Catalog:
 
     def query(self, sql: str) -> pd.DataFrame:
         """The result of ``sql`` on the catalog, read-only: tables ``sweeps``, ``sweep_runs`` and
-        ``link_matrices``, and the views ``records``, ``decisions`` and ``exits``, every registered
-        folder's records.parquet, decisions.csv and exits.csv (one row per model, placement and
-        threshold of a sweep with early exits) with the ``run_id`` of its folder, and ``links``,
-        every registered link matrix's pairs with its ``matrix``."""
+        ``link_matrices``, and the views ``records``, ``decisions``, ``exits``, ``uploads`` and
+        ``queries``, every registered folder's records.parquet, decisions.csv, exits.csv (one row per
+        model, placement and threshold of a sweep with early exits), uploads.parquet and
+        queries.parquet (each partition and each query of an incremental upload) with the ``run_id``
+        of its folder, and ``links``, every registered link matrix's pairs with its ``matrix``."""
         with self._reader() as connection:
             if connection is None:
                 raise BadInput(
@@ -431,6 +434,10 @@ class Catalog:
             _folder_view(connection, "decisions", "read_csv", decisions, _DECISION_COLUMNS)
             exits = [(run_id, folder.exits) for run_id, folder in folders]
             _folder_view(connection, "exits", "read_csv", exits, EXITS_COLUMNS)
+            uploads = [(run_id, folder.uploads) for run_id, folder in folders]
+            _folder_view(connection, "uploads", "read_parquet", uploads, _columns_of(PartitionRecord))
+            queries = [(run_id, folder.queries) for run_id, folder in folders]
+            _folder_view(connection, "queries", "read_parquet", queries, _columns_of(QueryRecord))
             matrices = [
                 (stored, self._folder(stored))
                 for (stored,) in connection.execute("SELECT matrix FROM link_matrices ORDER BY matrix").fetchall()
@@ -443,6 +450,14 @@ class Catalog:
 
 
 _RECORD_COLUMNS = {field.name: _SQL_TYPES[str(field.type)] for field in RECORD_SCHEMA}
+_PYTHON_SQL = {int: "BIGINT", float: "DOUBLE", str: "VARCHAR", bool: "BOOLEAN"}
+
+
+def _columns_of(kind: type) -> dict[str, str]:
+    """The SQL columns of a record dataclass, for its view when no folder has the table."""
+    return {item.name: _PYTHON_SQL[item.type] for item in fields(kind)}
+
+
 _LINK_COLUMNS = {column: _SQL_TYPES[kind] for column, kind in LINK_COLUMNS.items()}
 _DECISION_COLUMNS = {
     column: "VARCHAR" if column in ("run", "partitioner", "layer", "note") else "DOUBLE" for column in DECISION_COLUMNS

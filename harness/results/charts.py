@@ -454,3 +454,43 @@ def exits_front(table: pd.DataFrame, path: Path) -> Path:
             ha="left",
         )
         return _save(figure, path)
+
+
+def upload_queries(partitions: pd.DataFrame, queries: pd.DataFrame, path: Path, repeat: int = 0) -> Path:
+    """The seed's Figure 7 for one repeat: each plan's query latency against the time it started
+    (seconds from the upload's start), a dotted line where each of its partitions was acknowledged;
+    below, the queries finished so far, the upload's end marked."""
+    with mpl.rc_context(STYLE):
+        figure = Figure(figsize=(WIDTH_PX / DPI, 1.3 * HEIGHT_PX / DPI), dpi=DPI, layout="constrained")
+        FigureCanvasAgg(figure)
+        latency, done = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+        for axes in (latency, done):
+            axes.grid(alpha=0.3)
+            axes.set_axisbelow(True)
+        runs = dict.fromkeys([*partitions["run"], *queries["run"]])
+        for run, colour in zip(runs, PALETTE, strict=False):
+            parts, asked = partitions[partitions["run"] == run], queries[queries["run"] == run]
+            label = asked["plan"].iloc[0]
+            shown = repeat if repeat in set(asked["repeat"]) else int(asked["repeat"].min())
+            asked = asked[asked["repeat"] == shown].sort_values("query")
+            starts = asked["start_ns"] / 1e9
+            latency.plot(
+                starts, (asked["end_ns"] - asked["start_ns"]) / 1e6, "o-", color=colour, markersize=4, label=label
+            )
+            acked = parts[parts["repeat"] == shown]["acked_ns"] / 1e9
+            for at in acked:
+                latency.axvline(at, color=colour, linestyle=":", alpha=0.7)
+            done.step(asked["end_ns"] / 1e9, range(1, len(asked) + 1), where="post", color=colour, label=label)
+            if len(acked):
+                done.axvline(acked.max(), color=colour, linestyle="--", alpha=0.8)
+        latency.set_ylabel("query latency (ms)")
+        latency.set_yscale("log")
+        latency.legend(loc="upper right")
+        latency.set_title("dotted: a partition acknowledged", loc="left")
+        done.set_ylabel("queries finished")
+        done.set_xlabel("time since the upload started (s)")
+        done.set_title("dashed: the upload's end", loc="left")
+        figure.suptitle(
+            "Incremental upload: queries during the upload, per plan", fontsize=19, fontweight="bold", x=0.01, ha="left"
+        )
+        return _save(figure, path)

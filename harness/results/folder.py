@@ -81,6 +81,25 @@ class ResultsFolder:
         return self.path / "hops.parquet"
 
     @property
+    def uploads(self) -> Path:
+        """With an incremental upload: each partition of each upload, measured beside planned."""
+        return self.path / "uploads.parquet"
+
+    @property
+    def queries(self) -> Path:
+        """With an incremental upload: each query run during (and just after) each upload."""
+        return self.path / "queries.parquet"
+
+    @property
+    def upload_summary(self) -> Path:
+        """With an incremental upload: one row per run (plan), over its repeats."""
+        return self.path / "uploads.csv"
+
+    @property
+    def upload_chart(self) -> Path:
+        return self.path / "upload_queries.png"
+
+    @property
     def pipelines(self) -> Path:
         """The pipelines a sweep over tiers measures per run, and the strategies that chose them,
         fixed before it starts (a resumed sweep measures the same ones)."""

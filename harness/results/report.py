@@ -23,6 +23,7 @@ from harness.results.charts import (
     predicted_vs_measured,
     time_by_cut,
     time_by_pipeline,
+    upload_queries,
 )
 from harness.results.decisions import read_decisions, read_predictions
 from harness.results.folder import ResultsFolder
@@ -38,6 +39,7 @@ from harness.results.summary import (
     summarise,
     write_summary,
 )
+from harness.results.upload_summary import read_uploads, upload_summary
 from harness.results.writer import convert_records
 
 HOST_FACTS = ("arch", "cpu", "cores", "memory", "kernel")
@@ -522,9 +524,52 @@ def build_report(path: Path) -> list[Path]:
     name = _manifest_name(folder)
     environment = _environment(folder)
     manifest = folder.manifest.read_text(encoding="utf-8") if folder.manifest.is_file() else None
-    records, written = load_records(folder)
+    uploads = read_uploads(folder)
+    has_records = folder.records_parquet.is_file() or folder.records_csv.is_file()
+    written: list[Path] = []
+    sections: list[str] = []
+    overview = ""
+    if uploads is not None:
+        summary = upload_summary(*uploads)
+        summary.to_csv(folder.upload_summary, index=False)
+        written += [folder.upload_summary, upload_queries(*uploads, folder.upload_chart)]
+        sections.append(_uploads_html(summary, folder.upload_chart))
+        overview = f"{len(summary)} upload run(s) · {len(uploads[1]):,} queries"
+    decisions = None
+    if has_records or uploads is None:
+        records, converted = load_records(folder)
+        written += converted
+        record_sections, infos, best, decisions, charts = _record_sections(folder, records)
+        written += charts
+        sections = record_sections + sections
+        overview = f"{len(infos)} run(s) · {len(records):,} inferences" + (f" · {overview}" if overview else "")
+        overview += (
+            " · times are medians and p95 per cut; cloud = decode + tail + encode on the worker; "
+            "total = end-to-end on the edge"
+        )
+        sections.insert(0, _runs_html(infos, best))
+    page = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_e(name)}: split computing results</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{_e(name)}</h1>",
+        f"<p class='meta'>results folder {_e(folder.path.name)} · {overview}</p>",
+        _regret_html(decisions) if decisions is not None and not decisions.empty else "",
+        _environment_html(folder.environment, environment) if environment is not None else "",
+        *sections,
+        f"<h2>Manifest</h2><pre>{_e(manifest)}</pre>" if manifest is not None else "",
+        "</body></html>",
+    ]
+    folder.report.write_text("\n".join(part for part in page if part) + "\n", encoding="utf-8")
+    written.append(folder.report)
+    return written
+
+
+def _record_sections(folder: ResultsFolder, records: pd.DataFrame):
+    """The sections of the per-inference records: (sections, runs, best cuts, decisions, files written)."""
     summary = summarise(records)
-    written.append(write_summary(summary, folder.summary))
+    written = [write_summary(summary, folder.summary)]
     best = best_cuts(summary)
     best_by_run = dict(zip(best["run"], best["cut"], strict=True))
     infos = run_info(records)
@@ -571,25 +616,69 @@ def build_report(path: Path) -> list[Path]:
                 written.append(chart)
                 section += _figure_html(chart, f"predicted against measured latency, run {info.run}", chart.name)
         sections.append(section)
-    page = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{_e(name)}: split computing results</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>{_e(name)}</h1>",
-        f"<p class='meta'>results folder {_e(folder.path.name)} · {len(infos)} run(s) · {len(records):,} inferences · "
-        "times are medians and p95 per cut; cloud = decode + tail + encode on the worker; "
-        "total = end-to-end on the edge</p>",
-        _runs_html(infos, best),
-        _regret_html(decisions) if decisions is not None and not decisions.empty else "",
-        _environment_html(folder.environment, environment) if environment is not None else "",
-        *sections,
-        f"<h2>Manifest</h2><pre>{_e(manifest)}</pre>" if manifest is not None else "",
-        "</body></html>",
+    return sections, infos, best, decisions, written
+
+
+def _uploads_html(summary: pd.DataFrame, chart: Path) -> str:
+    """One row per plan over its repeats: what went up and the queries that finished before it had."""
+    header = ["plan", "repeats", "partitions", "largest", "upload s", "queries before end", "predicted"]
+    header += ["simulated", "measured / predicted", "first query ms", "median query ms", "agree", "decision ms"]
+    rows = [
+        [
+            row.plan,
+            str(row.repeats),
+            str(row.partitions),
+            _fraction(row.largest_share, "{:.1%}"),
+            _fraction(row.upload_s, "{:,.2f}"),
+            f"{row.queries_before_end:,.1f} ± {row.queries_before_end_std:,.1f}",
+            str(row.predicted_queries),
+            str(row.simulated_queries),
+            _fraction(row.measured_vs_predicted, "{:.2f}"),
+            _fraction(row.first_query_ms, "{:,.1f}"),
+            _fraction(row.median_query_ms, "{:,.1f}"),
+            _fraction(row.agree, "{:.0%}"),
+            _fraction(row.decision_ms, "{:.3f}"),
+        ]
+        for row in summary.itertuples(index=False)
     ]
-    folder.report.write_text("\n".join(part for part in page if part) + "\n", encoding="utf-8")
-    written.append(folder.report)
-    return written
+    return (
+        "<h2>Incremental upload</h2><p class='meta'>per plan, over its repeats: the worker starts with the "
+        "architecture only and the edge uploads the weights in the plan's partitions while queries run back to "
+        "back, each through the partitions acknowledged when it starts. Queries before end: finished before the "
+        "last partition was acknowledged (mean ± spread); predicted: the plan's own model; simulated: the plan "
+        "replayed with the link and the worker shared. Agree: queries whose output equals the whole model's.</p>"
+        + _table(header, rows, set(range(1, 13)))
+        + _figure_html(chart, "query latency and queries finished during the upload, per plan", chart.name)
+    )
+
+
+def summary_tables(path: Path) -> list[Table]:
+    """What the report wrote, for the terminal: the records' summary and the uploads', where present."""
+    folder = ResultsFolder.open(path)
+    tables = [summary_table(path)] if folder.summary.is_file() else []
+    if folder.upload_summary.is_file():
+        tables.append(upload_table(path, pd.read_csv(folder.upload_summary)))
+    return tables
+
+
+def upload_table(path: Path, summary: pd.DataFrame) -> Table:
+    table = make_table(
+        f"{path}: incremental upload per plan",
+        ["plan", "partitions>", "largest>", "upload s>", "before end>", "predicted>", "simulated>", "agree>"],
+        caption="before end: queries finished before the last partition was acknowledged, mean ± spread over repeats",
+    )
+    for row in summary.itertuples(index=False):
+        table.add_row(
+            row.plan,
+            str(row.partitions),
+            _fraction(row.largest_share, "{:.1%}"),
+            f"{row.upload_s:,.2f}",
+            f"{row.queries_before_end:,.1f} ± {row.queries_before_end_std:,.1f}",
+            str(row.predicted_queries),
+            str(row.simulated_queries),
+            _fraction(row.agree, "{:.0%}"),
+        )
+    return table
 
 
 def summary_table(path: Path) -> Table:

@@ -11,7 +11,7 @@ import io
 import logging
 import numbers
 import os
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from types import TracebackType
 from typing import TextIO
@@ -26,7 +26,7 @@ from harness.results.records import FailedInference, HopRecord, InferenceRecord
 
 log = logging.getLogger(__name__)
 
-_ARROW_TYPES = {int: pa.int64(), float: pa.float64(), str: pa.string()}
+_ARROW_TYPES = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
 _OPTIONAL = {float | None: float, int | None: int}
 _EMPTY_ALLOWED = {field.name for field in fields(InferenceRecord) if field.type in _OPTIONAL}
 """Fields that may be empty (None here, empty in the CSV, null in Parquet): they say nothing for
@@ -53,7 +53,6 @@ LAYER_SCHEMA = pa.schema(
 )
 ROLES = ("edge", "cloud", "worker")
 """``worker``: a worker of a pipeline over tiers, named by its host."""
-HOP_SCHEMA = pa.schema([(item.name, _ARROW_TYPES[item.type]) for item in fields(HopRecord)])
 
 
 _ACCEPTED = {int: numbers.Integral, float: numbers.Real, str: str}
@@ -216,21 +215,33 @@ def write_layers(folder: ResultsFolder, rows: list[dict]) -> Path:
 def write_hops(folder: ResultsFolder, hops: list[HopRecord]) -> Path | None:
     """Every worker's share of every inference through a pipeline (one row per inference and hop),
     written once when the sweep ends; None when no inference went through a pipeline."""
-    if not hops:
-        return None
-    table = pa.Table.from_pylist([hop.as_dict() for hop in hops], schema=HOP_SCHEMA)
-    partial = folder.hops.with_name(folder.hops.name + ".partial")
-    pq.write_table(table, partial)
-    partial.replace(folder.hops)
-    return folder.hops
+    return write_records(folder.hops, hops, HopRecord)
 
 
 def read_hops(folder: ResultsFolder) -> list[HopRecord]:
     """The hops a stopped sweep already kept, so a resumed one writes them again with its own."""
-    if not folder.hops.is_file():
+    return read_records(folder.hops, HopRecord)
+
+
+def write_records(path: Path, records: list, kind: type) -> Path | None:
+    """Records of dataclass ``kind`` as a Parquet table at ``path`` (replaced whole, never half
+    written); None when there are none."""
+    if not records:
+        return None
+    schema = pa.schema([(item.name, _ARROW_TYPES[item.type]) for item in fields(kind)])
+    table = pa.Table.from_pylist([asdict(record) for record in records], schema=schema)
+    partial = path.with_name(path.name + ".partial")
+    pq.write_table(table, partial)
+    partial.replace(path)
+    return path
+
+
+def read_records(path: Path, kind: type) -> list:
+    """What ``write_records`` wrote, as records again; none when the table is not there."""
+    if not path.is_file():
         return []
-    table = pq.read_table(folder.hops)
-    return [HopRecord(**row) for row in table.select(HOP_SCHEMA.names).to_pylist()]
+    table = pq.read_table(path)
+    return [kind(**row) for row in table.select([item.name for item in fields(kind)]).to_pylist()]
 
 
 def append_replans(folder: ResultsFolder, rows: list[dict]) -> Path | None:

@@ -35,18 +35,38 @@ from harness.partition.placement.instance import tier_hosts
 from harness.partition.placement.judged import judge_placements
 from harness.results import FailedInference, InferenceRecord, RecordWriter, ResultsFolder, build_report, write_layers
 from harness.results.records import HopRecord
-from harness.results.writer import append_failures, append_replans, write_hops
+from harness.results.uploads import PartitionRecord, QueryRecord
+from harness.results.writer import append_failures, append_replans, write_hops, write_records
 from harness.sweep.environment import environment
 from harness.sweep.failure import failed_sweep_message, resume_hint
 from harness.sweep.keys import CLOUD_FILES, EDGE_FILES, shipped_keys, sweep_keys
 from harness.sweep.lock import lock_variables
-from harness.sweep.observer import LayersMessage, PlanEnded, Received, RecordReceiver, ReplanMessage, RunStarted
+from harness.sweep.observer import (
+    LayersMessage,
+    PlanEnded,
+    Received,
+    RecordReceiver,
+    ReplanMessage,
+    RunStarted,
+    UploadRepeat,
+    upload_repeat,
+)
 from harness.sweep.pipelines import SweepPipelines, choose_pipelines, pipeline_places
 from harness.sweep.plan import FAILURES_SPOOL, HOPS_SPOOL
 from harness.sweep.progress import SweepProgress
-from harness.sweep.resume import Recorded, RecordKey, check_resumable, failure_key, record_key, recorded, recover
+from harness.sweep.resume import (
+    Recorded,
+    RecordKey,
+    check_resumable,
+    failure_key,
+    record_key,
+    recorded,
+    recover,
+    upload_key,
+)
 from harness.sweep.shipping import shipment
 from harness.sweep.topology import Topology, topology, worker_address
+from harness.sweep.upload_runs import UPLOADS_SPOOL
 from harness.wire.keys import OBSERVER, worker_keys
 from harness.wire.sockets import is_loopback, loopback_address
 
@@ -193,6 +213,8 @@ class RecordCollector:
         self.failures_written = set(recorded.failure_keys)
         self.layer_rows: list[dict] = list(recorded.layer_rows)
         self.hops: list[HopRecord] = list(recorded.hops)
+        self.partitions = list(recorded.partitions)
+        self.queries = list(recorded.queries)
         self.replans: list[dict] = []
 
     def take(self, items: list[Received]) -> None:
@@ -200,6 +222,8 @@ class RecordCollector:
             message = item.message
             if item.record is not None:
                 self.add(item.record, item.hops)
+            elif item.upload is not None:
+                self.add_upload(item.upload)
             elif item.failure is not None:
                 self.add_failure(item.failure)
             elif isinstance(message, LayersMessage):
@@ -224,6 +248,14 @@ class RecordCollector:
             self.hops.extend(hops)
             self.progress.recorded(record)
 
+    def add_upload(self, upload: UploadRepeat) -> None:
+        key = upload_key(upload.run, upload.repeat)
+        if key not in self.seen:
+            self.seen.add(key)
+            self.partitions.extend(upload.partitions)
+            self.queries.extend(upload.queries)
+            self.progress.uploaded(upload)
+
     def add_spooled(self, results: Path) -> None:
         """What the edge hosts spooled, as collected into ``hosts/<host>/``: the gaps the stream left."""
         hops: dict[RecordKey, list[HopRecord]] = {}
@@ -235,6 +267,8 @@ class RecordCollector:
             self.add(record, hops.get(record_key(record.run, record.cut, record.pipeline, record.repeat), []))
         for line in _spool_lines(results, FAILURES_SPOOL):
             self.add_failure(FailedInference(**json.loads(line)))
+        for line in _spool_lines(results, UPLOADS_SPOOL):
+            self.add_upload(upload_repeat(json.loads(line)))
 
     def add_failure(self, failure: FailedInference) -> None:
         key = failure_key(failure)
@@ -344,6 +378,8 @@ def _sweep(
             folder.layers.unlink(missing_ok=True)
             write_layers(folder, collector.layer_rows)
         write_hops(folder, collector.hops)
+        write_records(folder.uploads, collector.partitions, PartitionRecord)
+        write_records(folder.queries, collector.queries, QueryRecord)
         append_replans(folder, collector.replans)
         append_failures(folder, list(collector.failed.values()))
         folder.write_environment(environment(folder.path, inventory))

@@ -2,9 +2,10 @@
 
 Messages are JSON objects (never pickles), each checked before use: ``start`` announces a run and
 how many records it will produce, ``record`` carries one inference, ``failure`` one inference the
-worker did not finish, ``layers`` a host's per-layer timings, ``done`` and ``failed`` end an edge
-host's plan. A record is validated field by field against ``InferenceRecord``, a failure against
-``FailedInference``.
+worker did not finish, ``layers`` a host's per-layer timings, ``upload`` one repeat of an
+incremental upload (its partitions and queries), ``done`` and ``failed`` end an edge host's plan. A
+record is validated field by field against ``InferenceRecord``, a failure against
+``FailedInference``, an upload's rows against ``PartitionRecord`` and ``QueryRecord``.
 
 On loopback the stream needs no keys. Off loopback (a lab's observer host) the receiver is a
 CurveZMQ server with the observer's key pair, accepting only the edge keys of the sweep, as the
@@ -23,6 +24,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from harness.errors import BadInput
 from harness.results import FailedInference, InferenceRecord
 from harness.results.records import HopRecord
+from harness.results.uploads import PartitionRecord, QueryRecord
 from harness.wire.frames import MAX_HOPS
 from harness.wire.keys import ClientKeys, WorkerKeys
 from harness.wire.sockets import check_endpoint, is_loopback
@@ -42,7 +44,17 @@ _FAILURE_FIELDS = create_model(
     __config__=ConfigDict(strict=True, extra="forbid"),
     **{item.name: (item.type, ...) for item in fields(FailedInference)},
 )
-MAX_MESSAGE_BYTES = 1024 * 1024
+_PARTITION_FIELDS = create_model(
+    "PartitionFields",
+    __config__=ConfigDict(strict=True, extra="forbid"),
+    **{item.name: (item.type, ...) for item in fields(PartitionRecord)},
+)
+_QUERY_FIELDS = create_model(
+    "QueryFields",
+    __config__=ConfigDict(strict=True, extra="forbid"),
+    **{item.name: (item.type, ...) for item in fields(QueryRecord)},
+)
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 class _Message(BaseModel):
@@ -115,6 +127,17 @@ class ReplanMessage(_Message):
     links: str = Field(max_length=65536)
 
 
+class UploadMessage(_Message):
+    """One repeat of an incremental upload: a row per partition and one per query."""
+
+    kind: Literal["upload"] = "upload"
+    host: str = Field(max_length=256)
+    run: str = Field(max_length=256)
+    repeat: int = Field(ge=0)
+    partitions: list[dict] = Field(max_length=100_000)
+    queries: list[dict] = Field(max_length=100_000)
+
+
 class PlanEnded(_Message):
     kind: Literal["done", "failed"]
     host: str = Field(max_length=256)
@@ -122,7 +145,7 @@ class PlanEnded(_Message):
 
 
 Message = Annotated[
-    RunStarted | RecordMessage | FailureMessage | LayersMessage | ReplanMessage | PlanEnded,
+    RunStarted | RecordMessage | FailureMessage | LayersMessage | ReplanMessage | UploadMessage | PlanEnded,
     Field(discriminator="kind"),
 ]
 _MESSAGE = TypeAdapter(Message)
@@ -132,11 +155,34 @@ _MESSAGE = TypeAdapter(Message)
 class Received:
     """One message from an edge host; ``record`` or ``failure`` is set for those, ``problem`` for rejects."""
 
-    message: RunStarted | RecordMessage | FailureMessage | LayersMessage | ReplanMessage | PlanEnded | None
+    message: (
+        RunStarted | RecordMessage | FailureMessage | LayersMessage | ReplanMessage | UploadMessage | PlanEnded | None
+    )
     record: InferenceRecord | None = None
     problem: str = ""
     failure: FailedInference | None = None
     hops: list[HopRecord] = field(default_factory=list)
+    upload: "UploadRepeat | None" = None
+
+
+@dataclass(frozen=True)
+class UploadRepeat:
+    """One repeat of an upload run, checked field by field."""
+
+    run: str
+    repeat: int
+    partitions: list[PartitionRecord]
+    queries: list[QueryRecord]
+
+
+def upload_repeat(row: dict) -> UploadRepeat:
+    """An ``upload`` message's (or spool line's) content, each row checked against its record."""
+    return UploadRepeat(
+        row["run"],
+        row["repeat"],
+        [PartitionRecord(**_PARTITION_FIELDS.model_validate(item).model_dump()) for item in row["partitions"]],
+        [QueryRecord(**_QUERY_FIELDS.model_validate(item).model_dump()) for item in row["queries"]],
+    )
 
 
 def encode(message: _Message) -> bytes:
@@ -198,6 +244,8 @@ def _parse(data: bytes) -> Received:
         if isinstance(message, FailureMessage):
             checked = _FAILURE_FIELDS.model_validate(message.failure)
             return Received(message, failure=FailedInference(**checked.model_dump()))
+        if isinstance(message, UploadMessage):
+            return Received(message, upload=upload_repeat(message.model_dump()))
         return Received(message)
     except ValidationError as error:
         first = error.errors(include_url=False, include_input=False)[0]
@@ -241,6 +289,9 @@ class RecordSender:
 
     def replan(self, row: dict) -> None:
         self.socket.send(encode(ReplanMessage(host=self.host, **row)))
+
+    def upload(self, row: dict) -> None:
+        self.socket.send(encode(UploadMessage(host=self.host, **row)))
 
     def ended(self, failure: str = "") -> None:
         kind = "failed" if failure else "done"

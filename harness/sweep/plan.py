@@ -30,6 +30,7 @@ from harness.sweep.adapting import AdaptivePipeline, PlanAdapt
 from harness.sweep.exit_runs import edge_exits, labelled, run_inputs
 from harness.sweep.observer import LayerRow, LayersMessage, RecordSender
 from harness.sweep.pipelines import Pipeline
+from harness.sweep.upload_runs import UPLOADS_SPOOL, UploadContext, upload_repeats
 from harness.wire import ClientKeys, Compression, ModelSpec
 from harness.worker import EdgeDriver, LinkSettings, RetryPolicy, WorkerClient, sweep
 from harness.worker.edge import EdgeExits, connect_pipeline
@@ -120,6 +121,7 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
     try:
         with contextlib.ExitStack() as stack:
             connections = _Connections(plan, context, stack)
+            uploads = _Uploads(context, connections, plan, sender, spools)
             for run in plan.runs:
                 if run.threads:
                     torch.set_num_threads(run.threads)
@@ -136,6 +138,9 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
                     split, spec, Compression.parse(run.compression), link_for(run, context.shaping), retry, run.id
                 )
                 pipelines = plan.pipelines.get(run.id)
+                if run.upload is not None:
+                    count += uploads.run(run, split, spec, settings, fed.inputs)
+                    continue
                 if run.exits is not None:
                     cut, exits = edge_exits(run, split)
                     driver = settings.driver(connections.worker(), exits)
@@ -221,6 +226,34 @@ class _DriverSettings:
         )
 
 
+class _Uploads:
+    """The runs of a plan with an incremental upload: each profiled first (its plan is made from the
+    profiles; runs of one model share them), then its repeats, every repeat spooled and streamed."""
+
+    def __init__(self, context: EdgeContext, connections: "_Connections", plan: Plan, sender, spools: "_Spools"):
+        self.context, self.connections, self.plan = context, connections, plan
+        self.sender, self.spools = sender, spools
+        self._profiles: dict[tuple[str, str], list[LayersMessage]] = {}
+
+    def run(self, run: Run, split: SplitGraph, spec: ModelSpec, settings: "_DriverSettings", inputs) -> int:
+        key = (run.model.model_dump_json(), self.context.worker)
+        if key not in self._profiles:
+            workers = self.connections.profiled_workers(None)
+            self._profiles[key] = list(layer_timings(run, split, spec, workers, self.context.host))
+        profiles = [message.model_copy(update={"run": run.id}) for message in self._profiles[key]]
+        if run.id not in self.plan.profiled:
+            for message in profiles:
+                self.sender.layers(message)
+        done = {repeat for _, repeat in self.plan.done.get(run.id, ())}
+        self.sender.started(run.id, len(set(range(run.upload.repeats)) - done))
+        where = UploadContext(self.context.worker, self.context.keys, settings.retry.timeout_s)
+        return upload_repeats(run, split, spec, profiles, settings.link, where, inputs, done, self._emit)
+
+    def _emit(self, row: dict) -> None:
+        self.spools.write("uploads", row)
+        self.sender.upload(row)
+
+
 class _Connections:
     """The sockets of a plan, opened when first needed and closed with ``stack``: the one worker of
     the two-group form, and one set of clients per distinct chain of worker hosts (a pipeline's
@@ -302,7 +335,7 @@ class PipelineSet:
         self.drivers[self._current].await_worker(wait_s, after)
 
 
-_SPOOL_NAMES = {"records": None, "failures": FAILURES_SPOOL, "hops": HOPS_SPOOL}
+_SPOOL_NAMES = {"records": None, "failures": FAILURES_SPOOL, "hops": HOPS_SPOOL, "uploads": UPLOADS_SPOOL}
 
 
 class _Spools:

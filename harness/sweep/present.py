@@ -1,5 +1,6 @@
 """What ``harness sweep`` prints when it is done: where the results are and the best cut (or pipeline) per run."""
 
+import pandas as pd
 from rich.table import Table
 
 from harness.console import make_table
@@ -10,7 +11,18 @@ from harness.sweep.pipelines import SweepPipelines
 
 def outcome_lines(outcome: SweepOutcome) -> list[str]:
     folder = outcome.folder.path
-    lines = [f"{outcome.records} inferences recorded in {folder}"]
+    uploads = outcome.folder.upload_summary
+    if uploads.exists():
+        summary = pd.read_csv(uploads)
+        done = int(summary["repeats"].sum())
+        lines = [f"{outcome.records - done} inferences and {done} uploads recorded in {folder}"]
+        for row in summary.itertuples(index=False):
+            lines.append(
+                f"{row.run}: {row.partitions} partitions, {row.queries_before_end:.1f} queries before the upload "
+                f"ended (predicted {row.predicted_queries}, simulated {row.simulated_queries})"
+            )
+    else:
+        lines = [f"{outcome.records} inferences recorded in {folder}"]
     if outcome.folder.summary.exists():
         for best in best_cuts(read_summary(outcome.folder.summary)).itertuples():
             where = f"pipeline {best.pipeline}" if best.pipeline else f"cut {best.cut} ({best.layer})"

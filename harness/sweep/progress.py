@@ -56,6 +56,15 @@ class SweepProgress:
             description=f"{record.run} cut {record.cut} ({record.layer}): {record.e2e_ns / 1e6:.1f} ms",
         )
 
+    def uploaded(self, upload) -> None:
+        """One repeat of an upload run (a ``harness.sweep.observer.UploadRepeat``)."""
+        before = sum(1 for query in upload.queries if query.before_end)
+        self.bar.update(
+            self.task,
+            advance=1,
+            description=f"{upload.run} upload {upload.repeat}: {before} queries before it ended",
+        )
+
     def _render(self):
         table = Table(box=None, show_header=True, header_style="bold")
         for column in ("host", "task", "status"):

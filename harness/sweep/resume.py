@@ -21,7 +21,8 @@ from harness.manifest import LoadedManifest
 from harness.results import FailedInference, ResultsFolder
 from harness.results.records import HopRecord
 from harness.results.summary import with_pipeline
-from harness.results.writer import convert_records, read_hops
+from harness.results.uploads import PartitionRecord, QueryRecord
+from harness.results.writer import convert_records, read_hops, read_records
 
 RecordKey = tuple[str, int | str, int]
 """A record's place in its sweep: run id, cut (its pipeline's label in a sweep over tiers) and repeat."""
@@ -29,6 +30,14 @@ RecordKey = tuple[str, int | str, int]
 
 def record_key(run: str, cut: int, pipeline: str, repeat: int) -> RecordKey:
     return (run, pipeline or cut, repeat)
+
+
+UPLOAD_UNIT = "upload"
+
+
+def upload_key(run: str, repeat: int) -> RecordKey:
+    """One repeat of an upload run, counted like a record (its unit is ``upload``)."""
+    return (run, UPLOAD_UNIT, repeat)
 
 
 @dataclass
@@ -39,6 +48,8 @@ class Recorded:
     layer_rows: list[dict] = field(default_factory=list)
     failure_keys: set[tuple] = field(default_factory=set)
     hops: list[HopRecord] = field(default_factory=list)
+    partitions: list[PartitionRecord] = field(default_factory=list)
+    queries: list[QueryRecord] = field(default_factory=list)
 
     def plan(self) -> dict:
         """The plan's fields that make the edge skip what is recorded."""
@@ -90,6 +101,9 @@ def recorded(folder: ResultsFolder) -> Recorded:
     if folder.layers.is_file():
         found.layer_rows = pd.read_parquet(folder.layers).to_dict("records")
     found.hops = read_hops(folder)
+    found.partitions = read_records(folder.uploads, PartitionRecord)
+    found.queries = read_records(folder.queries, QueryRecord)
+    found.keys |= {upload_key(part.run, part.repeat) for part in found.partitions}
     if folder.failures.is_file():
         rows = pd.read_csv(
             folder.failures, dtype={"run": str, "model": str, "error": str, "pipeline": str}, keep_default_na=False

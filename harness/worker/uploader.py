@@ -263,16 +263,21 @@ class UploadExperiment:
         records: list[tuple] = []
         late = 0
         while uploader.error is None:
-            if uploader.finished.is_set():
+            stage, index = uploader.stage, len(records) % len(inputs)
+            if stage == len(self.partitions):
                 if late == self.settings.after:
                     break
                 late += 1
-            stage, index = uploader.stage, len(records) % len(inputs)
             answer = self.query(inputs[index], stage, session, queries, link, expected[index])
             records.append((len(records) + 1, index, stage, *answer))
         uploader.join()
         if uploader.error is not None:
             raise uploader.error
+        if uploader.digest and uploader.digest != self.split.weights_digest:
+            raise ExperimentFailed(
+                f"the weights uploaded to {self.endpoint} have digest {uploader.digest}, "
+                f"the edge's {self.split.weights_digest}: the upload lost or changed bytes"
+            )
         return self._outcome(repeat, uploader, records)
 
     def query(self, inputs, stage: int, session: str, client: WorkerClient, link: SharedLink | None, expected):
