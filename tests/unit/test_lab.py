@@ -88,7 +88,7 @@ SPEC_ERRORS = [
     (
         "links: {default: {rate: 4MB}}\n",
         "field links.default.rate: rate '4MB': expected a number with a unit (b/s, kb/s, mb/s, gb/s, kib/s, "
-        "mib/s, gib/s, bit, kbit, mbit, gbit), like 4MB/s or 32mbit",
+        "mib/s, gib/s, bit, kbit, mbit, gbit, kibit, mibit, gibit), like 4MB/s or 32mbit",
     ),
     (
         "links: {default: {rate: 0}}\n",

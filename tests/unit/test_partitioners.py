@@ -162,8 +162,9 @@ def test_bench_partition_prints_one_row_per_model_and_partitioner():
 
     from harness.cli import cli
 
+    skipnet = "experiments.models:tiny_skipnet"
     result = CliRunner().invoke(
-        cli, ["bench", "partition", "--models", "experiments.models:tiny_skipnet", "--repeats", "3", "--json"]
+        cli, ["bench", "partition", "--models", skipnet, "--upload-models", skipnet, "--repeats", "3", "--json"]
     )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
@@ -171,6 +172,9 @@ def test_bench_partition_prints_one_row_per_model_and_partitioner():
         ("neurosurgeon", 11, 12),
         ("dads", 11, 12),
         ("oracle", 11, 12),
+        ("upload ionn", 11, 8),
+        ("upload efficiency", 11, 8),
+        ("upload recursive-efficiency", 11, 8),
     ]
     assert all(row["median_ms"] > 0 and row["target_ms"] is None for row in rows)
 

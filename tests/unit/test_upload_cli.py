@@ -68,17 +68,32 @@ def test_saved_profiles_with_a_fast_server_upload_the_model(tmp_path):
     )
 
 
+def _line(text: str) -> int:
+    """The line of the manifest that starts with ``text`` (after its indentation)."""
+    lines = Path(MANIFEST).read_text().splitlines()
+    return next(number for number, line in enumerate(lines, start=1) if line.strip().startswith(text))
+
+
+PLANS, CHUNK = _line("plans:"), _line("chunk_bytes:")
+
+
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
-        ("plans=[greedy]", "manifests/ionn.yml:39: field upload.plans[0].name: expected one of all-at-once"),
-        ("plans=[{name: ionn, K: 1.5}]", "manifests/ionn.yml:39: field upload.plans[0].K: input should be less than 1"),
+        ("plans=[greedy]", f"manifests/ionn.yml:{PLANS}: field upload.plans[0].name: expected one of all-at-once"),
+        (
+            "plans=[{name: ionn, K: 1.5}]",
+            f"manifests/ionn.yml:{PLANS}: field upload.plans[0].K: input should be less than 1",
+        ),
         (
             "plans=[{name: ionn, K: 0}]",
-            "manifests/ionn.yml:39: field upload.plans[0].K: input should be greater than 0",
+            f"manifests/ionn.yml:{PLANS}: field upload.plans[0].K: input should be greater than 0",
         ),
-        ("plans=[{name: efficiency, K: 0.5}]", "manifests/ionn.yml:39: field upload.plans[0]: K: options of ionn"),
-        ("chunk=0", "manifests/ionn.yml:41: field upload.chunk_bytes: expected a number >= 1"),
+        (
+            "plans=[{name: efficiency, K: 0.5}]",
+            f"manifests/ionn.yml:{PLANS}: field upload.plans[0]: K: options of ionn",
+        ),
+        ("chunk=0", f"manifests/ionn.yml:{CHUNK}: field upload.chunk_bytes: expected a number >= 1"),
     ],
 )
 def test_bad_upload_settings_are_one_line_and_exit_2(setting, message):
