@@ -8,8 +8,11 @@ say which emulation was used.
 The period is 2 ms, not the kernel's 100 ms: with 100 ms a half-core host ran a 40 ms AlexNet
 inference at full speed and stalled the next one for 50 ms, so medians per cut swung by 1.6x with
 the phase of the period. With a period shorter than a layer the wait is spread over every layer.
+Below half a core the period grows just enough for the quota to keep the kernel's 1 ms minimum
+(a quarter of a core: 1 ms every 4 ms).
 """
 
+import math
 import os
 from pathlib import Path
 
@@ -18,6 +21,8 @@ from harness.lab.system import LabError
 
 CPU_ROOT = Path("/sys/fs/cgroup/cpu")
 PERIOD_US = 2_000
+MIN_QUOTA_US = 1_000
+"""The least quota the kernel accepts."""
 
 
 def check_controller() -> None:
@@ -43,14 +48,19 @@ def make_group(name: str) -> Path:
     return path
 
 
+def period_us(cpu_quota: float) -> int:
+    """The CFS period for ``cpu_quota`` of one core: 2 ms, longer where the quota would fall short of 1 ms."""
+    return max(PERIOD_US, math.ceil(MIN_QUOTA_US / cpu_quota))
+
+
 def quota_us(cpu_quota: float) -> int:
     """Microseconds of CPU time per period for ``cpu_quota`` of one core."""
-    return round(cpu_quota * PERIOD_US)
+    return round(cpu_quota * period_us(cpu_quota))
 
 
-def set_quota(path: Path, quota: int) -> None:
-    _write(path / "cpu.cfs_period_us", PERIOD_US)
-    _write(path / "cpu.cfs_quota_us", quota)
+def set_quota(path: Path, cpu_quota: float) -> None:
+    _write(path / "cpu.cfs_period_us", period_us(cpu_quota))
+    _write(path / "cpu.cfs_quota_us", quota_us(cpu_quota))
 
 
 def add_process(path: Path, pid: int) -> None:

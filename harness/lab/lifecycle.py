@@ -140,16 +140,16 @@ def _start_host(spec: LabSpec, state: LabState, host: HostSpec) -> None:
     config = sshd.write_config(host_dir, spec.address(host), spec.ssh_port, state.state_dir / AUTHORIZED_KEYS)
     group = None
     if host.cpu_quota is not None:
-        group, quota_us = cpu.make_group(name), cpu.quota_us(host.cpu_quota)
+        group = cpu.make_group(name)
         record = {
             "host": host.name,
             "path": str(group),
             "cpu_quota": host.cpu_quota,
-            "quota_us": quota_us,
-            "period_us": cpu.PERIOD_US,
+            "quota_us": cpu.quota_us(host.cpu_quota),
+            "period_us": cpu.period_us(host.cpu_quota),
         }
         state.add("cgroups", record)
-        cpu.set_quota(group, quota_us)
+        cpu.set_quota(group, host.cpu_quota)
     pid = sshd.start(name, host_dir)
     state.add("processes", {"host": host.name, "namespace": name, "pid": pid, "config": str(config)})
     if group is not None:
