@@ -56,7 +56,17 @@ def upload_repeats(
     planned = plan_upload(plan.name, chain, **plan.planner_options)
     settings = UploadSettings(upload.chunk_bytes, upload.first_query, upload.after, context.timeout_s)
     experiment = UploadExperiment(
-        context.endpoint, context.keys, split, spec, chain, planned, settings, run.id, link.emulated, plan.label
+        context.endpoint,
+        context.keys,
+        split,
+        spec,
+        chain,
+        planned,
+        settings,
+        run.id,
+        link=link.emulated,
+        plan_label=plan.label,
+        rate=link.rate,
     )
     count = 0
     for repeat in range(upload.repeats):

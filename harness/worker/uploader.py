@@ -4,25 +4,33 @@ through the partitions acknowledged when it starts.
 
 The upload has a socket of its own (a second flow on the link, as IONN's client has) and a thread of
 its own; the queries run on the caller's thread. Each chunk is one parameter's bytes from an offset,
-sent as they lie in the edge's own tensor (no copy), at most ``chunk_bytes`` long, so a query's
-request never waits behind more than one chunk; at most ``WINDOW`` chunks are unacknowledged, so a
-link shaped by tc holds the rest back in this process, not in its queue. After a partition's last
-chunk comes its commit; the worker's acknowledgement of it is when queries may use it.
+sent as they lie in the edge's own tensor (no copy), at most ``chunk_bytes`` long; at most ``WINDOW``
+chunks are unacknowledged, so a link shaped by tc holds the rest back in this process, not in its
+queue. After a partition's last chunk comes its commit; the worker's acknowledgement of it is when
+queries may use it.
 
-Under an emulated link the two flows share one budget (``SharedLink``): each message takes the next
-free slot of the link from the edge, first come first served, so the upload and the queries together
-never get more than the link. Replies come back on the other direction, held by the worker (a query's
-result) or too small to matter (acknowledgements).
+The upload yields to a query's request: from when a query sends one until it would have crossed the
+link alone, no chunk is sent, so the request shares the link only with the chunks already in flight.
+Sharing the link evenly instead, as two TCP flows through one queue do, made each query during the
+upload wait up to twice as long for its request (longer still while its connection's window grew
+again after each idle spell), for little gain in the upload; pausing the upload for the whole round
+trip starved it (the queries run back to back).
+
+Under an emulated link the two flows hold their messages against one budget (``SharedLink``), which
+splits the rate evenly between the messages on it at once, so together they never get more than the
+link. Replies come back on the other direction, held here as the edge driver holds them (a query's
+result), or too small to matter (acknowledgements).
 
 A query is placed as the planner placed it for its stage: the units the plan's fastest query runs on
 the server go there (one round trip per range), the rest run here.
 """
 
 import contextlib
+import math
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -58,24 +66,71 @@ from harness.worker.client import WorkerClient, WorkerError, WorkerSilent
 
 WINDOW = 4
 """Chunks the upload may have in flight, unacknowledged."""
-POLL_MS = 5
+POLL_MS = 1
+SPIN_NS = 200_000
+"""The last stretch of a hold is spun, not slept: sleeps overshoot by tens of microseconds."""
 
 
 class SharedLink:
-    """One direction of an emulated link that several flows share: each message waits for the link
-    to be free, then for its own bytes to cross, in the order the messages asked (thread-safe)."""
+    """One direction of an emulated link that several flows share as a shaped queue shares it between
+    TCP flows: every message on it at once gets an equal share of the rate (a message alone the
+    whole rate), so together they never get more than the link. Each sender holds its message until
+    it would have crossed (plus the delay), then sends it. Thread-safe.
+
+    The share is tracked as the bytes each message in flight has been served so far (``_served``);
+    a message of ``n`` bytes that joins at ``s`` has crossed when that reaches ``s + n``."""
 
     def __init__(self, rate: float, delay_ns: int = 0):
-        self.link = EmulatedLink(rate, delay_ns)
-        self._free_ns = 0
+        self.rate, self.delay_ns = rate, delay_ns
         self._lock = threading.Lock()
+        self._served = 0.0
+        self._since = time.monotonic_ns()
+        self._active = 0
 
-    def reserve(self, nbytes: int) -> int:
-        """The monotonic time at which a message of ``nbytes`` asked for now has crossed."""
+    def hold(self, nbytes: int, wait: Callable[[float], None] = time.sleep) -> None:
+        """Return when ``nbytes`` handed to the link now would have crossed; ``wait(seconds)`` passes
+        the time meanwhile (a sender with replies to read can read them)."""
         with self._lock:
-            start = max(time.monotonic_ns(), self._free_ns)
-            self._free_ns = start + self.link.crossing_ns(nbytes) - self.link.delay_ns
-            return self._free_ns + self.link.delay_ns
+            self._advance()
+            finish = self._served + nbytes
+            self._active += 1
+        try:
+            while True:
+                with self._lock:
+                    self._advance()
+                    left_ns = (finish - self._served) * self._active / self.rate * 1e9
+                if left_ns <= 0:
+                    break
+                if left_ns > SPIN_NS:
+                    wait(min(left_ns - SPIN_NS / 2, POLL_MS * 1e6) / 1e9)
+        finally:
+            with self._lock:
+                self._advance()
+                self._active -= 1
+        hold_until(time.monotonic_ns() + self.delay_ns)
+
+    def _advance(self) -> None:
+        now = time.monotonic_ns()
+        if self._active:
+            self._served += (now - self._since) / 1e9 * self.rate / self._active
+        self._since = now
+
+
+class RequestGate:
+    """When the upload may send its next chunk: a query's request goes first, for as long as it takes
+    the link alone (under tc, its bytes over the rate from when it was sent)."""
+
+    def __init__(self):
+        self._until_ns = 0
+
+    def close(self) -> None:
+        self._until_ns = 2**63
+
+    def open_after(self, seconds: float) -> None:
+        self._until_ns = time.monotonic_ns() + round(seconds * 1e9)
+
+    def is_open(self) -> bool:
+        return time.monotonic_ns() >= self._until_ns
 
 
 @dataclass(frozen=True)
@@ -97,8 +152,9 @@ class UploadOutcome:
 class _Uploader(threading.Thread):
     """Sends the plan's partitions in chunks, then each one's commit, and notes the acknowledgements."""
 
-    def __init__(self, client: WorkerClient, session: str, partitions, tensors, settings: "UploadSettings", link):
+    def __init__(self, client: WorkerClient, session: str, partitions, tensors, settings: "UploadSettings", link, gate):
         super().__init__(name="upload", daemon=True)
+        self.gate: RequestGate = gate
         self.client = client
         self.session = session
         self.partitions = partitions
@@ -157,20 +213,26 @@ class _Uploader(threading.Thread):
     def _send(self, frames: list, request_id: int, kind: str) -> None:
         while sum(1 for pending in self._pending.values() if pending == "chunk") >= WINDOW:
             self._receive(None)
+        while not self.gate.is_open():
+            self._read_for(POLL_MS / 1e3)
         if self.link is not None:
-            deadline = self.link.reserve(sum(len(frame) for frame in frames))
-            while time.monotonic_ns() < deadline:
-                self._receive(deadline)
+            self.link.hold(sum(len(frame) for frame in frames), self._read_for)
         self.client.socket.send_multipart(frames, copy=False)
         self._pending[request_id] = kind
 
+    def _read_for(self, seconds: float) -> None:
+        """Read the replies that come within ``seconds`` (while the link holds a chunk)."""
+        deadline = time.monotonic_ns() + round(seconds * 1e9)
+        while time.monotonic_ns() < deadline:
+            self._receive(deadline)
+
     def _receive(self, deadline_ns: int | None) -> None:
-        """Take the replies that arrive before ``deadline_ns`` (None: wait for one)."""
-        wait_ms = POLL_MS if deadline_ns is None else max(0, (deadline_ns - time.monotonic_ns()) // 1_000_000)
+        """Take a reply that arrives before ``deadline_ns`` (None: wait a moment for one)."""
+        wait_ms = POLL_MS if deadline_ns is None else math.ceil((deadline_ns - time.monotonic_ns()) / 1e6)
+        if wait_ms <= 0:
+            return
         if not self.client.socket.poll(min(wait_ms, POLL_MS)):
-            if deadline_ns is not None and deadline_ns - time.monotonic_ns() < 1_000_000:
-                hold_until(deadline_ns)
-            elif deadline_ns is None and time.monotonic_ns() - self._heard_ns > self.timeout_ns:
+            if deadline_ns is None and time.monotonic_ns() - self._heard_ns > self.timeout_ns:
                 raise WorkerSilent(f"worker at {self.client.endpoint} stopped acknowledging the upload")
             return
         frames = self.client.socket.recv_multipart(copy=False)
@@ -205,10 +267,13 @@ class UploadExperiment:
         run: str,
         link: EmulatedLink | None = None,
         plan_label: str = "",
+        rate: float = math.inf,
     ):
         self.endpoint, self.keys = endpoint, keys
         self.split, self.spec, self.chain, self.planned = split, spec, chain, planned
         self.settings, self.run_id, self.emulated = settings, run, link
+        self.rate = link.rate if link is not None else rate
+        """The link's bytes per second, however it is shaped (infinite where nothing shapes it)."""
         self.plan_label = plan_label or planned.plan.planner
         timeline = planned.timeline
         self.predicted_queries = timeline.queries_before_end(settings.first_query)
@@ -230,6 +295,7 @@ class UploadExperiment:
             name: tensor_bytes(attribute(split.graph_module, name)) for names in self.partitions for name in names
         }
         self._segments: dict[tuple[int | None, int | None], torch.nn.Module] = {}
+        self._gate = RequestGate()
 
     def run(self, repeat: int, inputs: Sequence[torch.Tensor]) -> UploadOutcome:
         session = secrets.token_hex(16)
@@ -255,7 +321,7 @@ class UploadExperiment:
 
     def _run(self, repeat, inputs, session, queries: WorkerClient, upload: WorkerClient) -> UploadOutcome:
         link = SharedLink(self.emulated.rate, self.emulated.delay_ns) if self.emulated is not None else None
-        uploader = _Uploader(upload, session, self.partitions, self.tensors, self.settings, link)
+        uploader = _Uploader(upload, session, self.partitions, self.tensors, self.settings, link, self._gate)
         expected = [self.reference(sample) for sample in inputs]
         uploader.start()
         if self.settings.first_query == "wait" and self.partitions:
@@ -327,8 +393,12 @@ class UploadExperiment:
         )
         frames = encode(request, buffers)
         wire = sum(len(frame) for frame in frames)
-        if link is not None:
-            hold_until(link.reserve(wire))
+        self._gate.close()
+        try:
+            if link is not None:
+                link.hold(wire)
+        finally:
+            self._gate.open_after(0 if link is not None or math.isinf(self.rate) else wire / self.rate)
         exchange = client.exchange(frames, request.id, self.settings.timeout_s)
         reply = exchange.reply
         if self.emulated is not None:

@@ -152,6 +152,7 @@ def test_an_emulated_link_carries_the_upload_and_the_queries_within_its_rate(sta
     end = outcome.partitions[-1].acked_ns
     crossed = sum(part.param_bytes for part in outcome.partitions)
     crossed += sum(query.bytes_up for query in outcome.queries if query.start_ns < end)
+    print(f"crossed {crossed:,} bytes in {end / 1e9:.3f} s: {crossed / (end / 1e9) / rate:.4f} of the rate")
     assert rate * 0.8 <= crossed / (end / 1e9) <= rate * 1.02
     assert [part.partition for part in outcome.partitions] == list(range(1, len(outcome.partitions) + 1))
     stages = [query.stage for query in outcome.queries]

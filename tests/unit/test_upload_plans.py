@@ -181,9 +181,11 @@ def test_every_planner_the_manifest_names_is_registered():
 
 def test_simulation_shares_the_link_between_the_upload_and_the_queries():
     """A free unit, then 1,000 and 10,000 bytes of weights, at 100 bytes/ms in chunks of 1,000: the
-    first query waits for the first acknowledgement (10 ms of upload, 0.64 ms of ack), then its
-    request waits for the chunk on the wire (to 20 ms); every request of a query delays the upload
-    by its own 10 ms, so the last partition is up at 130 ms, not at the predicted 110."""
+    first query waits for the first acknowledgement (10 ms of upload, 0.64 ms of ack); its 1,000 byte
+    request shares the link with the chunk already on it (936 bytes each at half the rate, to 29.36
+    ms), then has it alone, no chunk starting until it has crossed (30 ms). The link never idles
+    while the upload lasts, so the last partition is up once its 11,000 bytes and the two requests'
+    2,000 have crossed (130 ms, not the predicted 110) and its ack has come back."""
     units = (
         Unit("free", 10, 1, 0),
         Unit("small", 100, 1, 1_000),
@@ -194,10 +196,12 @@ def test_simulation_shares_the_link_between_the_upload_and_the_queries():
     assert [stage.done_ms for stage in planned.stages] == [10, 110]
     assert planned.queries_before_end("wait") == 1
     replay = simulate(chain, planned, chunk_bytes=1_000, after=1)
+    first_request = 10.64 + 936 / 50 + 64 / 100
+    second_request = 83 + 700 / 50 + 300 / 100
     assert replay.acked_ms == pytest.approx((10.64, 130.64))
     assert [(query.start_ms, query.end_ms, query.stage) for query in replay.queries] == [
-        pytest.approx((10.64, 83, 1)),
-        pytest.approx((83, 153, 1)),
-        pytest.approx((153, 167, 2)),
+        pytest.approx((10.64, first_request + 2 + 1 + 50, 1)),
+        pytest.approx((83.0, second_request + 2 + 1 + 50, 1)),
+        pytest.approx((153.0, 153.0 + 10 + 3 + 1, 2)),
     ]
     assert replay.queries_before_end() == 1

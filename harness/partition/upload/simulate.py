@@ -1,13 +1,13 @@
 """A plan replayed as the system runs it, without hardware: the upload in chunks and the queries on one
 link, one worker, one client, as a discrete-event simulation (SimPy).
 
-What the planners' prediction leaves out and this puts in: the upload and the queries' requests share
-the link from client to server (first come, first served, a chunk at a time, so a request waits for at
-most the chunk on the wire); the worker does one thing at a time, so building a partition and a
-query's server part wait for each other; a partition counts from its acknowledgement, which comes back
-over the link, while the next partition's chunks go on. A query runs through the latest acknowledged
-partition, placed as the planners place it.
-Replies share the link from server to client. The link's delay is added to every message.
+What the planners' prediction leaves out and this puts in, as the edge runs it: the upload yields to
+a query's request (no chunk is sent while one crosses), so the request shares the link only with the
+chunk already on it, each message on the link at once getting an equal share of its rate; the worker does one thing at a
+time, so building a partition and a query's server part wait for each other; a partition counts from
+its acknowledgement, which comes back over the link, while the next partition's chunks go on. A query
+runs through the latest acknowledged partition, placed as the planners place it. The link's delay is
+added to every message.
 """
 
 import math
@@ -43,7 +43,7 @@ def simulate(
     """Replay ``timeline``'s plan on ``chain``: chunks of at most ``chunk_bytes``, queries back to back
     until ``after`` more have started once the last partition is acknowledged."""
     env = simpy.Environment()
-    uplink, downlink, worker = simpy.Resource(env), simpy.Resource(env), simpy.Resource(env)
+    uplink, downlink, worker = _FairLink(env, chain.rate), _FairLink(env, chain.rate), simpy.Resource(env)
     acked: list[float] = []
     first_ack = env.event()
     queries: list[Query] = []
@@ -52,15 +52,18 @@ def simulate(
         for stage in range(len(timeline.stages) + 1)
     ]
 
-    def send(link: simpy.Resource, nbytes: float):
-        with link.request() as turn:
-            yield turn
-            yield env.timeout(nbytes / chain.rate)
+    def send(link: "_FairLink", nbytes: float):
+        yield from link.carry(nbytes)
         yield env.timeout(chain.delay_ms)
+
+    out = {"busy": False, "back": env.event()}
+    """Whether a query's request is crossing, and the event of its arrival."""
 
     def upload():
         for stage in timeline.stages:
             for size in _chunks(stage.param_bytes, chunk_bytes):
+                while out["busy"]:
+                    yield out["back"]
                 yield from send(uplink, size)
             env.process(commit(stage))
 
@@ -73,13 +76,23 @@ def simulate(
         if not first_ack.triggered:
             first_ack.succeed()
 
+    def away(remote: bool) -> None:
+        out["busy"] = remote
+        if not remote:
+            out["back"].succeed()
+            out["back"] = env.event()
+
     def query(stage: int):
         on_server = set(placements[stage])
         where = False
         for index, unit in enumerate(chain.units):
             remote = index in on_server
             if remote != where:
+                if remote:
+                    away(True)
                 yield from send(uplink if remote else downlink, chain.boundary_bytes[index])
+                if remote:
+                    away(False)
                 where = remote
             if remote:
                 with worker.request() as turn:
@@ -107,6 +120,49 @@ def simulate(
     env.process(upload())
     env.run(until=env.process(client()))
     return Simulated(tuple(acked), tuple(queries))
+
+
+class _FairLink:
+    """One direction of a link whose messages in flight share its rate equally (processor sharing):
+    a message alone crosses at the full rate, two at once at half each."""
+
+    def __init__(self, env: simpy.Environment, rate: float):
+        self.env, self.rate = env, rate
+        self._left: dict[simpy.Event, float] = {}
+        self._since = 0.0
+        self._changed = env.event()
+        env.process(self._serve())
+
+    def carry(self, nbytes: float):
+        """A process step: returns once ``nbytes`` have crossed."""
+        done = self.env.event()
+        self._progress()
+        self._left[done] = float(nbytes)
+        if not self._changed.triggered:
+            self._changed.succeed()
+        yield done
+
+    def _progress(self) -> None:
+        elapsed, self._since = self.env.now - self._since, self.env.now
+        if self._left:
+            share = elapsed * self.rate / len(self._left)
+            for message in self._left:
+                self._left[message] -= share
+
+    def _serve(self):
+        while True:
+            if not self._left:
+                yield self._changed
+            else:
+                soonest = max(0.0, min(self._left.values())) * len(self._left) / self.rate
+                yield self.env.timeout(soonest) | self._changed
+            if self._changed.triggered:
+                self._changed = self.env.event()
+            self._progress()
+            for message, left in list(self._left.items()):
+                if left <= 1e-6:
+                    del self._left[message]
+                    message.succeed()
 
 
 def _chunks(total: int, chunk_bytes: int):
