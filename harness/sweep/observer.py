@@ -29,31 +29,19 @@ from harness.wire.frames import MAX_HOPS
 from harness.wire.keys import ClientKeys, WorkerKeys
 from harness.wire.sockets import check_endpoint, is_loopback
 
-_RECORD_FIELDS = create_model(
-    "RecordFields",
-    __config__=ConfigDict(strict=True, extra="forbid"),
-    **{item.name: (item.type, ...) for item in fields(InferenceRecord)},
-)
-_HOP_FIELDS = create_model(
-    "HopFields",
-    __config__=ConfigDict(strict=True, extra="forbid"),
-    **{item.name: (item.type, ...) for item in fields(HopRecord)},
-)
-_FAILURE_FIELDS = create_model(
-    "FailureFields",
-    __config__=ConfigDict(strict=True, extra="forbid"),
-    **{item.name: (item.type, ...) for item in fields(FailedInference)},
-)
-_PARTITION_FIELDS = create_model(
-    "PartitionFields",
-    __config__=ConfigDict(strict=True, extra="forbid"),
-    **{item.name: (item.type, ...) for item in fields(PartitionRecord)},
-)
-_QUERY_FIELDS = create_model(
-    "QueryFields",
-    __config__=ConfigDict(strict=True, extra="forbid"),
-    **{item.name: (item.type, ...) for item in fields(QueryRecord)},
-)
+
+def _checked_fields(kind: type) -> type[BaseModel]:
+    """A strict model of a record dataclass's fields, to check a row from the wire before making one."""
+    config = ConfigDict(strict=True, extra="forbid")
+    declared = {item.name: (item.type, ...) for item in fields(kind)}
+    return create_model(f"{kind.__name__}Fields", __config__=config, **declared)
+
+
+_RECORD_FIELDS = _checked_fields(InferenceRecord)
+_HOP_FIELDS = _checked_fields(HopRecord)
+_FAILURE_FIELDS = _checked_fields(FailedInference)
+_PARTITION_FIELDS = _checked_fields(PartitionRecord)
+_QUERY_FIELDS = _checked_fields(QueryRecord)
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
