@@ -40,6 +40,7 @@ from harness.errors import ExperimentFailed
 from harness.model import SplitGraph
 from harness.model.analysis import attribute
 from harness.partition.upload import PlannedUpload, UploadChain
+from harness.partition.upload.chain import runs
 from harness.partition.upload.simulate import simulate
 from harness.results.uploads import PartitionRecord, QueryRecord
 from harness.wire.compression import Compression
@@ -282,10 +283,7 @@ class UploadExperiment:
         ).queries_before_end()
         units = chain.units
         self.placements = [
-            [
-                (units[first].first, units[end - 1].last + 1)
-                for first, end in _runs(chain.state(uploaded).server_units())
-            ]
+            [(units[first].first, units[end - 1].last + 1) for first, end in runs(chain.state(uploaded).server_units())]
             for uploaded in (
                 planned.plan.uploaded_after(stage, len(chain)) for stage in range(len(timeline.stages) + 1)
             )
@@ -478,17 +476,6 @@ class UploadExperiment:
             for number, index, stage, start, ended, trips, up, down, edge, cloud, agrees in records
         ]
         return UploadOutcome(partitions, queries, uploader.digest)
-
-
-def _runs(units: Sequence[int]) -> list[tuple[int, int]]:
-    """Runs of consecutive unit indices, as ``(first, end)`` with ``end`` excluded."""
-    runs: list[list[int]] = []
-    for index in units:
-        if runs and runs[-1][1] == index:
-            runs[-1][1] = index + 1
-        else:
-            runs.append([index, index + 1])
-    return [(start, end) for start, end in runs]
 
 
 def tensor_bytes(tensor: torch.Tensor) -> tuple[str, tuple[int, ...], memoryview]:

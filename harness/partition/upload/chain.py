@@ -182,6 +182,17 @@ class State:
         return tuple(chosen)
 
 
+def runs(indices) -> list[tuple[int, int]]:
+    """Maximal runs of consecutive unit indices, as ``(start, end)`` with ``end`` excluded."""
+    found: list[tuple[int, int]] = []
+    for index in indices:
+        if found and found[-1][1] == index:
+            found[-1] = (found[-1][0], index + 1)
+        else:
+            found.append((index, index + 1))
+    return found
+
+
 def _prefix(values) -> tuple[float, ...]:
     total, sums = 0.0, [0.0]
     for value in values:

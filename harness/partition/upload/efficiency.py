@@ -25,7 +25,7 @@ while the recursion narrows a pick, so the sub-ranges are read from the same mat
 
 import numpy as np
 
-from harness.partition.upload.chain import State, UploadChain
+from harness.partition.upload.chain import State, UploadChain, runs
 from harness.partition.upload.timeline import UploadPlan
 
 
@@ -51,7 +51,7 @@ def _plan(chain: UploadChain, name: str, recursive: bool) -> UploadPlan:
         partitions.append(costly[span[0] : span[1]])
 
     _, first = chain.best(server_extra=chain.upload_ms, uploaded=[False] * len(chain))
-    pending = _ranges(index_of[unit] for unit in first)
+    pending = runs(index_of[unit] for unit in first)
     while pending:
         worth, gain = priced(_state(chain, uploaded))
         best = max(pending, key=lambda span: (worth[span], gain[span], -span[0], -span[1]))
@@ -131,14 +131,3 @@ def _within_span(n: int, span: tuple[int, int]) -> np.ndarray:
     allowed = (starts >= first) & (ends > starts) & (ends <= end)
     allowed[span] = False
     return allowed
-
-
-def _ranges(indices) -> list[tuple[int, int]]:
-    """Maximal runs of consecutive unit indices, as ``(start, end)`` with ``end`` excluded."""
-    runs: list[tuple[int, int]] = []
-    for index in indices:
-        if runs and runs[-1][1] == index:
-            runs[-1] = (runs[-1][0], index + 1)
-        else:
-            runs.append((index, index + 1))
-    return runs
