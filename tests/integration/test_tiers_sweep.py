@@ -2,9 +2,9 @@
 placement strategy's pipeline measured side by side under the emulated link, every hop recorded on
 the host that did the work, then everything torn down.
 
-The three "hosts" are this machine, so every placement differs by its links alone: at 4 MB/s the
-strategies' pipelines are up to a few hundred milliseconds of transfer apart, and those whose
-predictions are far apart rank as measured.
+The three "hosts" are this machine, so every placement differs by its links alone: at 1 MB/s the
+strategies' pipelines are up to 600 ms of transfer apart, several times AlexNet's compute, and those
+whose predictions are far apart rank as measured.
 """
 
 import json
@@ -19,9 +19,9 @@ pytestmark = pytest.mark.xdist_group("lab")
 """A sweep of minutes, run in the lane of the virtual lab's sweeps (where there is no lab, the lane is
 otherwise empty) so that the two lanes of ``scripts/test`` take about as long."""
 
-RATE = 4e6
+RATE = 1e6
 REPEATS = 3
-TIERS = ["-i", "inventory/local-tiers", "--set", "bandwidth=4MB/s", "--set", "delay=0ms", "--set", f"repeats={REPEATS}"]
+TIERS = ["-i", "inventory/local-tiers", "--set", "bandwidth=1MB/s", "--set", "delay=0ms", "--set", f"repeats={REPEATS}"]
 
 
 def test_a_sweep_over_three_tiers_measures_each_strategys_pipeline(hosts_dir, tmp_path):  # noqa: F811
@@ -71,16 +71,21 @@ def test_a_sweep_over_three_tiers_measures_each_strategys_pipeline(hosts_dir, tm
     assert (placements["regret"] - placements["measured_ms"] / best["measured_ms"]).abs().max() < 1e-6
     dp = placements.set_index("strategy").loc["dp"]
     assert dp["gap"] == 0.0 and dp["predicted_ms"] == placements["predicted_ms"].min(), "dp's value is the bound"
-    # Pipelines predicted within a factor of two of each other can swap places on a machine shared with
-    # the rest of the suite (all three hosts are this one); those twice as slow as predicted never do.
+    # Every host is this machine, so each pipeline computes the same layers at the same speed and the
+    # fastest sends nothing: its prediction is the whole model's compute. Beside the rest of the suite
+    # on two cores that compute can take four times as long in one pipeline's inferences and not in
+    # another's (a transfer is paced, a wait the load cannot stretch), so only pipelines whose links
+    # alone are predicted more than three computes apart must rank as measured.
     distinct = placements.drop_duplicates("pipeline").set_index("pipeline")
+    compute_ms = distinct.at["rpi-local", "predicted_ms"]
+    assert compute_ms == distinct["predicted_ms"].min(), "the pipeline that sends nothing is the fastest predicted"
     apart = [
         (fast, slow)
         for fast in distinct.index
         for slow in distinct.index
-        if 2 * distinct.at[fast, "predicted_ms"] <= distinct.at[slow, "predicted_ms"]
+        if distinct.at[slow, "predicted_ms"] - distinct.at[fast, "predicted_ms"] > 3 * compute_ms
     ]
-    assert apart, "cloud-only, which sends the input, is predicted at least twice as slow as dp"
+    assert apart, "cloud-only, which sends the input, is predicted more than three computes slower than dp"
     assert [pair for pair in apart if distinct.at[pair[0], "measured_ms"] >= distinct.at[pair[1], "measured_ms"]] == []
 
     # The sweep's transfers refine the declared link on each pair its tensors crossed; the replies, a
