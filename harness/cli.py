@@ -512,6 +512,9 @@ def ping(endpoint, keys, client_name, timeout, as_json):
 @click.option("--rate", default=None, help="Emulate a link of this rate (4MB/s, 32mbit); default: unshaped.")
 @click.option("--delay", default="0", show_default=True, help="One-way delay added by the emulated link (20ms).")
 @click.option("--compression", default="none", show_default=True, help="none, lz4, zstd:3, lz4:5:bit ...")
+@click.option(
+    "--codec", "cut_codec", default="none", show_default=True, help="Cut codec: fp16, int8, int8-channel, topk:0.1 ..."
+)
 @click.option("--threads", type=int, default=None, help="torch threads (default: torch's own choice).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write records as JSON lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print records as JSON lines instead of a table.")
@@ -530,6 +533,7 @@ def edge(
     rate,
     delay,
     compression,
+    cut_codec,
     threads,
     out,
     as_json,
@@ -541,7 +545,7 @@ def edge(
     from rich.progress import Progress
 
     from harness.partition import cyclic
-    from harness.wire import Compression, ModelSpec, parse_delay, parse_rate
+    from harness.wire import Compression, CutCodec, ModelSpec, parse_delay, parse_rate
     from harness.worker import EdgeDriver, LinkSettings, sweep, synthetic_inputs
     from harness.worker.edge import connect_pipeline
     from harness.worker.present import edge_table, hop_table
@@ -549,6 +553,7 @@ def edge(
     if repeats < 1 or warmup < 0 or input_count < 1:
         raise BadInput(f"--repeats {repeats} --warmup {warmup} --inputs {input_count}: expected >= 1, >= 0, >= 1")
     codec = Compression.parse(compression)
+    cut_coding = CutCodec.parse(cut_codec)
     link = LinkSettings("emulated", parse_rate(rate), parse_delay(delay)) if rate else LinkSettings()
     _set_threads(threads)
     _, split = _split(model, granularity, input_shape, weights)
@@ -567,7 +572,7 @@ def edge(
         progress = stack.enter_context(Progress(console=stderr_console(), transient=True))
         plans = [tuple(chosen)] if pipeline else chosen
         task = progress.add_task(f"{model} via {' then '.join(endpoints)}", total=len(plans) * repeats)
-        driver = EdgeDriver(clients, split, spec, codec, link)
+        driver = EdgeDriver(clients, split, spec, codec, link, codec=cut_coding)
         for record, _, record_hops in sweep(driver, cyclic(plans, repeats), inputs, warmup):
             records.append(record)
             hops += record_hops

@@ -2,8 +2,9 @@
 
 A ``Run`` is self-contained (it is shipped as JSON to the edge host, which needs nothing else to
 measure it) and its ``id`` is a readable slug that names its results: model, granularity, link and
-compression always, then partitioner and dataset when the manifest varies them, and the exits'
-placement and confidence threshold of a run with exits (``linear-c0.6``).
+compression always, the cut codec where there is one, then partitioner and dataset when the
+manifest varies them, and the exits' placement and confidence threshold of a run with exits
+(``linear-c0.6``).
 
 With exits, every placement and threshold is a run of its own (the last two axes), and each model
 runs the backbone and exits ``harness exits train`` wrote into ``exits.trained``: its ``weights``
@@ -18,6 +19,7 @@ from pydantic import Field
 from harness.exits.trained import EXITS, backbone_file, exits_folder, trained_root
 from harness.manifest.schema import (
     CompressionText,
+    CutCodecText,
     Cuts,
     DatasetSpec,
     ExitsSpec,
@@ -32,7 +34,7 @@ from harness.manifest.schema import (
     UploadSpec,
     WorkerSpec,
 )
-from harness.wire.compression import Compression
+from harness.wire.codecs import CutCodec
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -60,6 +62,7 @@ class Run(StrictModel):
     dataset: DatasetSpec
     link: LinkSpec
     compression: CompressionText
+    codec: CutCodecText = "none"
     threads: PositiveInt | None
     task: str | None = None
     worker: WorkerSpec
@@ -73,10 +76,6 @@ class Run(StrictModel):
     """With exits, in a sweep: the plan they were trained on, from their training record."""
     upload: UploadSpec | None = None
     """With an incremental upload: the manifest's, with this run's one plan."""
-
-    @property
-    def codec(self) -> Compression:
-        return Compression.parse(self.compression)
 
 
 def _run_cuts(cuts):
@@ -92,12 +91,14 @@ def expand(manifest: Manifest) -> list[Run]:
     placements = exits.placement if exits else [None]
     thresholds = exits.thresholds if exits else [None]
     plans = manifest.upload.plans if manifest.upload else [None]
-    axes = (manifest.model, manifest.partitioner, manifest.dataset, manifest.link, manifest.compression)
+    axes = (manifest.model, manifest.partitioner, manifest.dataset, manifest.link, manifest.compression, manifest.codec)
     combinations = list(itertools.product(*axes, placements, thresholds, plans))
     varying = (len(manifest.partitioner) > 1, len(manifest.dataset) > 1)
     ids = _unique([_slug(*combination, *varying) for combination in combinations])
     runs = []
-    for index, (model, partitioner, dataset, link, compression, placement, threshold, plan) in enumerate(combinations):
+    for index, (model, partitioner, dataset, link, compression, codec, placement, threshold, plan) in enumerate(
+        combinations
+    ):
         run_exits, exit_weights = None, None
         if exits is not None:
             root = trained_root(manifest.name, exits.trained)
@@ -118,6 +119,7 @@ def expand(manifest: Manifest) -> list[Run]:
                 dataset=dataset,
                 link=link,
                 compression=compression,
+                codec=codec,
                 threads=manifest.threads,
                 task=manifest.task,
                 worker=manifest.worker,
@@ -142,6 +144,7 @@ def _slug(
     dataset: DatasetSpec,
     link: LinkSpec,
     compression: str,
+    codec: str,
     placement: str | None,
     threshold: float | None,
     plan: UploadPlanSpec | None,
@@ -154,6 +157,8 @@ def _slug(
     if link.shaping != "auto":
         parts.append(link.shaping)
     parts.append(compression)
+    if codec != "none":
+        parts.append(str(CutCodec.parse(codec)))
     if partitioners_vary:
         parts.append(f"{partitioner.name}{partitioner.repeats}")
     if datasets_vary:

@@ -28,6 +28,8 @@ from pydantic import (
 from harness.errors import BadInput
 from harness.exits.placement import MAX_PER_PART, PARETO_ALPHA
 from harness.registry import DECIDERS, PLACEMENT_STRATEGIES, SCHEDULES, UPLOAD_PLANNERS
+from harness.wire.codecs import EXPECTED as EXPECTED_CODECS
+from harness.wire.codecs import CutCodec
 from harness.wire.compression import CODECS, SHUFFLES, Compression
 from harness.wire.link import UNLIMITED, parse_delay, parse_rate
 
@@ -104,6 +106,8 @@ _check_compression = _accepted_by(
     f"CODEC[:LEVEL[:SHUFFLE]] with CODEC one of {', '.join(CODECS)}, LEVEL 0 to 9 and SHUFFLE "
     f"one of {', '.join(SHUFFLES)}, like lz4:5:byte",
 )
+
+_check_cut_codec = _accepted_by(CutCodec.parse, EXPECTED_CODECS)
 
 
 def _check_device(value: str) -> str:
@@ -192,6 +196,7 @@ def _name_as_mapping(value: Any) -> Any:
 Rate = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_check_rate)]
 Delay = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_check_delay)]
 CompressionText = Annotated[str, AfterValidator(_check_compression)]
+CutCodecText = Annotated[str, AfterValidator(_check_cut_codec)]
 Cuts = Annotated[str | list[int] | list[list[int]], PlainValidator(_check_cuts)]
 PositiveInt = Annotated[int, Field(ge=1)]
 
@@ -512,6 +517,7 @@ Partitioners = Annotated[list[PartitionerSpec], *_AXIS]
 Datasets = Annotated[list[DatasetSpec], *_AXIS]
 Links = Annotated[list[LinkSpec], *_AXIS]
 Compressions = Annotated[list[CompressionText], *_AXIS]
+CutCodecs = Annotated[list[CutCodecText], *_AXIS]
 
 
 class Manifest(StrictModel):
@@ -525,6 +531,8 @@ class Manifest(StrictModel):
     dataset: Datasets = Field(default_factory=lambda: [DatasetSpec()])
     link: Links
     compression: Compressions = Field(default_factory=lambda: ["none"])
+    codec: CutCodecs = Field(default_factory=lambda: ["none"])
+    """Cut codecs (quantisation at the cut, before compression), an axis like compression."""
     threads: PositiveInt | None = None
     task: Annotated[str, AfterValidator(_check_function)] | None = None
     worker: WorkerSpec = WorkerSpec()

@@ -54,7 +54,9 @@ def parse_manifest(rendered: Rendered) -> Manifest:
 def _pipeline_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | None:
     """Where ``cuts`` does not fit ``hosts``: a pipeline names one cut per worker tier, more than
     two tiers need pipelines or a placement, and a placement chooses the cuts itself."""
-    judged = _judged_problem(manifest) or _adapt_problem(manifest) or _upload_problem(manifest)
+    judged = (
+        _judged_problem(manifest) or _adapt_problem(manifest) or _upload_problem(manifest) or _codec_problem(manifest)
+    )
     if judged is not None:
         return judged
     pipeline = manifest.hosts.pipeline
@@ -113,6 +115,18 @@ def _upload_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | N
         return ("evaluate",), "expected no evaluate beside upload: its plans are judged by the queries they serve"
     if any(codec != "none" for codec in manifest.compression):
         return ("compression",), "expected none beside upload: its queries and chunks travel uncompressed"
+    return None
+
+
+def _codec_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | None:
+    """A cut codec encodes what the edge sends its worker; the workers of a pipeline forward what
+    they compute as it is, so over tiers a codec would shrink one link of several."""
+    if all(codec == "none" for codec in manifest.codec):
+        return None
+    if manifest.pipelined:
+        return ("codec",), "expected none over tiers: a cut codec encodes what one edge sends one worker"
+    if manifest.upload is not None:
+        return ("codec",), "expected none beside upload: its queries and chunks travel as they are"
     return None
 
 

@@ -57,6 +57,12 @@ class InferenceRecord:
     """The edge process's peak resident memory so far, in bytes."""
     cloud_peak_rss: int | None = None
     """The replying worker's peak resident memory so far, in bytes; empty where nothing was sent."""
+    codec: str = "none"
+    """The cut codec the edge encoded floating tensors with (``bytes_raw``: before it)."""
+    codec_encode_ns: int = 0
+    """The part of ``encode_ns`` the cut codec took on the edge."""
+    cloud_codec_ns: int = 0
+    """The part of ``cloud_decode_ns`` undoing the cut codec took on the worker(s)."""
 
     def as_dict(self) -> dict:
         return asdict(self)

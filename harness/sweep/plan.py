@@ -31,7 +31,7 @@ from harness.sweep.exit_runs import edge_exits, labelled, run_inputs
 from harness.sweep.observer import LayerRow, LayersMessage, RecordSender
 from harness.sweep.pipelines import Pipeline
 from harness.sweep.upload_runs import UPLOADS_SPOOL, UploadContext, upload_repeats
-from harness.wire import ClientKeys, Compression, ModelSpec
+from harness.wire import ClientKeys, Compression, CutCodec, ModelSpec
 from harness.worker import EdgeDriver, LinkSettings, RetryPolicy, WorkerClient, sweep
 from harness.worker.edge import EdgeExits, connect_pipeline
 
@@ -135,7 +135,13 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
                     classes=run.model.classes,
                 )
                 settings = _DriverSettings(
-                    split, spec, Compression.parse(run.compression), link_for(run, context.shaping), retry, run.id
+                    split,
+                    spec,
+                    Compression.parse(run.compression),
+                    link_for(run, context.shaping),
+                    retry,
+                    run.id,
+                    CutCodec.parse(run.codec),
                 )
                 pipelines = plan.pipelines.get(run.id)
                 if run.upload is not None:
@@ -212,6 +218,7 @@ class _DriverSettings:
     link: LinkSettings
     retry: RetryPolicy
     run: str
+    codec: CutCodec
 
     def driver(self, hops: WorkerClient | list[WorkerClient], exits: EdgeExits | None = None) -> EdgeDriver:
         return EdgeDriver(
@@ -223,6 +230,7 @@ class _DriverSettings:
             timeout_s=self.retry.timeout_s,
             run=self.run,
             exits=exits,
+            codec=self.codec,
         )
 
 

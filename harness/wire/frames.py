@@ -18,6 +18,7 @@ from typing import Annotated, Literal, get_args
 
 import msgspec
 
+from harness.wire.codecs import WIRE_PATTERN, payload_bytes
 from harness.wire.compression import CODECS, HEADER_BYTES, SHUFFLES
 
 PROTOCOL = 1
@@ -64,8 +65,22 @@ class _Plain(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """A part of a message that travels inside it, held to the same rules."""
 
 
-class TensorSpec(_Tagged, tag="tensor"):
-    """One tensor: its buffer is the next frame, ``wire`` bytes long, ``nbytes`` once decoded."""
+class CutSpec(_Plain):
+    """The cut codec a tensor crossed as (codecs.py): its buffer holds the codec's payload, which
+    decodes to the tensor's dtype and shape; ``scale`` and ``zero`` of per-tensor int8, the channel
+    ``axis`` of per-channel codecs (None: one channel), the values ``kept`` by top-k."""
+
+    codec: Annotated[str, msgspec.Meta(pattern=WIRE_PATTERN)]
+    scale: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    zero: Annotated[int, msgspec.Meta(ge=0, le=255)] | None = None
+    axis: Annotated[int, msgspec.Meta(ge=0, le=7)] | None = None
+    kept: Count = 0
+
+
+class TensorSpec(_Tagged, tag="tensor", omit_defaults=True):
+    """One tensor: its buffer is the next frame, ``wire`` bytes long, ``nbytes`` once decompressed
+    (the tensor's own bytes, or its cut codec's payload). ``cut`` is left out of the header where
+    there is none, so a message without codecs is byte for byte what it was before them."""
 
     name: Label
     dtype: Literal[DTYPES]
@@ -73,6 +88,7 @@ class TensorSpec(_Tagged, tag="tensor"):
     codec: Literal[tuple(CODECS)]
     nbytes: Count
     wire: Count
+    cut: CutSpec | None = None
 
 
 class ScalarSpec(_Tagged, tag="scalar"):
@@ -125,13 +141,15 @@ class CompressionSpec(_Plain):
     shuffle: Literal[tuple(SHUFFLES)] = "byte"
 
 
-class Timings(_Plain):
-    """The worker's own durations for one request, from its monotonic clock."""
+class Timings(_Plain, omit_defaults=True):
+    """The worker's own durations for one request, from its monotonic clock; ``codec_ns``: the part
+    of ``decode_ns`` spent undoing the cut codec."""
 
     decode_ns: Count
     compute_ns: Count
     encode_ns: Count
     busy_ns: Count
+    codec_ns: Count = 0
 
 
 class Pace(_Plain):
@@ -466,15 +484,14 @@ def _check_values(message, buffers: list, limits: Limits) -> None:
         )
     total = 0
     for spec, buffer in zip(tensors, buffers, strict=True):
-        elements = math.prod(spec.shape)
-        if spec.nbytes != elements * ITEMSIZE[spec.dtype]:
+        decoded = math.prod(spec.shape) * ITEMSIZE[spec.dtype]
+        expected = decoded if spec.cut is None else _payload_bytes(spec, message.id)
+        if expected is not None and spec.nbytes != expected:
+            holds = f"shape {list(spec.shape)} of {spec.dtype}" + (f" as {spec.cut.codec}" if spec.cut else "")
             raise FrameError(
-                "bad-frame",
-                f"tensor '{spec.name}': {spec.nbytes} bytes declared, shape {list(spec.shape)} of {spec.dtype} "
-                f"holds {elements * ITEMSIZE[spec.dtype]}",
-                message.id,
+                "bad-frame", f"tensor '{spec.name}': {spec.nbytes} bytes declared, {holds} holds {expected}", message.id
             )
-        total += spec.nbytes
+        total += max(spec.nbytes, decoded)
         if total > limits.message_bytes:
             raise FrameError(
                 "too-large", f"tensors exceed the limit of {limits.message_bytes} bytes per message", message.id
@@ -489,6 +506,13 @@ def _check_values(message, buffers: list, limits: Limits) -> None:
                 f"tensor '{spec.name}': uncompressed but wire {spec.wire} != nbytes {spec.nbytes}",
                 message.id,
             )
+
+
+def _payload_bytes(spec: TensorSpec, request_id: int) -> int | None:
+    try:
+        return payload_bytes(spec.cut.codec, spec.dtype, spec.shape, msgspec.structs.asdict(spec.cut))
+    except ValueError as error:
+        raise FrameError("bad-frame", f"tensor '{spec.name}': {error}", request_id) from None
 
 
 def _describe(error: msgspec.DecodeError, kinds: list[str]) -> str:

@@ -19,7 +19,8 @@ import math
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 import torch
 import zmq
@@ -27,6 +28,7 @@ from torch.utils import _pytree as pytree
 
 from harness.errors import BadInput
 from harness.model.profile import profile
+from harness.wire.codecs import Coded
 from harness.wire.compression import Compression
 from harness.wire.frames import (
     Chunk,
@@ -63,7 +65,7 @@ from harness.wire.frames import (
 from harness.wire.keys import ClientKeys, WorkerKeys
 from harness.wire.link import EmulatedLink
 from harness.wire.sockets import bind_server, connect_client
-from harness.wire.tensors import pack, unpack
+from harness.wire.tensors import decode_values, pack, unpack
 from harness.worker.client import WorkerClient, WorkerError, WorkerUnavailable
 from harness.worker.hostinfo import compute_device, peak_rss_bytes
 from harness.worker.segments import ModelPolicy, SegmentCache
@@ -266,7 +268,7 @@ class Worker:
         else:
             prepared = self.segments.get(message.model, message.cut, message.end, message.id)
         _check_live(message, prepared.live)
-        values = self._values(message, buffers)
+        values, codec_ns = self._values(message, buffers)
         decoded_ns = self._now()
         with torch.inference_mode():
             output = prepared.segment(*values)
@@ -276,7 +278,7 @@ class Worker:
         else:
             names, leaves = list(prepared.sends), list(output)
         reply = message.reply
-        specs, out_buffers, timings = self._pack(message, names, leaves, received_ns, decoded_ns, computed_ns)
+        specs, out_buffers, timings = self._pack(message, names, leaves, received_ns, decoded_ns, computed_ns, codec_ns)
         in_pipeline = bool(message.route or message.upstream)
         hops = (*message.upstream, _figures(message, buffers, timings)) if in_pipeline else ()
         if not message.route:
@@ -318,7 +320,7 @@ class Worker:
         exits = message.exits
         prepared = self.segments.exit_part(message.model, message.cut, exits, message.id)
         _check_live(message, prepared.live)
-        values = self._values(message, buffers)
+        values, codec_ns = self._values(message, buffers)
         decoded_ns = self._now()
         at_cut = len(values) - len(prepared.carried)
         try:
@@ -334,7 +336,7 @@ class Worker:
             names, leaves = ["output"], [outcome.logits]
             first = exits.first - len(prepared.carried) if early is not None else exits.first
             left, confidence = first + outcome.exit - 1, outcome.confidence
-        specs, out_buffers, timings = self._pack(message, names, leaves, received_ns, decoded_ns, computed_ns)
+        specs, out_buffers, timings = self._pack(message, names, leaves, received_ns, decoded_ns, computed_ns, codec_ns)
         result = Result(
             id=message.id, values=specs, timings=timings, exit=left, confidence=confidence, peak_rss=peak_rss_bytes()
         )
@@ -342,15 +344,25 @@ class Worker:
         _hold(message.reply_pace, frames)
         return Outgoing(frames, reply_to)
 
-    def _values(self, message: Infer, buffers: list) -> list:
-        """The request's values, tensors moved to this worker's device once."""
-        return [
-            value.to(self.device) if isinstance(value, torch.Tensor) else value
-            for value in unpack(message.values, buffers, message.id)
-        ]
+    def _values(self, message: Infer, buffers: list) -> tuple[list, int]:
+        """The request's values, tensors moved to this worker's device once (a cut codec's payload,
+        the smaller, before it is decoded there), and the time undoing the codec took (0: none)."""
+        values = [_to_device(value, self.device) for value in unpack(message.values, buffers, message.id)]
+        if not any(isinstance(value, Coded) for value in values):
+            return values, 0
+        started_ns = self._now()
+        values = decode_values(values, message.id, partial(self.config.policy.codec, request_id=message.id))
+        return values, self._now() - started_ns
 
     def _pack(
-        self, message: Infer, names: list[str], leaves: list, received_ns: int, decoded_ns: int, computed_ns: int
+        self,
+        message: Infer,
+        names: list[str],
+        leaves: list,
+        received_ns: int,
+        decoded_ns: int,
+        computed_ns: int,
+        codec_ns: int,
     ) -> tuple[tuple, list, Timings]:
         """What goes back (or on), moved off the device once and encoded, and this worker's timings."""
         leaves = [leaf.cpu() if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
@@ -362,6 +374,7 @@ class Worker:
             compute_ns=computed_ns - decoded_ns,
             encode_ns=encoded_ns - computed_ns,
             busy_ns=encoded_ns - received_ns,
+            codec_ns=codec_ns,
         )
         return specs, out_buffers, timings
 
@@ -472,3 +485,11 @@ def _check_live(message: Infer, live) -> None:
             raise FrameError(
                 "mismatch", f"cut {message.cut}: scalar '{crossing.name}' must be {crossing.kind}", message.id
             )
+
+
+def _to_device(value, device: torch.device):
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, Coded):
+        return replace(value, payload=value.payload.to(device))
+    return value

@@ -33,6 +33,7 @@ from harness.exits.progressive import ProgressivePart
 from harness.model import Head, SplitGraph
 from harness.results import FailedInference, InferenceRecord
 from harness.results.records import HopRecord
+from harness.wire.codecs import Coded, CutCodec
 from harness.wire.compression import Compression
 from harness.wire.frames import (
     MAX_HOPS,
@@ -47,7 +48,7 @@ from harness.wire.frames import (
 )
 from harness.wire.keys import ClientKeys
 from harness.wire.link import EmulatedLink
-from harness.wire.tensors import pack, unpack
+from harness.wire.tensors import dtype_name, pack, unpack
 from harness.worker.client import ReplyGroup, WorkerClient, WorkerUnavailable
 from harness.worker.hostinfo import peak_rss_bytes
 
@@ -126,8 +127,12 @@ class EdgeDriver:
         timeout_s: float = 60.0,
         run: str = "",
         exits: EdgeExits | None = None,
+        codec: CutCodec | None = None,
     ):
         self.link = link or LinkSettings()
+        self.codec = codec or CutCodec()
+        """The cut codec each floating tensor leaving the edge is encoded with (after the head, on
+        its device, so only the payload is moved off it)."""
         self.hops = (hops,) if isinstance(hops, WorkerClient) else tuple(hops)
         self.client = self.hops[0] if self.hops else None
         self._replies = ReplyGroup(self.hops)
@@ -218,7 +223,10 @@ class EdgeDriver:
                 return outcome.logits.cpu(), replace(record, **exit_fields, threshold=self.exits.threshold), []
             live = outcome.live if isinstance(outcome.live, tuple) else (outcome.live,)
         headed = self._now()
-        live = [value.cpu() if isinstance(value, torch.Tensor) else value for value in live]
+        if self.codec.enabled:
+            live = [self.codec.encode(value, dtype_name(value, name)) for value, name in zip(live, names, strict=True)]
+        live = [_on_cpu(value) for value in live]
+        coded = self._now()
         specs, buffers, raw = pack(live, names, self.compression)
         ends = [*cuts[1:], None]
         route = tuple(
@@ -303,6 +311,9 @@ class EdgeDriver:
             started_at_ns=started_at_ns,
             edge_peak_rss=peak_rss_bytes(),
             cloud_peak_rss=reply.peak_rss or None,
+            codec=str(self.codec),
+            codec_encode_ns=coded - headed if self.codec.enabled else 0,
+            cloud_codec_ns=sum(timings.codec_ns for timings in worker_timings),
         )
         if self.exits is not None:
             record = replace(
@@ -370,6 +381,7 @@ class EdgeDriver:
             delay_ns=self.link.delay_ns,
             started_at_ns=started_at_ns,
             edge_peak_rss=peak_rss_bytes(),
+            codec=str(self.codec),
         )
 
     @property
@@ -465,3 +477,12 @@ def synthetic_inputs(shape: Sequence[int], count: int, seed: int = 0) -> list[to
     """``count`` normal random inputs, the same for the same seed on every host."""
     generator = torch.Generator().manual_seed(seed)
     return [torch.randn(tuple(shape), generator=generator) for _ in range(count)]
+
+
+def _on_cpu(value):
+    """A tensor, or a codec's payload, moved off the edge's device for the wire."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, Coded):
+        return replace(value, payload=value.payload.cpu())
+    return value

@@ -24,6 +24,7 @@ from harness.exits.templates import built_in_templates
 from harness.exits.weights import load_exit_weights
 from harness.model import Crossing, Granularity, Segment, SplitGraph, build_split_graph, load_model
 from harness.model.sources.weights import is_none, is_weight_file
+from harness.wire.codecs import UserPair, user_pair
 from harness.wire.frames import ExitsSpec, FrameError, Limits, ModelSpec
 
 
@@ -45,6 +46,14 @@ class ModelPolicy:
         elif exits.template not in built_in_templates():
             self._check_file("exit template", exits.template, request_id)
         self._check_file("exit weights", exits.weights, request_id)
+
+    def codec(self, name: str, request_id: int) -> UserPair:
+        """A user cut codec's ``(encode, decode)``, from the packages this worker serves only."""
+        self._check_function(f"codec '{name}'", "codecs", name, request_id)
+        try:
+            return user_pair(name)
+        except BadInput as error:
+            raise FrameError("refused", str(error), request_id) from None
 
     def _check_function(self, what: str, kind: str, name: str, request_id: int) -> None:
         module, colon, _ = name.partition(":")

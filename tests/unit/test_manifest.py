@@ -57,7 +57,7 @@ def test_unknown_field_names_its_line_and_the_fields(tmp_path):
     path = write(tmp_path, MINIMAL.replace("model:", "modle:"))
     assert error_of(path) == (
         f"{path}:2: field modle: unknown field (expected one of: name, description, hosts, model, cuts, "
-        "partitioner, warmup, dataset, link, compression, threads, task, worker, retry, evaluate, placement, adapt, "
+        "partitioner, warmup, dataset, link, compression, codec, threads, task, worker, retry, evaluate, placement, adapt, "
         "link_events, exits, upload) "
         "(and 1 more problem)"
     )
@@ -93,7 +93,7 @@ def test_a_zero_rate_is_refused_before_anything_starts():
     assert result.exit_code == 2
     assert result.stdout == ""
     assert (
-        result.stderr == f"harness: error: manifests/alexnet.yml:55: field link.rate: {RATE_EXPECTED} (got '0MB/s')\n"
+        result.stderr == f"harness: error: manifests/alexnet.yml:56: field link.rate: {RATE_EXPECTED} (got '0MB/s')\n"
     )
 
 
@@ -128,7 +128,7 @@ def test_yaml_error_names_its_line(tmp_path):
 def test_unused_set_lists_the_variables(tmp_path):
     assert error_of(ALEXNET, ["bandwith=1MB/s"]) == (
         "--set 'bandwith': manifests/alexnet.yml has no variable of that name "
-        "(its variables: bandwidth, compression, cuts, device, port, repeats, retry)"
+        "(its variables: bandwidth, codec, compression, cuts, device, port, repeats, retry)"
     )
 
 
@@ -174,10 +174,10 @@ def test_runs_that_differ_only_in_an_unnamed_field_get_their_index(tmp_path):
 
 
 def test_run_survives_json_round_trip():
-    run = load_manifest(ALEXNET, ["cuts=[0,3]", "compression=[none,zstd:3]"]).runs[1]
+    run = load_manifest(ALEXNET, ["cuts=[0,3]", "compression=[none,zstd:3]", "codec=int8-channel"]).runs[1]
     assert Run.model_validate(run.model_dump(mode="json")) == run
     assert Run.model_validate_json(json.dumps(run.model_dump(mode="json"))) == run
-    assert str(run.codec) == "zstd:3:byte"
+    assert (run.compression, run.codec) == ("zstd:3", "int8-channel")
 
 
 def test_cli_render_prints_yaml_and_runs():
@@ -197,7 +197,7 @@ def test_cli_render_json():
 
 
 CUT_99 = (
-    "harness: error: manifests/alexnet.yml:38: field cuts: model 'alexnet' at module granularity has no cut 99 "
+    "harness: error: manifests/alexnet.yml:39: field cuts: model 'alexnet' at module granularity has no cut 99 "
     "(expected 0 to 22)\n"
 )
 
@@ -297,7 +297,7 @@ def test_cli_render_error_is_one_line_and_exit_2():
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "harness: error: manifests/alexnet.yml:43: field partitioner.repeats: expected a number >= 1 (got 0)\n"
+        "harness: error: manifests/alexnet.yml:44: field partitioner.repeats: expected a number >= 1 (got 0)\n"
     )
 
 
