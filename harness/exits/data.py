@@ -66,6 +66,9 @@ def _colour_directions(classes: int, channels: int, generator: torch.Generator) 
 
 
 EASY_HARD_CLASSES = 4
+LABELLED_CLASSES = {"digits": 10, "easy-hard": EASY_HARD_CLASSES}
+"""The labelled datasets exits train and are judged on (and codecs' accuracy measured on), by their
+number of classes."""
 EASY_HARD_COUNT = 1200
 DIGITS_LEVELS = 16.0
 """The bundled digits' pixels are counts of 0 to 16 (of a 4 x 4 block of the original scan)."""

@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 from harness.errors import BadInput
+from harness.exits.data import LABELLED_CLASSES
 from harness.exits.resolve import ExitPlan, SplitRule, plan_exits
 from harness.exits.templates import build_exit
 from harness.exits.trained import exits_folder, trained_root
@@ -24,9 +25,6 @@ from harness.manifest.schema import ExitsSpec
 from harness.manifest.validate import field_line
 from harness.model import Granularity, build_split_graph, load_model
 from harness.model.graph import SplitGraph
-
-LABELLED_CLASSES = {"digits": 10, "easy-hard": 4}
-"""The labelled datasets exits train and are judged on, by their number of classes."""
 
 
 def split_rule(spec: ExitsSpec) -> SplitRule:

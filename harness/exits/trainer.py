@@ -27,8 +27,8 @@ import torch
 
 from harness.errors import BadInput, HarnessError
 from harness.exits.assemble import assemble
-from harness.exits.data import LabelledSet, Split, labelled_set, stratified_split
-from harness.exits.manifest import LABELLED_CLASSES, listed_cut, needs_profiles, output_classes, placed, plan_for
+from harness.exits.data import LABELLED_CLASSES, LabelledSet, Split, labelled_set, stratified_split
+from harness.exits.manifest import listed_cut, needs_profiles, output_classes, placed, plan_for
 from harness.exits.present import exit_plan_record
 from harness.exits.resolve import folder_profiles
 from harness.exits.thresholds import Selection, select_thresholds

@@ -11,9 +11,11 @@ from harness.manifest import LoadedManifest, Run
 def runs_table(runs: list[Run]) -> Table:
     """One row per run; with exits, the threshold of each and where its cut comes from."""
     exits = runs[0].exits is not None
+    codecs = any(run.codec != "none" for run in runs)
     table = make_table(
         f"{runs[0].experiment}: {len(runs)} run{'s' if len(runs) != 1 else ''}",
         ["index>", "id", "model", "granularity", "cuts", "partitioner", "dataset", "link", "compression"]
+        + (["codec"] if codecs else [])
         + (["c_thr>"] if exits else []),
     )
     for run in runs:
@@ -27,6 +29,7 @@ def runs_table(runs: list[Run]) -> Table:
             f"{run.dataset.name} x{run.dataset.count}" + (f" ({run.dataset.path})" if run.dataset.path else ""),
             _link(run),
             run.compression,
+            *([run.codec] if codecs else []),
             *([f"{run.threshold:g}"] if exits else []),
         )
     return table

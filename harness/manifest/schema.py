@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from harness.errors import BadInput
+from harness.exits.data import LABELLED_CLASSES
 from harness.exits.placement import MAX_PER_PART, PARETO_ALPHA
 from harness.registry import DECIDERS, PLACEMENT_STRATEGIES, SCHEDULES, UPLOAD_PLANNERS
 from harness.wire.codecs import EXPECTED as EXPECTED_CODECS
@@ -468,6 +469,17 @@ class DatasetSpec(StrictModel):
     name: Annotated[str, AfterValidator(_check_dataset)] = "synthetic"
     count: PositiveInt = 1
     path: str | None = Field(default=None, validate_default=True)
+    part: Literal["all", "test"] = "all"
+    """Of a labelled set: ``test``, the samples ``harness exits train`` holds out under its default
+    split (validation 0.2, test 0.2, seed 0), so that accuracy is measured on samples a model trained
+    there never saw; ``all``, the set in its own order."""
+
+    @field_validator("part")
+    @classmethod
+    def _part_of_labelled(cls, value: str, info: ValidationInfo) -> str:
+        if value == "test" and info.data.get("name") not in LABELLED_CLASSES:
+            raise ValueError(f"expected all: only a labelled set ({', '.join(LABELLED_CLASSES)}) has a test part")
+        return value
 
     @field_validator("path")
     @classmethod

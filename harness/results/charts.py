@@ -456,6 +456,57 @@ def exits_front(table: pd.DataFrame, path: Path) -> Path:
         return _save(figure, path)
 
 
+def rate_accuracy(table: pd.DataFrame, path: Path) -> Path:
+    """Cut codecs: top-1 accuracy against bytes on the wire per inference (log scale), one curve per
+    cut through its codecs (each point labelled with its codec), the uncompressed model's accuracy
+    dashed. One panel per model; ``table`` is ``codecs.csv``, with accuracies."""
+    models = list(dict.fromkeys(table["model"]))
+    with mpl.rc_context(STYLE):
+        figure = Figure(
+            figsize=(WIDTH_PX / DPI, max(HEIGHT_PX / DPI, 5.5 * len(models))), dpi=DPI, layout="constrained"
+        )
+        FigureCanvasAgg(figure)
+        for index, model in enumerate(models, start=1):
+            axes = figure.add_subplot(len(models), 1, index)
+            axes.grid(alpha=0.3)
+            axes.set_axisbelow(True)
+            rows = table[table["model"] == model]
+            for (cut, group), colour in zip(rows.groupby("cut", sort=True), itertools.cycle(PALETTE), strict=False):
+                group = group.sort_values("bytes_wire")
+                axes.plot(
+                    group["bytes_wire"],
+                    100 * group["accuracy"],
+                    marker="o",
+                    markersize=8,
+                    color=colour,
+                    label=f"cut {cut} {group['layer'].iloc[0]}",
+                )
+                for row in group.itertuples(index=False):
+                    axes.annotate(
+                        row.codec,
+                        (row.bytes_wire, 100 * row.accuracy),
+                        textcoords="offset points",
+                        xytext=(6, 6),
+                        fontsize=10,
+                        color=colour,
+                    )
+            uncompressed = rows["uncompressed_accuracy"].dropna()
+            if not uncompressed.empty:
+                axes.axhline(
+                    100 * uncompressed.iloc[0], color="black", linestyle="--", linewidth=1.2, label="uncompressed"
+                )
+            axes.set_xscale("log")
+            axes.xaxis.set_major_formatter(EngFormatter(unit="B", places=0))
+            axes.set_xlabel("bytes on the wire per inference (median, log scale)")
+            axes.set_ylabel("top-1 accuracy (%)")
+            axes.set_title(f"{model} · one curve per cut, points labelled with the codec", loc="left")
+            axes.legend(loc="lower right")
+        figure.suptitle(
+            "Cut codecs: bytes on the wire against accuracy", fontsize=19, fontweight="bold", x=0.01, ha="left"
+        )
+        return _save(figure, path)
+
+
 def upload_queries(partitions: pd.DataFrame, queries: pd.DataFrame, path: Path, repeat: int = 0) -> Path:
     """The seed's Figure 7 for one repeat: each plan's query latency against the time it started
     (seconds from the upload's start), a dotted line where each of its partitions was acknowledged;

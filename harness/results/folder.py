@@ -144,6 +144,15 @@ class ResultsFolder:
         return self.path / "exits_front.png"
 
     @property
+    def codecs(self) -> Path:
+        """With cut codecs: bytes, codec times and accuracy per model, cut and codec."""
+        return self.path / "codecs.csv"
+
+    @property
+    def rate_accuracy_chart(self) -> Path:
+        return self.path / "rate_accuracy.png"
+
+    @property
     def report(self) -> Path:
         return self.path / "report.html"
 

@@ -21,10 +21,12 @@ from harness.results.charts import (
     exits_front,
     latency_over_time,
     predicted_vs_measured,
+    rate_accuracy,
     time_by_cut,
     time_by_pipeline,
     upload_queries,
 )
+from harness.results.codecs import codec_table
 from harness.results.decisions import read_decisions, read_predictions
 from harness.results.folder import ResultsFolder
 from harness.results.placements import read_placements, read_replans
@@ -506,6 +508,38 @@ def _exits_html(table: pd.DataFrame, chart: Path) -> str:
     )
 
 
+def _codecs_html(table: pd.DataFrame, chart: Path | None) -> str:
+    """Per model and cut, each codec's bytes, its own time on each host and what it did to the answers."""
+    header = ["model", "cut", "layer", "codec", "n", "raw B", "wire B", "ratio", "encode ms", "decode ms"]
+    header += ["accuracy", "uncompressed", "agreement"]
+    rows = [
+        [
+            row.model.rpartition(":")[2],
+            str(row.cut),
+            row.layer,
+            row.codec,
+            str(row.n),
+            f"{row.bytes_raw:,}",
+            f"{row.bytes_wire:,}",
+            f"{row.ratio:.2f}",
+            f"{row.codec_encode_ms:.3f}",
+            f"{row.codec_decode_ms:.3f}",
+            _fraction(row.accuracy, "{:.3f}"),
+            _fraction(row.uncompressed_accuracy, "{:.3f}"),
+            _fraction(row.agreement, "{:.3f}"),
+        ]
+        for row in table.itertuples(index=False)
+    ]
+    return (
+        "<h2>Cut codecs</h2><p class='meta'>per model, cut and codec: bytes per inference before the codec (raw) "
+        "and on the wire, medians; the codec's own encode time on the edge and decode time on the worker; top-1 "
+        "accuracy on the labelled inputs beside the uncompressed model's at the same cut, and agreement: the "
+        "share of inputs answered as the uncompressed model answers them.</p>"
+        + _table(header, rows, set(range(4, 13)))
+        + (_figure_html(chart, "accuracy against bytes on the wire per cut and codec", chart.name) if chart else "")
+    )
+
+
 def _fraction(value: object, spec: str) -> str:
     return "" if value is None or pd.isna(value) else spec.format(value)
 
@@ -580,6 +614,13 @@ def _record_sections(folder: ResultsFolder, records: pd.DataFrame):
     replans = read_replans(folder)
     exits = exits_table(folder, records)
     sections = []
+    codecs = codec_table(records)
+    if codecs is not None:
+        codecs.to_csv(folder.codecs, index=False, float_format="%.6g")
+        written.append(folder.codecs)
+        chart = rate_accuracy(codecs, folder.rate_accuracy_chart) if codecs["accuracy"].notna().any() else None
+        written += [chart] if chart else []
+        sections.append(_codecs_html(codecs, chart))
     exit_runs: set[str] = set()
     if exits is not None:
         exits.to_csv(folder.exits, index=False)

@@ -14,10 +14,11 @@ import torch
 
 from harness.errors import BadInput
 from harness.exits.assemble import build_part
-from harness.exits.data import Batches, batches, labelled_set, stratified_split
-from harness.exits.manifest import LABELLED_CLASSES, output_classes
+from harness.exits.data import LABELLED_CLASSES, Batches, batches, labelled_set, stratified_split
+from harness.exits.manifest import output_classes
 from harness.exits.weights import load_exit_weights
 from harness.manifest.matrix import Run
+from harness.manifest.schema import ExitTrainingSpec
 from harness.model import SplitGraph
 from harness.model.datasets import load_inputs
 from harness.results import InferenceRecord
@@ -32,8 +33,8 @@ def run_inputs(run: Run, split: SplitGraph) -> Batches:
         return Batches(load_inputs(run.dataset, shape), None)
     data = labelled_set(run.dataset.name, tuple(shape[1:]))
     order = None
-    if run.exits is not None:
-        training = run.exits.training
+    if run.exits is not None or run.dataset.part == "test":
+        training = run.exits.training if run.exits is not None else ExitTrainingSpec()
         order = stratified_split(data.labels, training.validation, training.test, training.seed).test
     return batches(data, run.dataset.count, shape[0], order)
 
