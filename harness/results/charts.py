@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter
+from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
 
 from harness.results.summary import RunInfo
 
@@ -471,7 +471,8 @@ def rate_accuracy(table: pd.DataFrame, path: Path) -> Path:
             axes.grid(alpha=0.3)
             axes.set_axisbelow(True)
             rows = table[table["model"] == model]
-            for (cut, group), colour in zip(rows.groupby("cut", sort=True), itertools.cycle(PALETTE), strict=False):
+            groups = rows.groupby("cut", sort=True)
+            for number, ((cut, group), colour) in enumerate(zip(groups, itertools.cycle(PALETTE), strict=False)):
                 group = group.sort_values("bytes_wire")
                 axes.plot(
                     group["bytes_wire"],
@@ -486,7 +487,7 @@ def rate_accuracy(table: pd.DataFrame, path: Path) -> Path:
                         row.codec,
                         (row.bytes_wire, 100 * row.accuracy),
                         textcoords="offset points",
-                        xytext=(6, 6),
+                        xytext=(6, 6 + 13 * (number % 3)),
                         fontsize=10,
                         color=colour,
                     )
@@ -496,8 +497,11 @@ def rate_accuracy(table: pd.DataFrame, path: Path) -> Path:
                     100 * uncompressed.iloc[0], color="black", linestyle="--", linewidth=1.2, label="uncompressed"
                 )
             axes.set_xscale("log")
+            axes.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
             axes.xaxis.set_major_formatter(EngFormatter(unit="B", places=0))
+            axes.xaxis.set_minor_formatter(NullFormatter())
             axes.set_xlabel("bytes on the wire per inference (median, log scale)")
+            axes.set_ylim(-2, 110)
             axes.set_ylabel("top-1 accuracy (%)")
             axes.set_title(f"{model} · one curve per cut, points labelled with the codec", loc="left")
             axes.legend(loc="lower right")
