@@ -65,7 +65,7 @@ class _Plain(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """A part of a message that travels inside it, held to the same rules."""
 
 
-class CutSpec(_Plain):
+class CutSpec(_Plain, omit_defaults=True):
     """The cut codec a tensor crossed as (codecs.py): its buffer holds the codec's payload, which
     decodes to the tensor's dtype and shape; ``scale`` and ``zero`` of per-tensor int8, the channel
     ``axis`` of per-channel codecs (None: one channel), the values ``kept`` by top-k."""
