@@ -289,6 +289,14 @@ class EvaluateSpec(StrictModel):
     options: dict[str, bool | int | float | str] | None = None
 
 
+class ChooseCodecSpec(StrictModel):
+    """Partitioners under ``evaluate`` choose the cut codec as well as the cut, among the codecs of
+    the manifest's ``codec`` list that keep accuracy within ``max_accuracy_drop`` of the
+    uncompressed model's at the same cut (measured on the sweep's labelled inputs)."""
+
+    max_accuracy_drop: Annotated[float, Field(ge=0, le=1)] = 0.01
+
+
 class PlacementSpec(StrictModel):
     """A placement strategy over the pipeline's hosts (``harness place`` lists them): ``dp``
     (exact), ``ilp``, ``genetic``, ``exhaustive``, the baselines, or a user's
@@ -545,6 +553,7 @@ class Manifest(StrictModel):
     compression: Compressions = Field(default_factory=lambda: ["none"])
     codec: CutCodecs = Field(default_factory=lambda: ["none"])
     """Cut codecs (quantisation at the cut, before compression), an axis like compression."""
+    choose_codec: ChooseCodecSpec | None = None
     threads: PositiveInt | None = None
     task: Annotated[str, AfterValidator(_check_function)] | None = None
     worker: WorkerSpec = WorkerSpec()

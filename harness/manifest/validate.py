@@ -15,6 +15,7 @@ from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.errors import BadInput
+from harness.exits.data import LABELLED_CLASSES
 from harness.manifest.aliases import BoundedLoader
 from harness.manifest.render import Rendered
 from harness.manifest.schema import Manifest, judged_names, shown
@@ -120,7 +121,16 @@ def _upload_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | N
 
 def _codec_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | None:
     """A cut codec encodes what the edge sends its worker; the workers of a pipeline forward what
-    they compute as it is, so over tiers a codec would shrink one link of several."""
+    they compute as it is, so over tiers a codec would shrink one link of several. Choosing the
+    codec needs codecs to choose among, partitioners to choose, and labels to hold accuracy to."""
+    if manifest.choose_codec is not None:
+        if "none" not in manifest.codec or len(manifest.codec) < 2:
+            return ("codec",), "expected none and at least one codec beside choose_codec, to choose among"
+        if not manifest.evaluate:
+            return ("choose_codec",), "expected evaluate beside it: the partitioners that choose the codec"
+        unlabelled = [dataset.name for dataset in manifest.dataset if dataset.name not in LABELLED_CLASSES]
+        if unlabelled:
+            return ("choose_codec",), f"expected a labelled dataset to measure accuracy on (got {unlabelled[0]})"
     if all(codec == "none" for codec in manifest.codec):
         return None
     if manifest.pipelined:

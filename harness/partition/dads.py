@@ -41,7 +41,11 @@ def flow_graph(situation: Situation, prefix_only: bool = False) -> nx.DiGraph:
         if not consumers:
             continue
         leaves = split.facts.nodes[node.name].leaves or ()
-        nbytes = sum(leaf.nbytes for leaf in leaves if leaf.kind == "tensor")
+        nbytes = sum(
+            situation.codec.payload_size(leaf.dtype, leaf.shape, leaf.nbytes)
+            for leaf in leaves
+            if leaf.kind == "tensor"
+        )
         value = ("value", node.name)
         graph.add_edge(producer, value, capacity=round(1e9 * nbytes / situation.link.rate))
         for consumer in consumers:

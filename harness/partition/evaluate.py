@@ -21,11 +21,14 @@ from scipy.stats import mannwhitneyu
 
 from harness.errors import BadInput
 from harness.manifest.matrix import Run
-from harness.manifest.schema import ModelSpec
+from harness.manifest.schema import ChooseCodecSpec, ModelSpec
 from harness.model import Granularity, SplitGraph, build_split_graph, load_model
 from harness.partition import Situation, decide
+from harness.partition.codec_choice import CHOICE_COLUMNS, choose, codec_groups
+from harness.partition.codec_costs import measured_codec_ns
 from harness.partition.situation import measured_totals, profiles_from_layers, run_situation
 from harness.results import ResultsFolder
+from harness.results.codecs import codec_table
 from harness.results.decisions import DECISION_COLUMNS
 from harness.results.summary import summarise
 
@@ -127,8 +130,11 @@ def write_judgements(folder: ResultsFolder, judged: list[Judged]) -> list[Path]:
     return [folder.decisions, folder.predictions]
 
 
-def judge_sweep(folder: ResultsFolder, runs: list[Run], partitioners: list[dict]) -> list[Path]:
-    """Judge every run of a finished sweep that recorded inferences; the files written."""
+def judge_sweep(
+    folder: ResultsFolder, runs: list[Run], partitioners: list[dict], choose_codec: ChooseCodecSpec | None = None
+) -> list[Path]:
+    """Judge every run of a finished sweep that recorded inferences, and with ``choose_codec`` each
+    partitioner choosing the codec as well; the files written."""
     records = pd.read_parquet(folder.records_parquet)
     summary = summarise(records)
     if not folder.layers.is_file():
@@ -143,6 +149,31 @@ def judge_sweep(folder: ResultsFolder, runs: list[Run], partitioners: list[dict]
         if key not in splits:
             splits[key] = split_for(run.model)
         edge_ns, cloud_ns = profiles_from_layers(layers, run.id, splits[key], str(folder.layers))
-        situation = run_situation(run, splits[key], edge_ns, cloud_ns, measured_totals(summary, run.id))
+        codec_ns = measured_codec_ns(records, run.id)
+        situation = run_situation(run, splits[key], edge_ns, cloud_ns, measured_totals(summary, run.id), codec_ns)
         judged.append(judge(run.id, situation, partitioners, measured_samples(records, run.id)))
-    return write_judgements(folder, judged)
+    written = write_judgements(folder, judged)
+    if choose_codec is not None:
+        written.append(_write_codec_choices(folder, runs, judged, records, partitioners, choose_codec))
+    return written
+
+
+def _write_codec_choices(
+    folder: ResultsFolder,
+    runs: list[Run],
+    judged: list[Judged],
+    records: pd.DataFrame,
+    partitioners: list[dict],
+    spec: ChooseCodecSpec,
+) -> Path:
+    codecs = codec_table(records)
+    if codecs is None or codecs["accuracy"].isna().all():
+        raise BadInput("choose_codec needs records of several codecs on a labelled dataset; the sweep has none")
+    situations = {item.run: item.situation for item in judged}
+    rows = [
+        row
+        for group, members in codec_groups(runs).items()
+        for row in choose(group, members, situations, codecs, partitioners, spec.max_accuracy_drop)
+    ]
+    pd.DataFrame(rows, columns=list(CHOICE_COLUMNS)).to_csv(folder.codec_choices, index=False)
+    return folder.codec_choices

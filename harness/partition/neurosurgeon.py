@@ -79,7 +79,7 @@ def first_cut(situation: Situation, edge_ns: np.ndarray, cloud_ns: np.ndarray, c
     else:
         raise BadInput(f"partitioner 'neurosurgeon': criterion '{criterion}', expected one of {', '.join(CRITERIA)}")
     for cut in situation.cuts:
-        if cut < len(situation.layers) and situation.transfer_ms(cut) + cloud_after[cut] < edge_after[cut]:
+        if cut < len(situation.layers) and situation.offload_ms(cut) + cloud_after[cut] < edge_after[cut]:
             return cut
     return situation.cuts[-1]
 

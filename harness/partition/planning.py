@@ -16,10 +16,12 @@ from rich.console import Console
 from harness.errors import BadInput
 from harness.manifest import LoadedManifest
 from harness.model import SplitGraph
+from harness.partition.codec_costs import estimated_codec_ns, measured_codec_ns
 from harness.partition.evaluate import Judged, judge, measured_samples, split_for
 from harness.partition.situation import measured_totals, profile_here, profiles_from_layers, run_situation
 from harness.results import ResultsFolder, summarise
 from harness.sweep.controller import run_sweep
+from harness.wire.codecs import CutCodec
 
 DEFAULT_PARTITIONERS = ({"name": "neurosurgeon"}, {"name": "dads"}, {"name": "oracle"})
 
@@ -49,9 +51,12 @@ def plan(loaded: LoadedManifest, profiles: ResultsFolder | None, repeats: int = 
                 profiled = profile_here(split, repeats)
                 here[key] = (profiled, profiled)
             edge_ns, cloud_ns = here[key]
-        situation = run_situation(run, split, edge_ns, cloud_ns, measured)
+        codec_ns = measured_codec_ns(records, run.id) if records is not None else {}
+        if not codec_ns:
+            codec_ns = estimated_codec_ns(split, CutCodec.parse(run.codec), [cut.index for cut in split.cuts])
+        situation = run_situation(run, split, edge_ns, cloud_ns, measured, codec_ns)
         if not set(situation.cuts) <= set(measured):
-            situation = run_situation(run, split, edge_ns, cloud_ns, {})
+            situation = run_situation(run, split, edge_ns, cloud_ns, {}, codec_ns)
         samples = measured_samples(records, run.id) if situation.measured_ms else None
         judged.append(judge(run.id, situation, _partitioners(loaded, bool(situation.measured_ms)), samples))
     return judged

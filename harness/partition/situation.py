@@ -6,6 +6,9 @@ timed on the edge and on the worker), from such a file saved earlier, or from pr
 on this machine. The cost of a cut is the seed's: the edge's layers up to it, the live tensors sent
 once each at the link's rate, the cloud's layers after it; the reply carrying the output and the
 link's delay both ways are added to every cut alike, so predictions compare with measured totals.
+
+Under a cut codec a cut is charged the codec's payload, not the tensors' own bytes, and the codec's
+time on both hosts (``codec_ns``: encoding on the edge plus decoding on the worker, per cut).
 """
 
 from dataclasses import dataclass, field
@@ -18,6 +21,7 @@ from harness.errors import BadInput
 from harness.manifest.matrix import Run
 from harness.model import SplitGraph
 from harness.model.profile import profile
+from harness.wire.codecs import CutCodec
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class Situation:
     link: Link
     cuts: list[int]
     measured_ms: dict[int, float] = field(default_factory=dict)
+    codec: CutCodec = field(default_factory=CutCodec)
+    codec_ns: dict[int, float] = field(default_factory=dict)
 
     @cached_property
     def output_bytes(self) -> int:
@@ -54,19 +60,32 @@ class Situation:
 
     @cached_property
     def cut_bytes(self) -> dict[int, int]:
-        """Tensor bytes live at each cut, each tensor counted once."""
-        return {cut.index: cut.bytes for cut in self.split.cuts}
+        """Bytes sent at each cut, each tensor counted once: its own, or its codec's payload."""
+        if not self.codec.enabled:
+            return {cut.index: cut.bytes for cut in self.split.cuts}
+        return {
+            cut.index: sum(
+                self.codec.payload_size(leaf.dtype, leaf.shape, leaf.nbytes)
+                for leaf in cut.live
+                if leaf.kind == "tensor"
+            )
+            for cut in self.split.cuts
+        }
 
     def transfer_ms(self, cut: int) -> float:
         """Request and reply at the link's rate, plus its delay each way."""
         nbytes = self.cut_bytes[cut] + self.output_bytes
         return 1e3 * (nbytes / self.link.rate + 2 * self.link.delay_s)
 
+    def offload_ms(self, cut: int) -> float:
+        """What sending at ``cut`` costs beyond the layers: the transfer and the codec on both hosts."""
+        return self.transfer_ms(cut) + self.codec_ns.get(cut, 0.0) / 1e6
+
     def totals_ms(self, edge_ns: np.ndarray, cloud_ns: np.ndarray) -> dict[int, float]:
         """Predicted end-to-end latency of every allowed cut from per-layer estimates on each host."""
         edge_prefix = np.concatenate(([0.0], np.cumsum(edge_ns)))
         cloud_suffix = np.concatenate((np.cumsum(cloud_ns[::-1])[::-1], [0.0]))
-        return {cut: (edge_prefix[cut] + cloud_suffix[cut]) / 1e6 + self.transfer_ms(cut) for cut in self.cuts}
+        return {cut: (edge_prefix[cut] + cloud_suffix[cut]) / 1e6 + self.offload_ms(cut) for cut in self.cuts}
 
     @cached_property
     def profiled_ms(self) -> dict[int, float]:
@@ -94,6 +113,8 @@ def situation_from_profiles(
     link: Link,
     cuts: list[int] | None = None,
     measured_ms: dict[int, float] | None = None,
+    codec: CutCodec | None = None,
+    codec_ns: dict[int, float] | None = None,
 ) -> Situation:
     if not (len(edge_ns) == len(cloud_ns) == len(split.layers)):
         raise BadInput(
@@ -109,16 +130,23 @@ def situation_from_profiles(
             zip(split.layers, layer_param_bytes(split), edge_ns, cloud_ns, strict=True), start=1
         )
     ]
-    return Situation(split, layers, link, allowed, dict(measured_ms or {}))
+    return Situation(split, layers, link, allowed, dict(measured_ms or {}), codec or CutCodec(), dict(codec_ns or {}))
 
 
 def run_situation(
-    run: Run, split: SplitGraph, edge_ns: list[float], cloud_ns: list[float], measured_ms: dict[int, float]
+    run: Run,
+    split: SplitGraph,
+    edge_ns: list[float],
+    cloud_ns: list[float],
+    measured_ms: dict[int, float],
+    codec_ns: dict[int, float] | None = None,
 ) -> Situation:
-    """A manifest run as partitioners see it: its allowed cuts and its link, with these profiles."""
+    """A manifest run as partitioners see it: its allowed cuts, its link and its cut codec (whose
+    time per cut is ``codec_ns``, measured or estimated), with these profiles."""
     cuts = [cut.index for cut in split.cuts] if run.cuts == "all" else [split.cut(cut).index for cut in run.cuts]
     link = Link(run.link.rate_bytes, run.link.delay_ns / 1e9)
-    return situation_from_profiles(split, edge_ns, cloud_ns, link, cuts, measured_ms)
+    codec = CutCodec.parse(run.codec)
+    return situation_from_profiles(split, edge_ns, cloud_ns, link, cuts, measured_ms, codec, codec_ns)
 
 
 def measured_totals(summary: pd.DataFrame, run: str) -> dict[int, float]:

@@ -149,6 +149,11 @@ class ResultsFolder:
         return self.path / "codecs.csv"
 
     @property
+    def codec_choices(self) -> Path:
+        """With ``choose_codec``: each partitioner's codec and cut within the accuracy floor."""
+        return self.path / "codec_choices.csv"
+
+    @property
     def rate_accuracy_chart(self) -> Path:
         return self.path / "rate_accuracy.png"
 

@@ -540,6 +540,36 @@ def _codecs_html(table: pd.DataFrame, chart: Path | None) -> str:
     )
 
 
+def _choices_html(choices: pd.DataFrame) -> str:
+    """Each partitioner's codec and cut within the accuracy floor, against the measured best pair."""
+    header = ["runs like", "partitioner", "codec", "cut", "layer", "predicted ms", "measured ms", "accuracy"]
+    header += ["best codec", "best cut", "best ms", "regret"]
+    rows = [
+        [
+            row.group,
+            row.partitioner,
+            row.codec,
+            str(row.cut),
+            row.layer,
+            _fraction(row.predicted_ms, "{:,.2f}"),
+            _fraction(row.measured_ms, "{:,.2f}"),
+            _fraction(row.accuracy, "{:.3f}"),
+            _fraction(row.best_codec, "{}"),
+            _fraction(row.best_cut, "{:.0f}"),
+            _fraction(row.best_ms, "{:,.2f}"),
+            _fraction(row.regret, "{:.3f}"),
+        ]
+        for row in choices.itertuples(index=False)
+    ]
+    floor = choices["max_accuracy_drop"].iloc[0] if not choices.empty else 0
+    return (
+        "<h3>Partitioners choosing the codec</h3><p class='meta'>each partitioner decides once per codec over the "
+        f"cuts where the codec keeps accuracy within {floor:g} of the uncompressed model's, and keeps the pair it "
+        "predicts fastest; regret is its measured latency over the fastest pair measured within the floor.</p>"
+        + _table(header, rows, {3, 5, 6, 7, 9, 10, 11})
+    )
+
+
 def _fraction(value: object, spec: str) -> str:
     return "" if value is None or pd.isna(value) else spec.format(value)
 
@@ -620,7 +650,8 @@ def _record_sections(folder: ResultsFolder, records: pd.DataFrame):
         written.append(folder.codecs)
         chart = rate_accuracy(codecs, folder.rate_accuracy_chart) if codecs["accuracy"].notna().any() else None
         written += [chart] if chart else []
-        sections.append(_codecs_html(codecs, chart))
+        choices = pd.read_csv(folder.codec_choices) if folder.codec_choices.is_file() else None
+        sections.append(_codecs_html(codecs, chart) + (_choices_html(choices) if choices is not None else ""))
     exit_runs: set[str] = set()
     if exits is not None:
         exits.to_csv(folder.exits, index=False)

@@ -449,7 +449,7 @@ def judge(loaded: LoadedManifest, folder: ResultsFolder, chosen: SweepPipelines 
     if not wanted:
         return []
     try:
-        judge_sweep(folder, loaded.runs, wanted)
+        judge_sweep(folder, loaded.runs, wanted, loaded.manifest.choose_codec)
     except HarnessError as error:
         return [f"evaluating partitioners failed: {error}"]
     return []

@@ -100,6 +100,20 @@ class CutCodec:
     def __str__(self) -> str:
         return f"topk:{self.fraction:g}" if self.name == "topk" else self.name
 
+    def payload_size(self, dtype: str, shape: tuple[int, ...], nbytes: int) -> int:
+        """The bytes this codec sends for a tensor of ``dtype`` and ``shape`` (``nbytes`` as it is),
+        before compression: what a partitioner charges a cut. A user codec is asked, on zeros."""
+        elements = math.prod(shape)
+        if not self.enabled or dtype not in FLOATING or not elements:
+            return nbytes
+        if self.name in CAST:
+            return nbytes if dtype == CAST[self.name][1] else 2 * elements
+        if self.user:
+            return int(self.encode(torch.zeros(shape, dtype=getattr(torch, dtype)), dtype).payload.numel())
+        kept = math.ceil(self.fraction * elements) if self.fraction else 0
+        header = {"scale": 1.0, "zero": 0, "axis": channel_axis(tuple(shape)), "kept": max(1, kept)}
+        return payload_bytes(self.name, dtype, tuple(shape), header)
+
     def encode(self, value, dtype: str):
         """``value`` as this codec's ``Coded`` payload, or unchanged where the codec leaves it be."""
         if not self.enabled or not isinstance(value, torch.Tensor) or dtype not in FLOATING or not value.numel():

@@ -17,6 +17,7 @@ from tests.integration.test_sweep import harness, hosts_dir  # noqa: F401 (a fix
 
 RATE = 4e6
 REPEATS = 12
+SAMPLES = 150
 
 
 def _transfers(endpoint: str, split, cut: int, codec: str) -> tuple[list, torch.Tensor]:
@@ -51,7 +52,9 @@ def test_int8_at_alexnet_pool1_sends_a_quarter_and_its_transfer_follows_the_byte
     assert approximate.argmax() == exact.argmax() and (approximate - exact).abs().max() < 0.1 * exact.abs().max()
 
 
-def test_a_sweep_measures_each_codecs_accuracy_on_the_held_out_digits(hosts_dir, tmp_path):  # noqa: F811
+def test_a_sweep_measures_each_codecs_accuracy_and_a_partitioner_chooses_the_codec(hosts_dir, tmp_path):  # noqa: F811
+    """The manifest's link is 1 MB/s, where sending fewer bytes pays: a partitioner that may choose
+    the codec takes a quantised one, within the accuracy floor, and close to the measured best."""
     trained = tmp_path / "trained"
     command = [sys.executable, "-m", "harness.cli", "exits", "train", "manifests/edgelesspart.yml"]
     done = subprocess.run([*command, "--out", str(trained)], cwd=REPO, capture_output=True, text=True, timeout=900)
@@ -59,14 +62,14 @@ def test_a_sweep_measures_each_codecs_accuracy_on_the_held_out_digits(hosts_dir,
     weights = trained / "experiments.models-digits_resnet18" / "backbone.pt"
     out = tmp_path / "results"
     codecs = "codecs=[none, fp16, int8, int8-channel, experiments.codecs:scrambled]"
-    sets = ["--set", "samples=200", "--set", codecs, "--set", f"weights={weights}"]
+    sets = ["--set", f"samples={SAMPLES}", "--set", codecs, "--set", f"weights={weights}", "--set", "floor=0.02"]
     swept = harness(hosts_dir, "sweep", "manifests/codecs.yml", *sets, "--out", str(out), timeout=900)
     assert swept.returncode == 0, swept.stderr[-3000:]
 
     table = pd.read_csv(out / "codecs.csv").set_index(["cut", "codec"])
     print(table.to_string())
     assert sorted(table.index.get_level_values("cut").unique()) == [4, 16, 30]
-    assert (table["n"] == 200).all()
+    assert (table["n"] == SAMPLES).all()
     for cut in (4, 16, 30):
         row = table.loc[cut]
         uncompressed = row.at["none", "accuracy"]
@@ -95,5 +98,16 @@ def test_a_sweep_measures_each_codecs_accuracy_on_the_held_out_digits(hosts_dir,
     assert (coded["codec_encode_ns"] > 0).all() and (coded["cloud_codec_ns"] > 0).all()
     assert (records.loc[records["codec"] == "none", ["codec_encode_ns", "cloud_codec_ns"]] == 0).all().all()
     assert (out / "rate_accuracy.png").stat().st_size > 20_000
+
+    choices = pd.read_csv(out / "codec_choices.csv").set_index("partitioner")
+    print(choices.to_string())
+    assert list(choices.index) == ["neurosurgeon", "oracle"]
+    chosen = choices.loc["neurosurgeon"]
+    assert chosen["codec"] in ("int8", "int8-channel"), "at 1 MB/s a quantised codec pays"
+    assert chosen["regret"] <= 1.10
+    assert chosen["accuracy"] >= table.loc[(chosen["cut"], "none"), "accuracy"] - 0.02
+    oracle = choices.loc["oracle"]
+    assert oracle["regret"] == 1.0 and (oracle["codec"], oracle["cut"]) == (oracle["best_codec"], oracle["best_cut"])
     report = (out / "report.html").read_text()
     assert "<h2>Cut codecs</h2>" in report and "rate_accuracy.png" in report
+    assert "Partitioners choosing the codec" in report

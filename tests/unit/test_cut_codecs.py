@@ -13,6 +13,7 @@ from harness.cli import cli
 from harness.errors import BadInput
 from harness.manifest import load_manifest
 from harness.model import Granularity, build_split_graph, load_model
+from harness.partition.situation import Link, situation_from_profiles
 from harness.wire.codecs import Coded, CutCodec, channel_axis
 from harness.wire.compression import Compression
 from harness.wire.frames import FrameError, Infer, Limits, ModelSpec, decode_request, encode
@@ -220,3 +221,55 @@ def test_a_codec_is_refused_over_tiers_and_beside_an_upload(tmp_path, manifest, 
     with pytest.raises(BadInput) as caught:
         load_manifest(path, [])
     assert str(caught.value).endswith(f"field codec: {expected}")
+
+
+TO_CHOOSE = (
+    "manifests/codecs.yml:55: field codec: expected none and at least one codec beside choose_codec, to choose among"
+)
+
+
+@pytest.mark.parametrize(
+    ("sets", "expected"),
+    [
+        (
+            ["codecs=[int8, fp16]"],
+            TO_CHOOSE,
+        ),
+        (
+            ["codecs=[none]"],
+            TO_CHOOSE,
+        ),
+    ],
+)
+def test_choosing_the_codec_needs_codecs_to_choose_among(sets, expected):
+    with pytest.raises(BadInput) as caught:
+        load_manifest(Path("manifests/codecs.yml"), sets)
+    assert str(caught.value) == expected
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("evaluate: [neurosurgeon, oracle]", "evaluate: []"), "expected evaluate beside it"),
+        (("  name: digits\n", "  name: synthetic\n"), "expected a labelled dataset to measure accuracy on"),
+    ],
+)
+def test_choosing_the_codec_needs_partitioners_and_labels(tmp_path, change, expected):
+    text = Path("manifests/codecs.yml").read_text().replace("  part: test\n", "")
+    path = tmp_path / "codecs.yml"
+    path.write_text(text.replace(*change))
+    with pytest.raises(BadInput) as caught:
+        load_manifest(path, [])
+    assert "field choose_codec: " + expected in str(caught.value)
+
+
+def test_a_partitioner_charges_a_cut_its_codecs_payload_and_time():
+    """AlexNet's pool1 under int8: a quarter of the bytes at the link's rate, plus the codec's time."""
+    split = build_split_graph(load_model("alexnet"), Granularity.MODULE, (1, 3, 224, 224))
+    zeros = [0.0] * len(split.layers)
+    plain = situation_from_profiles(split, zeros, zeros, Link(1e6))
+    int8 = CutCodec.parse("int8")
+    quantised = situation_from_profiles(split, zeros, zeros, Link(1e6), codec=int8, codec_ns={3: 2e6})
+    assert quantised.cut_bytes[3] == plain.cut_bytes[3] // 4 == 46_656
+    assert quantised.profiled_ms[3] == pytest.approx(plain.profiled_ms[3] - 0.75 * 186.624 + 2.0)
+    assert quantised.cut_bytes[0] == 3 * 224 * 224, "the input, float32, is a quarter too"
