@@ -392,6 +392,29 @@ _KEYS_OPTION = click.option(
 )
 
 
+_ENERGY_OPTION = click.option(
+    "--energy",
+    default="auto",
+    show_default=True,
+    help="Power source: auto, none, rapl, nvml, jetson, or package.module:function returning watts.",
+)
+_POWERCAP_OPTION = click.option(
+    "--powercap-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="/sys/class/powercap",
+    show_default=True,
+    help="Where RAPL's zones are.",
+)
+
+
+def _energy_meter(spec: str, powercap_root: Path):
+    """This host's energy meter for the edge (None where it has no source)."""
+    from harness.energy import EnergyMeter, open_source
+
+    source = open_source(spec, "cpu", powercap_root)
+    return EnergyMeter(source) if source is not None else None
+
+
 @cli.group()
 def worker():
     """The cloud worker daemon and the edge driver that uses it."""
@@ -421,6 +444,8 @@ def worker():
     multiple=True,
     help="A worker's tcp://HOST:PORT this one may forward to in a pipeline (with --keys, as client 'edge').",
 )
+@_ENERGY_OPTION
+@_POWERCAP_OPTION
 @click.option(
     "--supervise", is_flag=True, help="Run the worker as a child and start it again when it dies (no systemd)."
 )
@@ -436,6 +461,8 @@ def serve(
     max_sessions,
     max_chunk_mb,
     peers,
+    energy,
+    powercap_root,
     supervise,
 ):
     """Serve model segments to edge clients (and forward to --peer workers) until SIGTERM."""
@@ -461,11 +488,16 @@ def serve(
         chunk_bytes=max_chunk_mb * 1024 * 1024,
         peers=tuple(check_endpoint(peer, "--peer") for peer in peers),
         peer_keys=client_keys(keys) if keys and peers else None,
+        energy=energy,
+        powercap=powercap_root,
     )
     daemon = Worker(config)
     daemon.stop_on_signals()
     security = "CurveZMQ, known clients only" if keys else "loopback, no keys"
-    click.echo(f"worker listening on {daemon.endpoint} (pid {os.getpid()}, device {device}, {security})")
+    power = daemon.energy.name if daemon.energy is not None else "none"
+    click.echo(
+        f"worker listening on {daemon.endpoint} (pid {os.getpid()}, device {device}, {security}, energy {power})"
+    )
     daemon.serve()
 
 
@@ -515,6 +547,8 @@ def ping(endpoint, keys, client_name, timeout, as_json):
 @click.option(
     "--codec", "cut_codec", default="none", show_default=True, help="Cut codec: fp16, int8, int8-channel, topk:0.1 ..."
 )
+@_ENERGY_OPTION
+@_POWERCAP_OPTION
 @click.option("--threads", type=int, default=None, help="torch threads (default: torch's own choice).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write records as JSON lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print records as JSON lines instead of a table.")
@@ -534,6 +568,8 @@ def edge(
     delay,
     compression,
     cut_codec,
+    energy,
+    powercap_root,
     threads,
     out,
     as_json,
@@ -572,7 +608,10 @@ def edge(
         progress = stack.enter_context(Progress(console=stderr_console(), transient=True))
         plans = [tuple(chosen)] if pipeline else chosen
         task = progress.add_task(f"{model} via {' then '.join(endpoints)}", total=len(plans) * repeats)
-        driver = EdgeDriver(clients, split, spec, codec, link, codec=cut_coding)
+        meter = _energy_meter(energy, powercap_root)
+        if meter is not None:
+            stack.callback(meter.close)
+        driver = EdgeDriver(clients, split, spec, codec, link, codec=cut_coding, energy=meter)
         for record, _, record_hops in sweep(driver, cyclic(plans, repeats), inputs, warmup):
             records.append(record)
             hops += record_hops
@@ -1146,10 +1185,14 @@ def host_info_command():
 @click.option("--spool", type=click.Path(dir_okay=False, path_type=Path), help="Also append records here.")
 @click.option("--pidfile", type=click.Path(dir_okay=False, path_type=Path), help="Hold this process's id here.")
 @click.option("--host", "host_name", default=None, help="This host's inventory name (default: its hostname).")
+@_ENERGY_OPTION
+@_POWERCAP_OPTION
 @click.option(
     "--run", "run_ids", multiple=True, metavar="ID", help="Only this run of the plan (repeatable; default: all)."
 )
-def run_plan_command(plan_path, endpoint, observer, keys, shaping, spool, pidfile, host_name, run_ids):
+def run_plan_command(
+    plan_path, endpoint, observer, keys, shaping, spool, pidfile, host_name, energy, powercap_root, run_ids
+):
     """The edge host's part of a sweep (run by the sweep playbook, once per link under tc)."""
     import socket
 
@@ -1166,9 +1209,14 @@ def run_plan_command(plan_path, endpoint, observer, keys, shaping, spool, pidfil
         plan = plan.model_copy(update={"runs": [run for run in plan.runs if run.id in run_ids]})
     host = host_name or socket.gethostname()
     stream_keys = client_keys(keys, "edge", OBSERVER) if keys and not is_loopback(observer) else None
-    context = EdgeContext(endpoint, observer, host, shaping, _client_keys(keys, "edge"), spool, stream_keys)
-    with PidFile(pidfile):
-        count = run_plan(plan, context)
+    meter = _energy_meter(energy, powercap_root)
+    context = EdgeContext(endpoint, observer, host, shaping, _client_keys(keys, "edge"), spool, stream_keys, meter)
+    try:
+        with PidFile(pidfile):
+            count = run_plan(plan, context)
+    finally:
+        if meter is not None:
+            meter.close()
     click.echo(f"{count} records from {len(plan.runs)} runs")
 
 

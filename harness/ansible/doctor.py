@@ -53,6 +53,8 @@ class HostFacts:
     root: str = "no"
     builds_venv: bool = False
     link_shaping: str = "emulated"
+    energy: tuple[str, ...] | None = None
+    """The power sources ``harness host-info`` found (None: the harness is not there to look)."""
 
     @property
     def examined(self) -> bool:
@@ -148,9 +150,10 @@ def host_facts(host: str, groups: tuple[str, ...], report: dict) -> HostFacts:
         harness, harness_error = str(info.get("harness", "unknown")), ""
         torch = info.get("torch")
         accelerators = tuple(str(name) for name in info.get("accelerators") or ())
+        energy = tuple(str(name) for name in info["energy"]) if isinstance(info.get("energy"), list) else None
         python = str(info.get("python") or report.get("python") or "unknown")
     else:
-        harness, torch, accelerators = None, None, None
+        harness, torch, accelerators, energy = None, None, None, None
         harness_error = _harness_error(harness_result, system.get("harness_python_found"))
         if torch_result.get("rc") == 0:
             torch = _last_line(torch_result.get("stdout")) or None
@@ -176,6 +179,7 @@ def host_facts(host: str, groups: tuple[str, ...], report: dict) -> HostFacts:
         root=_root(system, _bool(report.get("become"))),
         builds_venv=_bool(report.get("builds_venv")),
         link_shaping=str(report.get("link_shaping") or "emulated"),
+        energy=energy,
     )
 
 

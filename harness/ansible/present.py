@@ -22,6 +22,7 @@ COLUMNS = [
     "tc",
     "root",
     "shaping",
+    "energy",
 ]
 
 
@@ -49,6 +50,7 @@ def doctor_table(report: DoctorReport) -> Table:
             "yes" if host.tc else "not found",
             host.root,
             host.link_shaping,
+            _energy(host),
         )
     return table
 
@@ -82,6 +84,13 @@ def _unexamined(host: HostFacts) -> str:
     """The gist (an SSH error ends with it: "Connection refused"); the whole reason is in the lines below."""
     gist = host.problem.rsplit(": ", 1)[-1]
     return f"no: {gist}" if not host.reachable else f"yes, not examined: {gist}"
+
+
+def _energy(host: HostFacts) -> str:
+    """The power sources the harness found there (RAPL, NVML, Jetson rails), or why none shows."""
+    if host.energy is None:
+        return "unknown"
+    return ", ".join(host.energy) or "none (a meter: --energy module:function)"
 
 
 def _accelerators(host: HostFacts) -> str:

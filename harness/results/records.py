@@ -63,6 +63,12 @@ class InferenceRecord:
     """The part of ``encode_ns`` the cut codec took on the edge."""
     cloud_codec_ns: int = 0
     """The part of ``cloud_decode_ns`` undoing the cut codec took on the worker(s)."""
+    edge_joules: float | None = None
+    """The energy the edge's host used over its work (head and encoding; the whole model where
+    nothing was sent); empty where it has no power source."""
+    cloud_joules: float | None = None
+    """The energy the worker hosts used over their busy windows, summed; empty where one has no
+    power source or nothing was sent."""
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -18,6 +18,7 @@ import msgspec
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from harness.energy import EnergyMeter
 from harness.errors import BadInput, HarnessError
 from harness.manifest.matrix import Run
 from harness.manifest.schema import RetrySpec
@@ -87,6 +88,8 @@ class EdgeContext:
     keys: ClientKeys | None = None
     spool: Path | None = None
     observer_keys: ClientKeys | None = None
+    energy: EnergyMeter | None = None
+    """This host's power source, for each record's ``edge_joules``."""
 
 
 FAILURES_SPOOL = "failures.jsonl"
@@ -142,6 +145,7 @@ def run_plan(plan: Plan, context: EdgeContext, on_record: Callable[[InferenceRec
                     retry,
                     run.id,
                     CutCodec.parse(run.codec),
+                    context.energy,
                 )
                 pipelines = plan.pipelines.get(run.id)
                 if run.upload is not None:
@@ -219,6 +223,7 @@ class _DriverSettings:
     retry: RetryPolicy
     run: str
     codec: CutCodec
+    energy: EnergyMeter | None
 
     def driver(self, hops: WorkerClient | list[WorkerClient], exits: EdgeExits | None = None) -> EdgeDriver:
         return EdgeDriver(
@@ -231,6 +236,7 @@ class _DriverSettings:
             run=self.run,
             exits=exits,
             codec=self.codec,
+            energy=self.energy,
         )
 
 

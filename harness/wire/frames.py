@@ -143,13 +143,15 @@ class CompressionSpec(_Plain):
 
 class Timings(_Plain, omit_defaults=True):
     """The worker's own durations for one request, from its monotonic clock; ``codec_ns``: the part
-    of ``decode_ns`` spent undoing the cut codec."""
+    of ``decode_ns`` spent undoing the cut codec; ``joules``: the energy its host used over
+    ``busy_ns`` (None: it has no power source)."""
 
     decode_ns: Count
     compute_ns: Count
     encode_ns: Count
     busy_ns: Count
     codec_ns: Count = 0
+    joules: Annotated[float, msgspec.Meta(ge=0)] | None = None
 
 
 class Pace(_Plain):

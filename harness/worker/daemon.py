@@ -21,11 +21,14 @@ import signal
 import time
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 
 import torch
 import zmq
 from torch.utils import _pytree as pytree
 
+from harness.energy import EnergyMeter, Mark, open_source
+from harness.energy.sources import POWERCAP
 from harness.errors import BadInput
 from harness.model.profile import profile
 from harness.wire.codecs import Coded
@@ -93,6 +96,11 @@ class WorkerConfig:
     """Upload sessions open at once (each holds a model)."""
     chunk_bytes: int = 16 * 2**20
     """The largest chunk of an upload."""
+    energy: str = "none"
+    """The power source whose joules each reply carries (``auto``, ``rapl``, ``nvml``, ``jetson``,
+    ``none`` or a user's meter), over the request's busy window."""
+    powercap: Path = POWERCAP
+    """Where RAPL's zones are (sysfs, unless a container mounts it elsewhere)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,9 @@ class Worker:
         self._peers: dict[str, zmq.Socket] = {}
         self._probers: dict[str, WorkerClient] = {}
         self._stopping = False
+        source = open_source(config.energy, str(self.device), config.powercap)
+        self.energy = EnergyMeter(source) if source is not None else None
+        self._window: Mark | None = None
 
     def stop(self, *_signal_args) -> None:
         self._stopping = True
@@ -137,6 +148,7 @@ class Worker:
                     continue
                 frames = socket.recv_multipart(copy=False)
                 received_ns = self._now()
+                self._window = self.energy.mark() if self.energy is not None else None
                 identity, body = frames[0], frames[1:]
                 self._clients.add(identity.bytes)
                 outgoing = self.handle(body, received_ns)
@@ -152,6 +164,8 @@ class Worker:
             prober.close()
         self.server.close()
         self.context.term()
+        if self.energy is not None:
+            self.energy.close()
         log.info("worker stopped after %d requests (%d errors)", self.requests, self.errors)
 
     def handle(self, body: list, received_ns: int) -> Outgoing | None:
@@ -369,12 +383,16 @@ class Worker:
         reply = message.reply
         specs, out_buffers, _ = pack(leaves, names, Compression(reply.codec, reply.level, reply.shuffle))
         encoded_ns = self._now()
+        joules = None
+        if self.energy is not None and self._window is not None:
+            joules = self.energy.joules(self._window, self.energy.mark())
         timings = Timings(
             decode_ns=decoded_ns - received_ns,
             compute_ns=computed_ns - decoded_ns,
             encode_ns=encoded_ns - computed_ns,
             busy_ns=encoded_ns - received_ns,
             codec_ns=codec_ns,
+            joules=joules,
         )
         return specs, out_buffers, timings
 

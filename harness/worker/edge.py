@@ -28,6 +28,7 @@ import torch
 import zmq
 from torch.utils import _pytree as pytree
 
+from harness.energy import EnergyMeter, Mark
 from harness.errors import BadInput, ExperimentFailed
 from harness.exits.progressive import ProgressivePart
 from harness.model import Head, SplitGraph
@@ -128,11 +129,14 @@ class EdgeDriver:
         run: str = "",
         exits: EdgeExits | None = None,
         codec: CutCodec | None = None,
+        energy: EnergyMeter | None = None,
     ):
         self.link = link or LinkSettings()
         self.codec = codec or CutCodec()
         """The cut codec each floating tensor leaving the edge is encoded with (after the head, on
         its device, so only the payload is moved off it)."""
+        self.energy = energy
+        """This host's power source: each record's ``edge_joules`` over the edge's own work."""
         self.hops = (hops,) if isinstance(hops, WorkerClient) else tuple(hops)
         self.client = self.hops[0] if self.hops else None
         self._replies = ReplyGroup(self.hops)
@@ -207,6 +211,7 @@ class EdgeDriver:
         head, names = self._heads[cuts[0]]
         started_at_ns = time.time_ns()
         start = self._now()
+        first = self._mark()
         if self.exits is None:
             with torch.inference_mode():
                 live = head(inputs.to(self.device))
@@ -219,6 +224,7 @@ class EdgeDriver:
             if outcome.exit is not None:
                 done = self._now()
                 record = self._local_record(cuts[0], start, done, done, started_at_ns, repeat, input_index)
+                record = replace(record, edge_joules=self._joules(first, self._mark()))
                 exit_fields = {"exit": outcome.exit, "exit_host": "edge", "confidence": outcome.confidence}
                 return outcome.logits.cpu(), replace(record, **exit_fields, threshold=self.exits.threshold), []
             live = outcome.live if isinstance(outcome.live, tuple) else (outcome.live,)
@@ -249,6 +255,7 @@ class EdgeDriver:
         )
         frames = encode(request, buffers)
         encoded = self._now()
+        sent = self._mark()
         wire = sum(len(frame) for frame in frames)
         if self.link.emulated and self.paces[0] is not None:
             EmulatedLink(self.paces[0].rate or math.inf, self.paces[0].delay_ns).hold_outgoing(wire)
@@ -314,6 +321,10 @@ class EdgeDriver:
             codec=str(self.codec),
             codec_encode_ns=coded - headed if self.codec.enabled else 0,
             cloud_codec_ns=sum(timings.codec_ns for timings in worker_timings),
+            edge_joules=self._joules(first, sent),
+            cloud_joules=None
+            if any(timings.joules is None for timings in worker_timings)
+            else sum(timings.joules for timings in worker_timings),
         )
         if self.exits is not None:
             record = replace(
@@ -341,13 +352,16 @@ class EdgeDriver:
         head, _ = self._heads[self._output_cut]
         started_at_ns = time.time_ns()
         start = self._now()
+        first = self._mark()
         with torch.inference_mode():
             live = head(inputs.to(self.device))
         headed = self._now()
+        last = self._mark()
         leaves = [value.cpu() if isinstance(value, torch.Tensor) else value for value in live]
         output = pytree.tree_unflatten(leaves, self.split.output_structure)
         done = self._now()
-        return output, self._local_record(self._output_cut, start, headed, done, started_at_ns, repeat, input_index), []
+        record = self._local_record(self._output_cut, start, headed, done, started_at_ns, repeat, input_index)
+        return output, replace(record, edge_joules=self._joules(first, last)), []
 
     def _local_record(
         self, cut: int, start: int, headed: int, done: int, started_at_ns: int, repeat: int, input_index: int
@@ -383,6 +397,12 @@ class EdgeDriver:
             edge_peak_rss=peak_rss_bytes(),
             codec=str(self.codec),
         )
+
+    def _mark(self) -> Mark | None:
+        return self.energy.mark() if self.energy is not None else None
+
+    def _joules(self, start: Mark | None, end: Mark | None) -> float | None:
+        return self.energy.joules(start, end) if self.energy is not None else None
 
     @property
     def _output_cut(self) -> int:

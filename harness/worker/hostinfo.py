@@ -11,6 +11,7 @@ import sys
 import torch
 
 from harness import __version__
+from harness.energy import available
 from harness.errors import BadInput
 
 
@@ -39,6 +40,7 @@ def host_info() -> dict:
         "python": platform.python_version(),
         "accelerators": devices,
         "torch_threads": torch.get_num_threads(),
+        "energy": available(),
     }
 
 

@@ -327,7 +327,8 @@ BAD_INPUT = [
     (["sweep", "manifests/nothere.yml"], "manifest manifests/nothere.yml does not exist"),
     (
         ["sweep", "manifests/alexnet.yml", "--set", "repeat=2"],
-        "--set 'repeat': manifests/alexnet.yml has no variable of that name (its variables: bandwidth, codec, compression,",
+        "--set 'repeat': manifests/alexnet.yml has no variable of that name "
+        "(its variables: bandwidth, codec, compression,",
     ),
     (["sweep", "manifests/alexnet.yml", "-i", "inventory/nothere"], "inventory inventory/nothere does not exist"),
     (["sweep", "manifests/alexnet.yml", "-i", "{lab}"], "the virtual lab is not up: run `harness lab up`"),

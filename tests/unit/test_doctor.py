@@ -114,6 +114,14 @@ def test_facts_from_a_report():
     assert [name for name in doctor.QDISCS if found.has_qdisc(name)] == ["tbf", "htb", "ingress"]
 
 
+def test_the_power_sources_the_harness_found_are_shown_and_unknown_from_an_older_harness():
+    newer = {"rc": 0, "stdout": json.dumps({**INFO, "energy": ["rapl", "nvml"]}), "stderr": ""}
+    assert host_facts("gpu", ("cloud",), report(harness=newer)).energy == ("rapl", "nvml")
+    none_found = {"rc": 0, "stdout": json.dumps({**INFO, "energy": []}), "stderr": ""}
+    assert host_facts("pi", ("edge",), report(harness=none_found)).energy == ()
+    assert host_facts("pi", ("edge",), report()).energy is None, "a harness that does not look"
+
+
 def test_facts_without_the_harness_take_torch_from_its_own_probe():
     found = host_facts(
         "jetson",
