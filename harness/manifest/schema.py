@@ -277,7 +277,8 @@ class EvaluateSpec(StrictModel):
     prediction; ``criterion: next-layer`` or ``remaining`` for the seed's inequality 4 or 3), ``dads``,
     ``oracle`` (``single_tensor: true`` keeps to single-tensor cuts), ``{name: fixed, cut: N}``, or a
     user's ``package.module:function(situation, **options)``. Options reach the partitioner as
-    keyword arguments.
+    keyword arguments. ``objective: energy`` has neurosurgeon minimise the edge's energy, from
+    ``edge_watts`` (the edge computing) and ``radio_watts`` (its radio sending).
 
     In a sweep over tiers, a placement strategy instead (``{name: genetic, options: {seed: 1}}``):
     the sweep measures the pipeline each one chooses, side by side."""
@@ -286,6 +287,9 @@ class EvaluateSpec(StrictModel):
     cut: Annotated[int, Field(ge=0)] | None = None
     single_tensor: bool | None = None
     criterion: Literal["argmin", "next-layer", "remaining"] | None = None
+    objective: Literal["latency", "energy"] | None = None
+    edge_watts: Annotated[float, Field(ge=0)] | None = None
+    radio_watts: Annotated[float, Field(ge=0)] | None = None
     options: dict[str, bool | int | float | str] | None = None
 
 

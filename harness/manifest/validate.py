@@ -89,15 +89,19 @@ def _judged_problem(manifest: Manifest) -> tuple[tuple[int | str, ...], str] | N
             return ("evaluate", index, "name"), (
                 f"expected one of {', '.join(sorted(known))} or package.module:function (got {shown(spec.name)})"
             )
-        foreign = ("cut", "single_tensor", "criterion") if pipelined else ("options",)
+        fields = ("cut", "single_tensor", "criterion", "objective", "edge_watts", "radio_watts")
+        foreign = fields if pipelined else ("options",)
         given = next((name for name in foreign if getattr(spec, name) is not None), None)
         if given is not None:
             kind = (
                 "a placement strategy over tiers takes options, not partitioner fields"
                 if pipelined
-                else "options are for placement strategies over tiers; partitioners take cut, single_tensor, criterion"
+                else "options are for placement strategies over tiers; partitioners take cut, single_tensor, "
+                "criterion, objective, edge_watts, radio_watts"
             )
             return ("evaluate", index, given), f"expected no {given}: {kind}"
+        if spec.objective == "energy" and (spec.edge_watts is None or spec.radio_watts is None):
+            return ("evaluate", index, "objective"), "expected edge_watts and radio_watts beside objective energy"
     return None
 
 

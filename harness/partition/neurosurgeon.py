@@ -13,6 +13,10 @@ latency of every layer from them. The ``criterion`` says which cut they pick:
 - ``remaining`` (inequality 3): the first cut where sending what is live plus the cloud's time for
   all remaining layers beats the edge's time for them.
 
+With ``objective: energy`` (and the edge's power while computing and its radio's while sending)
+the pick minimises the edge's energy instead, as Neurosurgeon's energy mode does; the seed's
+test-bed promises it.
+
 The seed's two rules stop at the first cut where offloading pays, not at the best one, so the
 default is the argmin; a rule's pick is reported with the argmin beside it. Measured in the virtual
 lab (AlexNet, edge at half a core, tc link) the seed's inequality 4 picked a cut 19% slower than the
@@ -84,12 +88,55 @@ def first_cut(situation: Situation, edge_ns: np.ndarray, cloud_ns: np.ndarray, c
     return situation.cuts[-1]
 
 
-def decide(situation: Situation, criterion: str = "argmin") -> Decision:
+OBJECTIVES = ("latency", "energy")
+
+
+def decide(
+    situation: Situation,
+    criterion: str = "argmin",
+    objective: str = "latency",
+    edge_watts: float | None = None,
+    radio_watts: float | None = None,
+) -> Decision:
+    """The cut by ``criterion`` on predicted latency, or with ``objective: energy`` the cut that
+    minimises the edge's predicted energy (``edge_energy_mj``)."""
     edge_lines = regressions(situation.layers, "edge")
     cloud_lines = regressions(situation.layers, "cloud")
     edge_ns = np.array([max(edge_lines[layer.op](layer.param_bytes), 0.0) for layer in situation.layers])
     cloud_ns = np.array([max(cloud_lines[layer.op](layer.param_bytes), 0.0) for layer in situation.layers])
     predicted = situation.totals_ms(edge_ns, cloud_ns)
+    if objective == "energy":
+        energy = edge_energy_mj(situation, edge_ns, edge_watts, radio_watts)
+        cut = min(energy, key=lambda index: (energy[index], index))
+        note = f"objective energy: {energy[cut]:.3g} mJ on the edge predicted at cut {cut}"
+        return Decision("neurosurgeon", cut, predicted, argmin=cut, note=note)
+    if objective != "latency":
+        raise BadInput(f"partitioner 'neurosurgeon': objective '{objective}', expected one of {', '.join(OBJECTIVES)}")
     argmin = min(predicted, key=lambda cut: (predicted[cut], cut))
     cut = argmin if criterion == "argmin" else first_cut(situation, edge_ns, cloud_ns, criterion)
     return Decision("neurosurgeon", cut, predicted, argmin=argmin)
+
+
+def edge_energy_mj(
+    situation: Situation, edge_ns: np.ndarray, edge_watts: float | None, radio_watts: float | None
+) -> dict[int, float]:
+    """The edge's energy at every allowed cut, as Neurosurgeon counts a mobile device's: its compute
+    (``edge_watts`` over the predicted time of the layers it runs) and its radio (``radio_watts``
+    while the request and the reply cross at the link's rate). Waiting for the cloud is not
+    charged: the device may sleep."""
+    if edge_watts is None or radio_watts is None or edge_watts < 0 or radio_watts < 0:
+        raise BadInput(
+            "partitioner 'neurosurgeon': objective energy needs edge_watts (the edge computing) and "
+            f"radio_watts (its radio sending), both >= 0 (got {edge_watts}, {radio_watts})"
+        )
+    compute = np.concatenate(([0.0], np.cumsum(edge_ns))) / 1e6 * edge_watts
+    last = len(situation.layers)
+    return {
+        cut: compute[cut]
+        + (
+            0.0
+            if cut == last
+            else radio_watts * 1e3 * (situation.cut_bytes[cut] + situation.output_bytes) / situation.link.rate
+        )
+        for cut in situation.cuts
+    }

@@ -64,6 +64,45 @@ def test_inequality_picks_the_first_cut_where_offloading_wins(skipnet):
     assert decision.predicted_ms[11] == pytest.approx(110 + 1e3 * (40 + 40) / 1e5)
 
 
+def test_the_energy_objective_keeps_more_on_the_edge_where_the_radio_is_power_hungry(skipnet):
+    """Edge 10 ms a layer at 1 W, cloud 1 ms: latency offloads the input (3.1 ms at 4 MB/s). With
+    a radio of 100 W sending those 12,328 bytes costs 308 mJ, more than running nine layers (90 mJ)
+    and sending the pool's 64 bytes (and the 40 of the reply: 2.6 mJ)."""
+    situation = situation_from_profiles(skipnet, [10 * MS] * 11, [1 * MS] * 11, Link(RATE))
+    assert decide("neurosurgeon", situation).decision.cut == 0
+    energy = decide("neurosurgeon", situation, objective="energy", edge_watts=1.0, radio_watts=100.0).decision
+    assert energy.cut == 9 and energy.argmin == 9
+    assert energy.note == "objective energy: 92.6 mJ on the edge predicted at cut 9"
+    by_hand = {
+        cut: 10 * cut + (0 if cut == 11 else 100 * 1e3 * (situation.cut_bytes[cut] + 40) / RATE)
+        for cut in situation.cuts
+    }
+    assert min(by_hand, key=by_hand.get) == 9 and by_hand[0] == pytest.approx(308.2)
+    quiet = decide("neurosurgeon", situation, objective="energy", edge_watts=1.0, radio_watts=1.0).decision
+    assert quiet.cut == 0, "a frugal radio sends the input, as latency does"
+    with pytest.raises(BadInput, match=r"objective energy needs edge_watts .* and radio_watts"):
+        decide("neurosurgeon", situation, objective="energy", edge_watts=1.0)
+    with pytest.raises(BadInput, match="objective 'cost', expected one of latency, energy"):
+        decide("neurosurgeon", situation, objective="cost")
+
+
+def test_a_manifest_asking_for_energy_gives_both_powers(tmp_path):
+    from harness.manifest import load_manifest
+
+    path = tmp_path / "energy.yml"
+    path.write_text(
+        "name: tiny\nmodel:\n  name: alexnet\nlink:\n  rate: 4MB/s\n"
+        "evaluate:\n  - {name: neurosurgeon, objective: energy, edge_watts: 2}\n"
+    )
+    with pytest.raises(BadInput) as caught:
+        load_manifest(path, [])
+    assert str(caught.value) == (
+        f"{path}:7: field evaluate[0].objective: expected edge_watts and radio_watts beside objective energy"
+    )
+    path.write_text(path.read_text().replace("edge_watts: 2", "edge_watts: 2, radio_watts: 4"))
+    assert load_manifest(path, []).manifest.evaluate[0].radio_watts == 4
+
+
 def test_the_two_criteria_differ_where_the_next_layer_is_cheap(skipnet):
     """The first layer costs 0.5 ms on the edge, every other 10 ms (cloud: a tenth). Offloading the
     input (3.1 ms at 4 MB/s) pays for all remaining layers (inequality 3) but not for the first
