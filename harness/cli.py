@@ -45,6 +45,29 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+_ENERGY_OPTION = click.option(
+    "--energy",
+    default="auto",
+    show_default=True,
+    help="Power source: auto, none, rapl, nvml, jetson, or package.module:function returning watts.",
+)
+_POWERCAP_OPTION = click.option(
+    "--powercap-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="/sys/class/powercap",
+    show_default=True,
+    help="Where RAPL's zones are.",
+)
+
+
+def _energy_meter(spec: str, powercap_root: Path, device: str = "cpu"):
+    """This host's energy meter (None where it has no source)."""
+    from harness.energy import EnergyMeter, open_source
+
+    source = open_source(spec, device, powercap_root)
+    return EnergyMeter(source) if source is not None else None
+
+
 def _model_options(function):
     """Options shared by every command that builds a split graph."""
     for option in reversed(
@@ -216,9 +239,27 @@ def verify(model, granularity, input_shape, weights, tolerance, as_json):
 @click.option("--threads", type=int, default=None, help="torch threads (default: torch's own choice).")
 @click.option("--cut", type=int, default=None, help="Profile head and tail of this cut (default: whole model).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--energy", "with_energy", is_flag=True, help="Also joules per layer, from this host's power source.")
+@click.option("--energy-source", default="auto", show_default=True, help="auto, rapl, nvml, jetson or module:function.")
+@_POWERCAP_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def profile(model, granularity, input_shape, weights, repeats, warmup, threads, cut, device, as_json):
-    """Per-layer latency (median, p95) from forward hooks on the executed segments."""
+def profile(
+    model,
+    granularity,
+    input_shape,
+    weights,
+    repeats,
+    warmup,
+    threads,
+    cut,
+    device,
+    with_energy,
+    energy_source,
+    powercap_root,
+    as_json,
+):
+    """Per-layer latency (median, p95) from forward hooks on the executed segments; with --energy,
+    joules per layer, each layer run alone until its energy is well above the sensor's resolution."""
     from harness.model.present import profile_record, profile_table
     from harness.model.profile import profile as profile_layers
     from harness.worker.hostinfo import compute_device
@@ -227,11 +268,22 @@ def profile(model, granularity, input_shape, weights, repeats, warmup, threads, 
         raise BadInput(f"--repeats {repeats} --warmup {warmup}: expected repeats >= 1 and warmup >= 0")
     _set_threads(threads)
     _, split = _split(model, granularity, input_shape, weights)
-    report = profile_layers(split, cut, repeats, warmup, compute_device(device))
+    chosen = compute_device(device)
+    meter = _energy_meter(energy_source, powercap_root, str(chosen)) if with_energy else None
+    if with_energy and meter is None:
+        raise BadInput(f"--energy: this host has no power source ({energy_source}); name a meter, like a.b:watts")
+    report = profile_layers(split, cut, repeats, warmup, chosen)
+    energy = None
+    if meter is not None:
+        from harness.energy.layers import energy_per_layer
+
+        with stderr_console().status(f"joules per layer of {model} from {meter.name}"):
+            energy = energy_per_layer(split, meter, report, device=chosen)
+        meter.close()
     if as_json:
-        click.echo(json.dumps(profile_record(report), indent=2))
+        click.echo(json.dumps(profile_record(report, energy), indent=2))
     else:
-        stdout_console().print(profile_table(report))
+        stdout_console().print(profile_table(report, energy))
 
 
 @cli.group()
@@ -390,29 +442,6 @@ def _client_keys(directory: Path | None, name: str):
 _KEYS_OPTION = click.option(
     "--keys", type=click.Path(file_okay=False, path_type=Path), help="Key directory from `harness keys gen`."
 )
-
-
-_ENERGY_OPTION = click.option(
-    "--energy",
-    default="auto",
-    show_default=True,
-    help="Power source: auto, none, rapl, nvml, jetson, or package.module:function returning watts.",
-)
-_POWERCAP_OPTION = click.option(
-    "--powercap-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default="/sys/class/powercap",
-    show_default=True,
-    help="Where RAPL's zones are.",
-)
-
-
-def _energy_meter(spec: str, powercap_root: Path):
-    """This host's energy meter for the edge (None where it has no source)."""
-    from harness.energy import EnergyMeter, open_source
-
-    source = open_source(spec, "cpu", powercap_root)
-    return EnergyMeter(source) if source is not None else None
 
 
 @cli.group()

@@ -6,6 +6,7 @@ from dataclasses import asdict
 from rich.table import Table
 
 from harness.console import make_table
+from harness.energy.layers import LayerEnergy
 from harness.model.graph import Cut, SplitGraph
 from harness.model.profile import ProfileReport
 from harness.model.verify import VerifyReport
@@ -124,7 +125,8 @@ def verify_lines(report: VerifyReport, split: SplitGraph) -> list[str]:
     return lines
 
 
-def profile_record(report: ProfileReport) -> dict:
+def profile_record(report: ProfileReport, energy: list[LayerEnergy] | None = None) -> dict:
+    joules = {layer.index: layer for layer in energy or ()}
     return {
         "model": report.model,
         "granularity": report.granularity,
@@ -133,17 +135,24 @@ def profile_record(report: ProfileReport) -> dict:
         "threads": report.threads,
         "repeats": report.repeats,
         "total_median_ms": report.total_median_ms,
-        "layers": [asdict(layer) for layer in report.layers],
+        "layers": [
+            asdict(layer) | ({"joules": joules[layer.index].joules} if layer.index in joules else {})
+            for layer in report.layers
+        ],
     }
 
 
-def profile_table(report: ProfileReport) -> Table:
+def profile_table(report: ProfileReport, energy: list[LayerEnergy] | None = None) -> Table:
     total = report.total_median_ms or 1.0
+    joules = {layer.index: layer.joules for layer in energy or ()}
+    caption = f"sum of layer medians {report.total_median_ms:.2f} ms"
+    if energy:
+        caption += f"; of layer energies {1e3 * sum(joules.values()):.2f} mJ (the host's, idle power included)"
     table = make_table(
         f"{report.model}: per-layer latency on {report.device}, {report.repeats} runs, {report.threads} thread(s),"
         f" cut {report.cut}",
-        ["layer>", "name", "op", "side", "median ms>", "p95 ms>", "share>"],
-        f"sum of layer medians {report.total_median_ms:.2f} ms",
+        ["layer>", "name", "op", "side", "median ms>", "p95 ms>", "share>"] + (["mJ>"] if energy else []),
+        caption,
     )
     for layer in report.layers:
         table.add_row(
@@ -154,5 +163,6 @@ def profile_table(report: ProfileReport) -> Table:
             f"{layer.median_ms:.3f}",
             f"{layer.p95_ms:.3f}",
             f"{100 * layer.median_ms / total:.1f}%",
+            *([f"{1e3 * joules[layer.index]:.3f}"] if energy else []),
         )
     return table

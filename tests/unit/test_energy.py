@@ -1,6 +1,7 @@
 """Power sources and joules over windows: a powercap tree this test writes, whose counters advance
 at a known power and wrap; Jetson rails; a user's meter; a host with no source."""
 
+import json
 import os
 import threading
 import time
@@ -125,3 +126,22 @@ def test_a_host_without_a_source_has_none_and_naming_one_it_lacks_says_what_was_
         open_source("battery")
     with pytest.raises(BadInput, match=r"energy source 'experiments\.nowhere:watts': cannot import module"):
         open_source("experiments.nowhere:watts")
+
+
+def test_profile_energy_gives_every_layer_its_joules_and_refuses_a_host_without_a_source(tmp_path):
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    command = ["model", "profile", "experiments.models:tiny_skipnet", "-g", "node", "--repeats", "3", "--json"]
+    metered = CliRunner().invoke(cli, [*command, "--energy", "--energy-source", "tests.unit.test_energy:_five_watts"])
+    assert metered.exit_code == 0, metered.output
+    layers = json.loads(metered.stdout)["layers"]
+    assert len(layers) == 11 and all(layer["joules"] > 0 for layer in layers)
+    plain = CliRunner().invoke(cli, command)
+    assert "joules" not in json.loads(plain.stdout)["layers"][0]
+    rapl = ["--energy", "--energy-source", "rapl", "--powercap-root", str(tmp_path)]
+    missing = CliRunner().invoke(cli, [*command, *rapl])
+    assert missing.exit_code == 2 and missing.stdout == ""
+    expected = f"energy source 'rapl': no readable intel-rapl:N/energy_uj under {tmp_path}"
+    assert missing.stderr == f"harness: error: {expected}\n"
