@@ -1,8 +1,9 @@
 """Ten thousand malformed requests: each gets an error reply, and the worker goes on serving.
 
-The frames are generated from a seeded random source in six families (garbage, truncated,
-oversized, mismatched against the model's cut, valid headers with one field made wrong, and upload
-requests that break a session's rules), so a failure is reproducible from its index.
+The frames are generated from a seeded random source in seven families (garbage, truncated,
+oversized, mismatched against the model's cut, valid headers with one field made wrong, upload
+requests that break a session's rules, and tensors whose cut codec's header and payload disagree),
+so a failure is reproducible from its index.
 """
 
 import json
@@ -12,7 +13,7 @@ import secrets
 import torch
 import zmq
 
-from harness.wire import Compression, Limits, ModelSpec
+from harness.wire import Compression, CutCodec, Limits, ModelSpec
 from harness.wire.frames import Chunk, Commit, Infer, Open, TensorSpec, decode_reply, encode
 from harness.wire.tensors import pack, unpack
 from harness.worker import WorkerClient
@@ -35,8 +36,9 @@ class Requests:
         self.live = split.head(cut)(torch.randn(SPEC.input_shape))
         self.expected = split.tail(cut)(*self.live)
 
-    def valid(self, request_id: int, compression: str = "none") -> list[bytes]:
-        specs, buffers, _ = pack(self.live, self.names, Compression.parse(compression))
+    def valid(self, request_id: int, compression: str = "none", codec: str = "none") -> list[bytes]:
+        coded = [CutCodec.parse(codec).encode(value, "float32") for value in self.live]
+        specs, buffers, _ = pack(coded, self.names, Compression.parse(compression))
         frames = encode(Infer(id=request_id, model=SPEC, cut=self.cut, values=specs), buffers)
         return [bytes(frame) for frame in frames]
 
@@ -93,6 +95,38 @@ class Requests:
         for _ in range(self.rng.randrange(1, 4)):
             damaged[self.rng.randrange(len(damaged))] = self.rng.choice(INVALID_JSON_BYTES)
         return [bytes(damaged), *buffers]
+
+    def coded(self) -> list[bytes]:
+        """A request whose first tensor crossed a cut codec, its header or payload made wrong."""
+        rng = self.rng
+        codec = rng.choice(["int8", "int8-channel", "int4-channel", "topk:0.5", "fp16"])
+        header, *buffers = self.valid(rng.randrange(1, 10**6), codec=codec)
+        fields = json.loads(header)
+        tensor = fields["values"][0]
+        cut = tensor["cut"]
+        change = rng.randrange(7)
+        if change == 0:
+            extra = rng.choice([-1, 1, 7])
+            buffers[0] = buffers[0][:extra] if extra < 0 else buffers[0] + b"\0" * extra
+            tensor["nbytes"] = tensor["wire"] = len(buffers[0])
+        elif change == 1:
+            cut["codec"] = rng.choice(["os.path:join", "experiments.codecs:nothere", "zip", "topk:0.5"])
+        elif change == 2:
+            cut.update(codec="int8-channel", axis=7)
+        elif change == 3:
+            cut.update(codec="topk", kept=10**9)
+        elif change == 4:
+            tensor["dtype"] = "int32"
+        elif change == 5:
+            cut["scale"] = rng.choice([0, -1.0, "x"])
+            cut["codec"] = "int8"
+        elif codec == "topk:0.5":
+            payload = bytearray(buffers[0])
+            payload[:4] = (10**6).to_bytes(4, "little")
+            buffers[0] = bytes(payload)
+        else:
+            cut["codec"] = "topk"
+        return [json.dumps(fields).encode(), *buffers]
 
     def upload(self) -> list[bytes]:
         """A request against the open session (or another) that breaks one of its rules."""
@@ -154,6 +188,7 @@ def test_ten_thousand_bad_frames(start_worker, skipnet):
         requests.mismatched,
         requests.corrupted,
         requests.upload,
+        requests.coded,
     ]
     context = zmq.Context()
     socket = context.socket(zmq.DEALER)
@@ -173,6 +208,9 @@ def test_ten_thousand_bad_frames(start_worker, skipnet):
                 reply, buffers = _exchange(socket, requests.valid(valid_id, rng.choice(["none", "lz4"])))
                 assert reply.kind == "result" and reply.id == valid_id
                 assert torch.equal(unpack(reply.values, buffers)[0], requests.expected)
+                reply, buffers = _exchange(socket, requests.valid(valid_id + 1, codec="fp16"))
+                assert reply.kind == "result" and reply.id == valid_id + 1
+                assert torch.allclose(unpack(reply.values, buffers)[0], requests.expected, rtol=1e-2, atol=1e-2)
     finally:
         socket.close()
         context.term()
