@@ -42,10 +42,16 @@ class Judged:
 
 
 def judge(
-    run: str, situation: Situation, partitioners: list[dict], samples: Mapping[int, np.ndarray] | None = None
+    run: str,
+    situation: Situation,
+    partitioners: list[dict],
+    samples: Mapping[int, np.ndarray] | None = None,
+    edge_energy: Mapping[int, tuple[float, float]] | None = None,
 ) -> Judged:
     """Every partitioner's decision on ``situation``, with regret where cuts were measured, and
-    ``p_slower`` where ``samples`` holds each cut's end-to-end milliseconds per inference."""
+    ``p_slower`` where ``samples`` holds each cut's end-to-end milliseconds per inference. A
+    partitioner minimising energy is also judged in energy where ``edge_energy`` holds each cut's
+    measured edge millijoules and transfer milliseconds (``measured_edge_energy``)."""
     measured = situation.measured_ms
     best_cut = min(measured, key=lambda cut: (measured[cut], cut)) if measured else None
     names = {cut.index: cut.after for cut in situation.split.cuts}
@@ -73,6 +79,7 @@ def judge(
                 "p_slower": slower_p_value(samples, decision.cut, best_cut),
                 "decision_us": timed.decision_ns / 1e3,
                 "note": decision.note,
+                "energy_regret": _energy_regret(edge_energy, decision.cut, spec),
             }
         )
         predictions += [
@@ -87,6 +94,29 @@ def judge(
             for cut, value in sorted(decision.predicted_ms.items())
         ]
     return Judged(run, situation, rows, predictions)
+
+
+def _energy_regret(edge_energy: Mapping[int, tuple[float, float]] | None, cut: int, spec: dict) -> float | None:
+    """The edge's measured energy at ``cut`` over the least of any cut, counting its radio at the
+    spec's ``radio_watts`` over the measured transfer; None unless the spec minimises energy and
+    the edge measured its energy at that cut."""
+    if spec.get("objective") != "energy" or not edge_energy or cut not in edge_energy:
+        return None
+    radio_watts = spec["radio_watts"]
+    spent = {index: joules + radio_watts * transfer for index, (joules, transfer) in edge_energy.items()}
+    return spent[cut] / min(spent.values()) if min(spent.values()) > 0 else None
+
+
+def measured_edge_energy(records: pd.DataFrame, run: str) -> dict[int, tuple[float, float]]:
+    """Per cut of ``run``: the median millijoules the edge measured and the median transfer in
+    milliseconds (None for records without edge energy)."""
+    if "edge_joules" not in records.columns:
+        return {}
+    rows = records[records["run"] == run].dropna(subset=["edge_joules"])
+    return {
+        int(cut): (1e3 * float(group["edge_joules"].median()), float(group["transfer_ns"].median()) / 1e6)
+        for cut, group in rows.groupby("cut")
+    }
 
 
 def _regret(measured: dict[int, float], cut: int, best_cut: int | None) -> float | None:
@@ -151,7 +181,8 @@ def judge_sweep(
         edge_ns, cloud_ns = profiles_from_layers(layers, run.id, splits[key], str(folder.layers))
         codec_ns = measured_codec_ns(records, run.id)
         situation = run_situation(run, splits[key], edge_ns, cloud_ns, measured_totals(summary, run.id), codec_ns)
-        judged.append(judge(run.id, situation, partitioners, measured_samples(records, run.id)))
+        energy = measured_edge_energy(records, run.id)
+        judged.append(judge(run.id, situation, partitioners, measured_samples(records, run.id), energy))
     written = write_judgements(folder, judged)
     if choose_codec is not None:
         written.append(_write_codec_choices(folder, runs, judged, records, partitioners, choose_codec))

@@ -24,6 +24,7 @@ DECISION_COLUMNS = (
     "p_slower",
     "decision_us",
     "note",
+    "energy_regret",
 )
 
 
@@ -31,8 +32,9 @@ def read_decisions(folder: ResultsFolder) -> pd.DataFrame | None:
     if not folder.decisions.is_file():
         return None
     decisions = pd.read_csv(folder.decisions, keep_default_na=False, na_values=[""])
-    if "p_slower" not in decisions.columns:
-        decisions["p_slower"] = float("nan")  # judged before the p-value was recorded
+    for later in ("p_slower", "energy_regret"):
+        if later not in decisions.columns:
+            decisions[later] = float("nan")  # judged before the column was recorded
     missing = [column for column in DECISION_COLUMNS if column not in decisions.columns]
     if missing:
         raise BadInput(

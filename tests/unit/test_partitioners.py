@@ -86,6 +86,32 @@ def test_the_energy_objective_keeps_more_on_the_edge_where_the_radio_is_power_hu
         decide("neurosurgeon", situation, objective="cost")
 
 
+def test_the_energy_objective_is_judged_in_measured_energy(skipnet):
+    """Measured: the edge's millijoules and the transfer's milliseconds per cut; the radio is charged
+    its watts over the transfer, as the objective predicts it."""
+    import pandas as pd
+
+    from harness.partition.evaluate import measured_edge_energy
+
+    records = pd.DataFrame(
+        {
+            "run": ["r"] * 6,
+            "cut": [0, 0, 9, 9, 11, 11],
+            "edge_joules": [0.004, 0.006, 0.089, 0.091, 0.110, None],
+            "transfer_ns": [3_000_000, 3_200_000, 30_000, 30_000, 0, 0],
+        }
+    )
+    measured = measured_edge_energy(records, "r")
+    assert measured == {0: (5.0, 3.1), 9: (90.0, 0.03), 11: (110.0, 0.0)}
+    situation = situation_from_profiles(skipnet, [10 * MS] * 11, [1 * MS] * 11, Link(RATE), [0, 9, 11])
+    energy = {"name": "neurosurgeon", "objective": "energy", "edge_watts": 1.0, "radio_watts": 100.0}
+    rows = judge("r", situation, [energy, {"name": "neurosurgeon"}], None, measured).rows
+    assert [row["cut"] for row in rows] == [9, 0]
+    assert rows[0]["energy_regret"] == 1.0 and rows[1]["energy_regret"] is None, "latency is judged in time"
+    cheap_radio = judge("r", situation, [{**energy, "radio_watts": 1.0}], None, measured).rows[0]
+    assert cheap_radio["cut"] == 0 and cheap_radio["energy_regret"] == 1.0, "5 + 3.1 mJ, the least"
+
+
 def test_a_manifest_asking_for_energy_gives_both_powers(tmp_path):
     from harness.manifest import load_manifest
 
