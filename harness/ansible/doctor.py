@@ -197,9 +197,20 @@ def find_missing(facts: list[HostFacts], groups: dict[str, list[str]], manifest:
         missing += [Missing(host.host, message) for message in missing_runtime(host)]
     for host in edge:
         missing += [Missing(host.host, message) for message in missing_for_links(host, manifest.link)]
+        missing += [Missing(host.host, message) for message in missing_energy(host, "edge", manifest.energy.edge)]
     for host in cloud:
         missing += [Missing(host.host, message) for message in missing_for_device(host, manifest.worker.device)]
+        missing += [Missing(host.host, message) for message in missing_energy(host, "cloud", manifest.energy.cloud)]
     return missing
+
+
+def missing_energy(host: HostFacts, role: str, source: str) -> list[str]:
+    """A power source the manifest names for the host's role that the harness there did not find
+    (auto, none and a user's meter need nothing the doctor can see)."""
+    if source not in ("rapl", "nvml", "jetson") or host.energy is None or source in host.energy:
+        return []
+    found = ", ".join(host.energy) or "none"
+    return [f"energy.{role} {source}: the harness there found {found}"]
 
 
 def missing_runtime(host: HostFacts) -> list[str]:

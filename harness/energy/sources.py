@@ -139,8 +139,18 @@ class UserMeter:
         return float(self._read())
 
 
+def check_source_name(spec: str) -> str:
+    """``spec`` if it can name a source (whether this host has it is for the host to say)."""
+    module, colon, function = spec.partition(":")
+    named = colon and function.isidentifier() and all(part.isidentifier() for part in module.split("."))
+    if spec not in NAMES and not named:
+        raise BadInput(f"energy source '{spec}': expected {EXPECTED}")
+    return spec
+
+
 def open_source(spec: str, device: str = "cpu", powercap: Path = POWERCAP, i2c: Path = I2C_DRIVERS) -> Source | None:
     """The source ``spec`` names on this host (None for ``none``, or ``auto`` where there is none)."""
+    check_source_name(spec)
     if spec == "none":
         return None
     if ":" in spec:
@@ -148,8 +158,6 @@ def open_source(spec: str, device: str = "cpu", powercap: Path = POWERCAP, i2c: 
     builders = {"rapl": lambda: Rapl(powercap), "nvml": lambda: Nvml(_gpu(device)), "jetson": lambda: JetsonRails(i2c)}
     if spec in builders:
         return builders[spec]()
-    if spec != "auto":
-        raise BadInput(f"energy source '{spec}': expected {EXPECTED}")
     order = (["nvml"] if device.startswith("cuda") else []) + ["rapl", "jetson"]
     for name in order:
         try:

@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from harness.energy.sources import EXPECTED as EXPECTED_SOURCES
+from harness.energy.sources import check_source_name
 from harness.errors import BadInput
 from harness.exits.data import LABELLED_CLASSES
 from harness.exits.placement import MAX_PER_PART, PARETO_ALPHA
@@ -109,6 +111,7 @@ _check_compression = _accepted_by(
 )
 
 _check_cut_codec = _accepted_by(CutCodec.parse, EXPECTED_CODECS)
+_check_energy_source = _accepted_by(check_source_name, EXPECTED_SOURCES)
 
 
 def _check_device(value: str) -> str:
@@ -198,6 +201,7 @@ Rate = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_check_ra
 Delay = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_check_delay)]
 CompressionText = Annotated[str, AfterValidator(_check_compression)]
 CutCodecText = Annotated[str, AfterValidator(_check_cut_codec)]
+EnergySourceText = Annotated[str, AfterValidator(_check_energy_source)]
 Cuts = Annotated[str | list[int] | list[list[int]], PlainValidator(_check_cuts)]
 PositiveInt = Annotated[int, Field(ge=1)]
 
@@ -291,6 +295,17 @@ class EvaluateSpec(StrictModel):
     edge_watts: Annotated[float, Field(ge=0)] | None = None
     radio_watts: Annotated[float, Field(ge=0)] | None = None
     options: dict[str, bool | int | float | str] | None = None
+
+
+class EnergySpec(StrictModel):
+    """Each role's power source: ``auto`` (NVML for a worker on a CUDA device, else RAPL, else a
+    Jetson's rails, else none), ``none``, ``rapl``, ``nvml``, ``jetson``, or a user's meter as
+    ``package.module:function`` returning watts (a Raspberry Pi has no sensor of its own). A source
+    a host lacks stops its worker or edge before anything is measured; `harness doctor -m` says so
+    beforehand."""
+
+    edge: EnergySourceText = "auto"
+    cloud: EnergySourceText = "auto"
 
 
 class ChooseCodecSpec(StrictModel):
@@ -558,6 +573,7 @@ class Manifest(StrictModel):
     codec: CutCodecs = Field(default_factory=lambda: ["none"])
     """Cut codecs (quantisation at the cut, before compression), an axis like compression."""
     choose_codec: ChooseCodecSpec | None = None
+    energy: EnergySpec = EnergySpec()
     threads: PositiveInt | None = None
     task: Annotated[str, AfterValidator(_check_function)] | None = None
     worker: WorkerSpec = WorkerSpec()

@@ -113,6 +113,8 @@ def playbook_variables(loaded: LoadedManifest, observer: str = "", results: Path
         "harness_cloud_group": manifest.hosts.cloud,
         "harness_worker_port": manifest.worker.port,
         "harness_worker_device": manifest.worker.device,
+        "harness_worker_energy": manifest.energy.cloud,
+        "harness_edge_energy": manifest.energy.edge,
         "harness_worker_threads": manifest.threads or 0,
         "harness_plan": {
             "name": manifest.name,

@@ -145,3 +145,32 @@ def test_profile_energy_gives_every_layer_its_joules_and_refuses_a_host_without_
     assert missing.exit_code == 2 and missing.stdout == ""
     expected = f"energy source 'rapl': no readable intel-rapl:N/energy_uj under {tmp_path}"
     assert missing.stderr == f"harness: error: {expected}\n"
+
+
+def test_a_manifest_names_each_roles_source_and_a_name_that_means_nothing_stops_at_its_line(tmp_path):
+    from harness.manifest import load_manifest
+
+    path = tmp_path / "energy.yml"
+    text = "name: tiny\nmodel:\n  name: alexnet\nlink:\n  rate: 4MB/s\nenergy:\n  edge: {edge}\n  cloud: nvml\n"
+    path.write_text(text.format(edge="experiments.lab:meter_watts"))
+    energy = load_manifest(path, []).manifest.energy
+    assert (energy.edge, energy.cloud) == ("experiments.lab:meter_watts", "nvml")
+    path.write_text(text.format(edge="battery"))
+    with pytest.raises(BadInput) as caught:
+        load_manifest(path, [])
+    assert str(caught.value) == (
+        f"{path}:7: field energy.edge: expected auto, none, rapl, nvml, jetson or package.module:function "
+        "returning watts (got 'battery')"
+    )
+
+
+def test_the_doctor_says_which_host_lacks_the_source_a_manifest_names():
+    from harness.ansible.doctor import HostFacts, missing_energy
+
+    gpu = HostFacts("gpu1", ("cloud",), energy=("rapl",))
+    assert missing_energy(gpu, "cloud", "nvml") == ["energy.cloud nvml: the harness there found rapl"]
+    assert missing_energy(gpu, "cloud", "rapl") == [] and missing_energy(gpu, "cloud", "auto") == []
+    assert missing_energy(HostFacts("pi", ("edge",), energy=()), "edge", "jetson") == [
+        "energy.edge jetson: the harness there found none"
+    ]
+    assert missing_energy(HostFacts("old", ("edge",)), "edge", "rapl") == [], "an older harness does not say"

@@ -57,8 +57,8 @@ def test_unknown_field_names_its_line_and_the_fields(tmp_path):
     path = write(tmp_path, MINIMAL.replace("model:", "modle:"))
     assert error_of(path) == (
         f"{path}:2: field modle: unknown field (expected one of: name, description, hosts, model, cuts, "
-        "partitioner, warmup, dataset, link, compression, codec, choose_codec, threads, task, worker, retry, "
-        "evaluate, placement, adapt, link_events, exits, upload) "
+        "partitioner, warmup, dataset, link, compression, codec, choose_codec, energy, threads, task, worker, "
+        "retry, evaluate, placement, adapt, link_events, exits, upload) "
         "(and 1 more problem)"
     )
 
