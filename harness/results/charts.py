@@ -392,6 +392,19 @@ def _mark_time(axes: Axes, at_s: float, text: str, below: int, colour: str, **li
     )
 
 
+def _model_panels(count: int) -> tuple[Figure, list[Axes]]:
+    """A figure of ``count`` panels stacked, one per model, each gridded (made inside the style)."""
+    figure = Figure(figsize=(WIDTH_PX / DPI, max(HEIGHT_PX / DPI, 5.5 * count)), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    panels = []
+    for index in range(1, count + 1):
+        axes = figure.add_subplot(count, 1, index)
+        axes.grid(alpha=0.3)
+        axes.set_axisbelow(True)
+        panels.append(axes)
+    return figure, panels
+
+
 def exits_front(table: pd.DataFrame, path: Path) -> Path:
     """Early exits, one point per placement and threshold (labelled with it): median end-to-end time
     against error; the non-dominated points (on latency, error and cloud cost together; a point may
@@ -399,14 +412,8 @@ def exits_front(table: pd.DataFrame, path: Path) -> Path:
     and edge-only baselines as crosses. One panel per model."""
     models = list(dict.fromkeys(table["model"]))
     with mpl.rc_context(STYLE):
-        figure = Figure(
-            figsize=(WIDTH_PX / DPI, max(HEIGHT_PX / DPI, 5.5 * len(models))), dpi=DPI, layout="constrained"
-        )
-        FigureCanvasAgg(figure)
-        for index, model in enumerate(models, start=1):
-            axes = figure.add_subplot(len(models), 1, index)
-            axes.grid(alpha=0.3)
-            axes.set_axisbelow(True)
+        figure, panels = _model_panels(len(models))
+        for model, axes in zip(models, panels, strict=True):
             rows = table[table["model"] == model]
             measured = rows[rows["kind"] == "measured"]
             groups = measured.groupby("placement", sort=False)
@@ -462,14 +469,8 @@ def rate_accuracy(table: pd.DataFrame, path: Path) -> Path:
     dashed. One panel per model; ``table`` is ``codecs.csv``, with accuracies."""
     models = list(dict.fromkeys(table["model"]))
     with mpl.rc_context(STYLE):
-        figure = Figure(
-            figsize=(WIDTH_PX / DPI, max(HEIGHT_PX / DPI, 5.5 * len(models))), dpi=DPI, layout="constrained"
-        )
-        FigureCanvasAgg(figure)
-        for index, model in enumerate(models, start=1):
-            axes = figure.add_subplot(len(models), 1, index)
-            axes.grid(alpha=0.3)
-            axes.set_axisbelow(True)
+        figure, panels = _model_panels(len(models))
+        for model, axes in zip(models, panels, strict=True):
             rows = table[table["model"] == model]
             groups = rows.groupby("cut", sort=True)
             for number, ((cut, group), colour) in enumerate(zip(groups, itertools.cycle(PALETTE), strict=False)):
