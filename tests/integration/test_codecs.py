@@ -18,6 +18,10 @@ from tests.integration.test_sweep import harness, hosts_dir  # noqa: F401 (a fix
 RATE = 4e6
 REPEATS = 12
 SAMPLES = 100
+BANDWIDTH = "200kB/s"
+"""Slow enough that a codec's bytes set it apart: at 1 MB/s int8 and int8 per channel at the last
+cut differ by 1 ms, less than the drift between two runs beside the rest of the suite (one CI run
+measured them 4 ms apart the other way); here by 5 ms."""
 
 
 def _transfers(endpoint: str, split, cut: int, codec: str) -> tuple[list, torch.Tensor]:
@@ -53,8 +57,8 @@ def test_int8_at_alexnet_pool1_sends_a_quarter_and_its_transfer_follows_the_byte
 
 
 def test_a_sweep_measures_each_codecs_accuracy_and_a_partitioner_chooses_the_codec(hosts_dir, tmp_path):  # noqa: F811
-    """The manifest's link is 1 MB/s, where sending fewer bytes pays: a partitioner that may choose
-    the codec takes a quantised one, within the accuracy floor, and close to the measured best."""
+    """On a slow link, where sending fewer bytes pays, a partitioner that may choose the codec takes
+    a quantised one, within the accuracy floor, and close to the measured best."""
     trained = tmp_path / "trained"
     command = [sys.executable, "-m", "harness.cli", "exits", "train", "manifests/edgelesspart.yml"]
     command += ["--set", "placement=[linear]", "--set", "exit_epochs=1"]  # the backbone is what is used
@@ -64,6 +68,7 @@ def test_a_sweep_measures_each_codecs_accuracy_and_a_partitioner_chooses_the_cod
     out = tmp_path / "results"
     codecs = "codecs=[none, fp16, int8, int8-channel, experiments.codecs:scrambled]"
     sets = ["--set", f"samples={SAMPLES}", "--set", codecs, "--set", f"weights={weights}", "--set", "floor=0.02"]
+    sets += ["--set", f"bandwidth={BANDWIDTH}"]
     swept = harness(hosts_dir, "sweep", "manifests/codecs.yml", *sets, "--out", str(out), timeout=900)
     assert swept.returncode == 0, swept.stderr[-3000:]
 
@@ -104,7 +109,7 @@ def test_a_sweep_measures_each_codecs_accuracy_and_a_partitioner_chooses_the_cod
     print(choices.to_string())
     assert list(choices.index) == ["neurosurgeon", "oracle"]
     chosen = choices.loc["neurosurgeon"]
-    assert chosen["codec"] in ("int8", "int8-channel"), "at 1 MB/s a quantised codec pays"
+    assert chosen["codec"] in ("int8", "int8-channel"), "on a slow link a quantised codec pays"
     assert chosen["regret"] <= 1.10
     assert chosen["accuracy"] >= table.loc[(chosen["cut"], "none"), "accuracy"] - 0.02
     oracle = choices.loc["oracle"]
