@@ -46,9 +46,12 @@ class EnergyMeter:
         return self.source.name
 
     def mark(self) -> Mark:
+        """Now, and a counter's reading: timed as the reading returns, which is when its value was
+        taken (a sysfs read takes microseconds; a reading that waits is timed at its end)."""
         if self.counter:
             source: Counter = self.source
-            return Mark(time.monotonic_ns(), source.read())
+            reading = source.read()
+            return Mark(time.monotonic_ns(), reading)
         return Mark(time.monotonic_ns())
 
     def joules(self, start: Mark, end: Mark) -> float:

@@ -1,36 +1,28 @@
-"""Energy in the records: an edge and a worker each reading a powercap tree this test serves (both
-hosts drawing a known power), so each inference's joules on each host are that power over its
-window; a worker without a source records empty energy, never zero."""
+"""Energy in the records: an edge and a worker each sampling a meter of a known power, so each
+inference's joules on each host are that power over its own window; a worker without a source
+records empty energy, never zero. (The powercap counters are tested in tests/unit/test_energy.py,
+where the test writes them at the moment they are read.)"""
 
-import pytest
 import torch
 
 from harness.energy import EnergyMeter, open_source
 from harness.model import Granularity, build_split_graph, load_model
 from harness.wire import ModelSpec
 from harness.worker import EdgeDriver, WorkerClient, synthetic_inputs
-from tests.unit.test_energy import WATTS, PowercapTree
+from tests.unit.test_energy import WATTS
 
+METER = "tests.unit.test_energy:twelve_watts"
 SHAPE = (1, 3, 448, 448)
 """ResNet-18 at four times its usual pixels: windows of a tenth of a second and more on each host."""
 
 
-@pytest.fixture
-def trees(tmp_path):
-    made = [PowercapTree(tmp_path / "edge"), PowercapTree(tmp_path / "worker")]
-    yield made
-    for tree in made:
-        tree.close()
-
-
-def test_each_inference_is_charged_each_hosts_power_over_its_own_window(start_worker, trees):
-    edge_tree, worker_tree = trees
+def test_each_inference_is_charged_each_hosts_power_over_its_own_window(start_worker):
     torch.set_num_threads(1)
     split = build_split_graph(load_model("resnet18"), Granularity.MODULE, SHAPE)
     spec = ModelSpec(name="resnet18", granularity="module", input_shape=SHAPE)
     middle = next(cut.index for cut in split.cuts if cut.after == "layer2.1.relu" and cut.single_tensor)
-    worker = start_worker("--energy", "rapl", "--powercap-root", str(worker_tree.root), "--threads", "1")
-    meter = EnergyMeter(open_source("rapl", powercap=edge_tree.root))
+    worker = start_worker("--energy", METER, "--threads", "1")
+    meter = EnergyMeter(open_source(METER))
     (example,) = synthetic_inputs(SHAPE, 1, seed=2)
     with WorkerClient(worker.endpoint) as client:
         driver = EdgeDriver(client, split, spec, energy=meter)
@@ -40,14 +32,14 @@ def test_each_inference_is_charged_each_hosts_power_over_its_own_window(start_wo
     meter.close()
     for record in records:
         edge_window_s = (record.edge_ns + record.encode_ns) / 1e9
-        assert record.edge_joules == pytest.approx(WATTS * edge_window_s, rel=0.02), record
+        assert abs(record.edge_joules / (WATTS * edge_window_s) - 1) <= 0.02, record
         busy_s = (record.cloud_decode_ns + record.cloud_ns + record.cloud_encode_ns) / 1e9
-        assert record.cloud_joules == pytest.approx(WATTS * busy_s, rel=0.02), record
-    assert local.edge_joules == pytest.approx(WATTS * local.edge_ns / 1e9, rel=0.02)
+        assert abs(record.cloud_joules / (WATTS * busy_s) - 1) <= 0.02, record
+    assert abs(local.edge_joules / (WATTS * local.edge_ns / 1e9) - 1) <= 0.02
     assert local.cloud_joules is None, "nothing was sent"
 
 
-def test_a_worker_without_a_source_records_empty_energy(start_worker, tmp_path):
+def test_a_worker_without_a_source_records_empty_energy(start_worker):
     split = build_split_graph(load_model("alexnet"), Granularity.MODULE, (1, 3, 224, 224))
     spec = ModelSpec(name="alexnet", granularity="module", input_shape=(1, 3, 224, 224))
     worker = start_worker("--energy", "none")

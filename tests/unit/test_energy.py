@@ -2,8 +2,6 @@
 at a known power and wrap; Jetson rails; a user's meter; a host with no source."""
 
 import json
-import os
-import threading
 import time
 from pathlib import Path
 
@@ -13,23 +11,20 @@ from harness.energy import EnergyMeter, available, open_source
 from harness.errors import BadInput
 
 WATTS = 12.0
-RANGE_UJ = 3_000_000
-"""A wrap every half second per package at 6 W: some windows below cross one. Windows are a
-tenth of a second and more, as long beside the fake counter's scheduling (a thread of this test,
-late by a millisecond when the machine is busy) as an inference's is beside RAPL's own update."""
+RANGE_UJ = 5_000_000
+"""A wrap every 0.83 s per package at 6 W: of the windows below, a second in all, one crosses it
+(a window is never longer than a wrap, as on a real host, where the range is 262 kJ)."""
 
 
 class PowercapTree:
-    """``intel-rapl:0`` and ``intel-rapl:1`` (two packages, each drawing half of ``WATTS``) and a
-    subzone inside the first (listed at the top too, as sysfs does). Each package's ``energy_uj``
-    is a named pipe whose writer computes the counter at the moment it is opened for reading,
-    modulo the range, as the kernel computes it when read; one reader at a time (a reader that
-    has not closed it yet may see later values on lines after its own, and keeps the first)."""
+    """``intel-rapl:0`` and ``intel-rapl:1`` (two packages, each drawing half of ``WATTS``, their
+    counters not in step) and a subzone inside the first (listed at the top too, as sysfs does).
+    ``advance()`` writes each package's counter for this moment, modulo the range, as the kernel
+    would give it if read now; the test calls it just before the meter reads."""
 
     def __init__(self, root: Path):
         self.root = root
-        self._stop = threading.Event()
-        self._started = time.monotonic_ns()
+        self.started_ns = time.monotonic_ns()
         self.zones = [root / "intel-rapl:0", root / "intel-rapl:1"]
         subzone = root / "intel-rapl:0" / "intel-rapl:0:0"
         for zone in [*self.zones, subzone]:
@@ -37,55 +32,43 @@ class PowercapTree:
             (zone / "max_energy_range_uj").write_text(f"{RANGE_UJ}\n")
         (subzone / "energy_uj").write_text("0\n")
         (root / "intel-rapl:0:0").symlink_to(subzone)
-        self._threads = []
+        self.advance()
+
+    def advance(self) -> int:
+        """Write the counters for now; the moment they stand for."""
+        now = time.monotonic_ns()
+        microjoules = int(WATTS / 2 * (now - self.started_ns) / 1e3)
         for number, zone in enumerate(self.zones):
-            os.mkfifo(zone / "energy_uj")
-            thread = threading.Thread(target=self._serve, args=(zone / "energy_uj", number * 1_000_000), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def _serve(self, fifo: Path, offset: int) -> None:
-        """Answer each read with the counter now; the zones' counters are not in step."""
-        while not self._stop.is_set():
-            try:
-                with fifo.open("w") as pipe:
-                    microjoules = int(WATTS / 2 * (time.monotonic_ns() - self._started) / 1e3)
-                    pipe.write(f"{(microjoules + offset) % RANGE_UJ}\n")
-            except BrokenPipeError:
-                continue
-
-    def close(self) -> None:
-        self._stop.set()
-        for zone in self.zones:
-            os.close(os.open(zone / "energy_uj", os.O_RDONLY | os.O_NONBLOCK))
-        for thread in self._threads:
-            thread.join(timeout=5)
+            (zone / "energy_uj").write_text(f"{(microjoules + number * 1_000_000) % RANGE_UJ}\n")
+        return now
 
 
-@pytest.fixture
-def powercap(tmp_path):
+def test_rapl_joules_over_a_window_are_the_power_times_the_window_across_wraps(tmp_path):
     tree = PowercapTree(tmp_path / "powercap")
-    yield tree
-    tree.close()
-
-
-def test_rapl_joules_over_a_window_are_the_power_times_the_window_across_wraps(powercap):
-    meter = EnergyMeter(open_source("rapl", powercap=powercap.root))
+    meter = EnergyMeter(open_source("rapl", powercap=tree.root))
     assert meter.name == "rapl" and len(meter.source.zones) == 2, "packages only, not their subzones"
     wrapped = False
     for seconds in (0.1, 0.2, 0.3, 0.4):
+        began = tree.advance()
         start = meter.mark()
         time.sleep(seconds)
+        ended = tree.advance()
         end = meter.mark()
         wrapped |= any(after < before for before, after in zip(start.reading, end.reading, strict=True))
-        expected = WATTS * (end.at_ns - start.at_ns) / 1e9
+        expected = WATTS * (ended - began) / 1e9
         assert meter.joules(start, end) == pytest.approx(expected, rel=0.02), seconds
+        assert start.at_ns >= began and end.at_ns >= ended, "a reading is timed as it returns"
     meter.close()
-    assert wrapped, "a second at 6 W per package wraps a 3 J counter at least once"
+    assert wrapped, "a second at 6 W per package wraps a 5 J counter at least once"
 
 
 def _five_watts() -> float:
     return 5.0
+
+
+def twelve_watts() -> float:
+    """A meter of ``WATTS``, for the worker and edge of tests/integration/test_energy_records.py."""
+    return WATTS
 
 
 def test_a_meter_is_sampled_and_integrated_and_charges_a_window_shorter_than_a_sample():
