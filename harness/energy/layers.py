@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 
 import torch
-from torch.utils import _pytree as pytree
 
 from harness.energy.meter import EnergyMeter
 from harness.model.graph import SplitGraph
@@ -48,7 +47,7 @@ def energy_per_layer(
     last = len(split.layers)
     found = []
     for start, end in itertools.pairwise(boundaries):
-        segment = split.segment(start, end if end < last else None).graph_module.to(device)
+        segment = split.segment(start, end if end < last else None).to(device)
         inputs = _live(split, start, example, device)
         joules, runs = _measure(segment, inputs, meter, min_window_s, min_runs, device)
         positions = range(start + 1, end + 1)
@@ -61,15 +60,12 @@ def energy_per_layer(
 
 
 def _live(split: SplitGraph, cut: int, example: torch.Tensor, device: torch.device) -> tuple:
-    """What is live at ``cut`` for ``example``, as the segment after it takes it."""
+    """The values live at ``cut`` for ``example``, flat, as a segment from there takes them."""
     if cut == 0:
         return (example,)
-    head = split.head(cut)
-    head.graph_module.to(device)
+    head = split.head(cut).to(device)
     with torch.no_grad():
-        live = head(example.clone())
-    tail_spec = split.segment(cut, None).live_spec
-    return tuple(live) if tail_spec is None else tuple(pytree.tree_unflatten(list(live), tail_spec))
+        return tuple(head(example.clone()))
 
 
 def _measure(segment, inputs: tuple, meter: EnergyMeter, min_window_s: float, min_runs: int, device) -> tuple:

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from harness.model import SplitGraph
-from harness.wire.codecs import CutCodec, decode
+from harness.wire.codecs import FLOATING, CutCodec, decode
 
 
 def measured_codec_ns(records: pd.DataFrame, run: str) -> dict[int, float]:
@@ -37,7 +37,7 @@ def estimated_codec_ns(split: SplitGraph, codec: CutCodec, cuts: list[int], repe
         tensors = [
             (torch.randn(leaf.shape, generator=generator).to(getattr(torch, leaf.dtype)), leaf.dtype)
             for leaf in split.cut(cut).live
-            if leaf.kind == "tensor" and leaf.dtype.startswith(("float", "bfloat"))
+            if leaf.kind == "tensor" and leaf.dtype in FLOATING
         ]
         times = []
         for _ in range(repeats):
