@@ -189,10 +189,7 @@ def find_missing(facts: list[HostFacts], groups: dict[str, list[str]], manifest:
     missing = [Missing(host.host, _not_examined(host)) for host in facts if not host.examined]
     if manifest is None:
         return missing
-    by_name = {host.host: host for host in facts if host.examined}
-    first, *later = manifest.hosts.pipeline
-    edge = [by_name[name] for name in groups.get(first, []) if name in by_name]
-    cloud = [by_name[name] for group in later for name in groups.get(group, []) if name in by_name]
+    edge, cloud = role_hosts(facts, groups, manifest)
     for host in _unique(edge + cloud):
         missing += [Missing(host.host, message) for message in missing_runtime(host)]
     for host in edge:
@@ -204,13 +201,32 @@ def find_missing(facts: list[HostFacts], groups: dict[str, list[str]], manifest:
     return missing
 
 
+def role_hosts(
+    facts: list[HostFacts], groups: dict[str, list[str]], manifest: Manifest
+) -> tuple[list[HostFacts], list[HostFacts]]:
+    """The examined edge hosts (the manifest's first tier) and worker hosts (every later one)."""
+    by_name = {host.host: host for host in facts if host.examined}
+    first, *later = manifest.hosts.pipeline
+    edge = [by_name[name] for name in groups.get(first, []) if name in by_name]
+    cloud = [by_name[name] for group in later for name in groups.get(group, []) if name in by_name]
+    return edge, cloud
+
+
 def missing_energy(host: HostFacts, role: str, source: str) -> list[str]:
     """A power source the manifest names for the host's role that the harness there did not find
     (auto, none and a user's meter need nothing the doctor can see)."""
-    if source not in ("rapl", "nvml", "jetson") or host.energy is None or source in host.energy:
+    if not names_hardware(source) or host.energy is None or source in host.energy:
         return []
-    found = ", ".join(host.energy) or "none"
-    return [f"energy.{role} {source}: the harness there found {found}"]
+    return [f"energy.{role} {source}: the harness there found {found_sources(host)}"]
+
+
+def names_hardware(source: str) -> bool:
+    """Whether ``source`` is a sensor a host has or lacks (not auto, none or a user's meter)."""
+    return source in ("rapl", "nvml", "jetson")
+
+
+def found_sources(host: HostFacts) -> str:
+    return ", ".join(host.energy or ()) or "none"
 
 
 def missing_runtime(host: HostFacts) -> list[str]:

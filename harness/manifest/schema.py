@@ -300,9 +300,9 @@ class EvaluateSpec(StrictModel):
 class EnergySpec(StrictModel):
     """Each role's power source: ``auto`` (NVML for a worker on a CUDA device, else RAPL, else a
     Jetson's rails, else none), ``none``, ``rapl``, ``nvml``, ``jetson``, or a user's meter as
-    ``package.module:function`` returning watts (a Raspberry Pi has no sensor of its own). A source
-    a host lacks stops its worker or edge before anything is measured; `harness doctor -m` says so
-    beforehand."""
+    ``package.module:function`` returning watts (a Raspberry Pi has no sensor of its own). A sensor
+    named here that a host of its role lacks stops the sweep at this line before anything starts
+    (the sweep asks the hosts first, as `harness doctor -m` does)."""
 
     edge: EnergySourceText = "auto"
     cloud: EnergySourceText = "auto"

@@ -53,6 +53,7 @@ from harness.sweep.observer import (
 )
 from harness.sweep.pipelines import SweepPipelines, choose_pipelines, pipeline_places
 from harness.sweep.plan import FAILURES_SPOOL, HOPS_SPOOL
+from harness.sweep.power import check_power_sources
 from harness.sweep.progress import SweepProgress
 from harness.sweep.resume import (
     Recorded,
@@ -286,6 +287,7 @@ def run_sweep(
     that wrote that folder."""
     from harness.results.catalog import Catalog
 
+    check_power_sources(inventory, loaded)
     if resume is not None:
         folder = ResultsFolder.open(resume)
         check_resumable(folder, loaded)

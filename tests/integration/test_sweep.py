@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -143,6 +144,23 @@ def test_dry_run_starts_nothing(hosts_dir, tmp_path):
     assert "alexnet-module-4MBps-none" in done.stdout
     assert not (tmp_path / "r").exists()
     assert not (hosts_dir / HOSTS_SUBDIR).exists()
+
+
+def test_a_power_sensor_the_hosts_lack_stops_the_sweep_at_its_line(hosts_dir, tmp_path):
+    lines = (REPO / "manifests/alexnet.yml").read_text().splitlines()
+    at = lines.index("hosts: {edge: edge, cloud: cloud}")
+    manifest = tmp_path / "jetson.yml"
+    manifest.write_text("\n".join([*lines[:at], "energy: {cloud: auto, edge: jetson}", *lines[at:]]) + "\n")
+    done = harness(hosts_dir, "sweep", str(manifest), *SHORT, "--out", str(tmp_path / "r"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert re.fullmatch(
+        rf"harness: error: {manifest}:{at + 1}: field energy.edge: edge host edge-local has no jetson power source "
+        r"\(the harness there found [a-z, ]+\); expected one it has, auto, none, "
+        r"or a meter as package.module:function\n",
+        done.stderr,
+    ), done.stderr
+    assert not (tmp_path / "r").exists()
+    assert not (hosts_dir / HOSTS_SUBDIR).exists() or _left_behind(hosts_dir) == []
 
 
 def test_provision_is_idempotent(hosts_dir):
