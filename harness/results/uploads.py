@@ -37,6 +37,12 @@ class PartitionRecord:
     """A query's latency with this partition and the ones before it on the server, as planned."""
     predicted_queries: int
     simulated_queries: int
+    client_scale: float
+    """The client's compute beside an upload over its profiled time, measured before the upload;
+    the replay (``simulated_queries``) slows the client's layers by it while the upload runs."""
+    upload_share: float
+    """The share of the link's rate the upload reached meanwhile, which the replay gives it while the
+    client computes."""
     decision_ns: int
     """The planner's time to make the plan."""
 

@@ -23,6 +23,10 @@ result), or too small to matter (acknowledgements).
 
 A query is placed as the planner placed it for its stage: the units the plan's fastest query runs on
 the server go there (one round trip per range), the rest run here.
+
+Before the first repeat, the edge measures what uploading costs its compute (``measure_contention``),
+beside an upload to a throwaway session, so that the replay of the plan can expect it: on a small
+client the upload takes a large share of the processor.
 """
 
 import contextlib
@@ -41,7 +45,7 @@ from harness.model import SplitGraph
 from harness.model.analysis import attribute
 from harness.partition.upload import PlannedUpload, UploadChain
 from harness.partition.upload.chain import runs
-from harness.partition.upload.simulate import simulate
+from harness.partition.upload.simulate import NO_CONTENTION, Contention, simulate
 from harness.results.uploads import PartitionRecord, QueryRecord
 from harness.wire.compression import Compression
 from harness.wire.frames import (
@@ -67,6 +71,10 @@ from harness.worker.client import WorkerClient, WorkerError, WorkerSilent
 
 WINDOW = 4
 """Chunks the upload may have in flight, unacknowledged."""
+CONTENTION_S = 2.0
+CONTENTION_WARMUP_S = 0.2
+"""How long the client computes beside a throwaway upload to learn what uploading costs it, after
+letting that upload reach its pace."""
 POLL_MS = 1
 SPIN_NS = 200_000
 """The last stretch of a hold is spun, not slept: sleeps overshoot by tens of microseconds."""
@@ -172,7 +180,11 @@ class _Uploader(threading.Thread):
         self.started_ns = 0
         self.first_ack = threading.Event()
         self.finished = threading.Event()
+        self.stop = threading.Event()
+        """Set to end the upload after the chunk in hand (a measurement's throwaway upload)."""
+        self.stored_bytes = 0
         self._pending: dict[int, str] = {}
+        self._sizes: dict[int, int] = {}
         self._heard_ns = 0
 
     def run(self) -> None:
@@ -184,6 +196,8 @@ class _Uploader(threading.Thread):
                 for name in names:
                     dtype, shape, data = self.tensors[name]
                     for offset in range(0, max(len(data), 1), self.chunk_bytes):
+                        if self.stop.is_set():
+                            break
                         piece = data[offset : offset + self.chunk_bytes]
                         size = len(piece)
                         value = TensorSpec(
@@ -199,7 +213,10 @@ class _Uploader(threading.Thread):
                             values=(value,),
                         )
                         self._send(encode(request, [piece]), request.id, "chunk")
+                        self._sizes[request.id] = size
                         chunks += 1
+                if self.stop.is_set():
+                    break
                 commit = Commit(id=self.client.next_id(), session=self.session, stage=number, params=tuple(names))
                 self._send(encode(commit), commit.id, "commit")
                 self.sent_ns.append((first, time.monotonic_ns(), chunks))
@@ -242,6 +259,7 @@ class _Uploader(threading.Thread):
         if isinstance(reply, Error):
             raise WorkerError(self.client.endpoint, reply.code, reply.message)
         self._pending.pop(reply.id, None)
+        self.stored_bytes += self._sizes.pop(reply.id, 0)
         if isinstance(reply, Committed):
             self.acked_ns.append(arrived)
             self.build_ns.append(reply.build_ns)
@@ -278,9 +296,9 @@ class UploadExperiment:
         self.plan_label = plan_label or planned.plan.planner
         timeline = planned.timeline
         self.predicted_queries = timeline.queries_before_end(settings.first_query)
-        self.simulated_queries = simulate(
-            chain, timeline, settings.chunk_bytes, settings.first_query, settings.after
-        ).queries_before_end()
+        self.contention: Contention | None = None
+        """What uploading costs this client, measured before the first repeat."""
+        self.simulated_queries = 0
         units = chain.units
         self.placements = [
             [(units[first].first, units[end - 1].last + 1) for first, end in runs(chain.state(uploaded).server_units())]
@@ -296,6 +314,18 @@ class UploadExperiment:
         self._gate = RequestGate()
 
     def run(self, repeat: int, inputs: Sequence[torch.Tensor]) -> UploadOutcome:
+        if self.contention is None:
+            self.contention = self.measure_contention(inputs[0]) if self.partitions else NO_CONTENTION
+            settings, timeline = self.settings, self.planned.timeline
+            self.simulated_queries = simulate(
+                self.chain, timeline, settings.chunk_bytes, settings.first_query, settings.after, self.contention
+            ).queries_before_end()
+        with self._session() as (session, queries, upload):
+            return self._run(repeat, inputs, session, queries, upload)
+
+    @contextlib.contextmanager
+    def _session(self):
+        """A fresh session on the worker, with a client for queries and one for the upload; closed after."""
         session = secrets.token_hex(16)
         limits, timeout = Limits(), self.settings.timeout_s
         with (
@@ -311,11 +341,42 @@ class UploadExperiment:
                     f"this edge with {here:,}: give both hosts the same harness and torch"
                 )
             try:
-                return self._run(repeat, inputs, session, queries, upload)
+                yield session, queries, upload
             finally:
                 with contextlib.suppress(ExperimentFailed):
                     close = Close(id=queries.next_id(), session=session)
                     queries.exchange(encode(close), close.id, timeout)
+
+    def measure_contention(self, sample: torch.Tensor) -> Contention:
+        """What uploading costs this client: the whole model run here back to back beside an upload of
+        its weights to a throwaway session (for ``CONTENTION_S``, after ``CONTENTION_WARMUP_S`` for the
+        upload to reach its pace), its mean time over the profiled time; and the share of the link's
+        rate the upload reached meanwhile. An upload that ends before the window leaves the share at 1."""
+        profiled_ms = sum(unit.client_ms for unit in self.chain.units)
+        every = {name: tensor_bytes(attribute(self.split.graph_module, name)) for name in self.split.tensor_names}
+        last = len(self.split.layers)
+        with self._session() as (session, _, upload):
+            link = SharedLink(self.emulated.rate, self.emulated.delay_ns) if self.emulated is not None else None
+            uploader = _Uploader(upload, session, [list(every)], every, self.settings, link, RequestGate())
+            uploader.start()
+            try:
+                uploader.finished.wait(CONTENTION_WARMUP_S)
+                took: list[int] = []
+                stored, began = uploader.stored_bytes, time.monotonic_ns()
+                while len(took) < 3 or time.monotonic_ns() - began < CONTENTION_S * 1e9:
+                    start = time.monotonic_ns()
+                    self._local(0, last, (sample,))
+                    took.append(time.monotonic_ns() - start)
+                window_s = (time.monotonic_ns() - began) / 1e9
+                uploading = not uploader.finished.is_set()
+                stored = uploader.stored_bytes - stored
+            finally:
+                uploader.stop.set()
+                uploader.join()
+        if uploader.error is not None:
+            raise uploader.error
+        share = min(1.0, stored / window_s / self.rate) if uploading and not math.isinf(self.rate) else 1.0
+        return Contention(client_scale=sum(took) / len(took) / 1e6 / profiled_ms, upload_share=max(share, 1e-3))
 
     def _run(self, repeat, inputs, session, queries: WorkerClient, upload: WorkerClient) -> UploadOutcome:
         link = SharedLink(self.emulated.rate, self.emulated.delay_ns) if self.emulated is not None else None
@@ -449,6 +510,8 @@ class UploadExperiment:
                 predicted_latency_ns=round(stage.latency_ms * 1e6),
                 predicted_queries=self.predicted_queries,
                 simulated_queries=self.simulated_queries,
+                client_scale=self.contention.client_scale,
+                upload_share=self.contention.upload_share,
                 decision_ns=self.planned.decision_ns,
             )
             for number, stage in enumerate(timeline.stages, start=1)

@@ -42,6 +42,8 @@ def test_uploads_run_on_the_hosts_and_land_in_the_results(hosts_dir, tmp_path): 
     assert (queries[queries["plan"] == "all-at-once"]["before_end"]).sum() == 0, "the first query waits for all"
     summary = pd.read_csv(out / "uploads.csv")
     assert list(summary["partitions"]) == [1, layers]
+    assert (summary["client_scale"] > 0).all() and summary["upload_share"].between(0, 1, inclusive="right").all()
+    assert (partitions.groupby("plan")[["client_scale", "upload_share"]].nunique() == 1).all().all(), "once a run"
     assert (out / "upload_queries.png").stat().st_size > 10_000
     assert "Incremental upload" in (out / "report.html").read_text()
     catalog = Catalog(tmp_path / "results")

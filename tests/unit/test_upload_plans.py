@@ -12,7 +12,7 @@ from harness.partition.upload import UploadChain, plan_upload, planner_names
 from harness.partition.upload.chain import Unit
 from harness.partition.upload.efficiency import efficiency_of
 from harness.partition.upload.published import published_chain
-from harness.partition.upload.simulate import simulate
+from harness.partition.upload.simulate import Contention, simulate
 from harness.partition.upload.timeline import UploadPlan, timeline
 from harness.registry import UPLOAD_PLANNERS
 
@@ -205,3 +205,34 @@ def test_simulation_shares_the_link_between_the_upload_and_the_queries():
         pytest.approx((153.0, 153.0 + 10 + 3 + 1, 2)),
     ]
     assert replay.queries_before_end() == 1
+
+
+def test_a_client_that_pays_for_its_upload_in_compute_is_replayed_slower():
+    """One unit of 10 ms on the client and 1,000 bytes of weights, sent in ten 1 ms chunks while
+    queries run here from the start. Alone, the upload is acknowledged at 10.64 ms and the client's
+    first query ends at 10. With the client's layers twice as slow while it uploads, and the upload at
+    half the rate while the client computes, every chunk after the first (sent before the first query
+    began) takes 2 ms: the upload is acknowledged at 19.64 ms, after the first query's end at 20."""
+    chain = UploadChain("contended", (Unit("weights", 10, 1, 1_000),), (100, 100), rate=100.0)
+    planned = timeline(chain, UploadPlan("by-hand", ((0,),)))
+    alone = simulate(chain, planned, chunk_bytes=100, first_query="local", after=1)
+    assert alone.acked_ms == pytest.approx((10.64,))
+    assert [(query.start_ms, query.end_ms, query.stage) for query in alone.queries] == [
+        pytest.approx((0, 10, 0)),
+        pytest.approx((10, 20, 0)),
+        pytest.approx((20, 23, 1)),
+    ]
+    assert alone.queries_before_end() == 1
+    contended = simulate(chain, planned, 100, "local", 1, Contention(client_scale=2.0, upload_share=0.5))
+    assert contended.acked_ms == pytest.approx((19.64,))
+    assert [(query.start_ms, query.end_ms, query.stage) for query in contended.queries] == [
+        pytest.approx((0, 20, 0)),
+        pytest.approx((20, 23, 1)),
+    ]
+    assert contended.queries_before_end() == 0
+
+
+@pytest.mark.parametrize("scale, share", [(0.0, 1.0), (1.0, 0.0), (1.0, 1.5)])
+def test_a_contention_out_of_range_is_refused(scale, share):
+    with pytest.raises(ValueError, match="expected client_scale > 0 and upload_share in"):
+        Contention(client_scale=scale, upload_share=share)

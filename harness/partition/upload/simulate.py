@@ -3,11 +3,20 @@ link, one worker, one client, as a discrete-event simulation (SimPy).
 
 What the planners' prediction leaves out and this puts in, as the edge runs it: the upload yields to
 a query's request (no chunk is sent while one crosses), so the request shares the link only with the
-chunk already on it, each message on the link at once getting an equal share of its rate; the worker does one thing at a
-time, so building a partition and a query's server part wait for each other; a partition counts from
-its acknowledgement, which comes back over the link, while the next partition's chunks go on. A query
+chunk already on it, each message on the link at once getting an equal share of its rate. Under tc
+too: TCP keeps little of each flow in the shaped queue (a replay with the upload's four chunks in
+flight queued ahead of every request expected 11 queries where 13 finished, and each query 8% slower
+than measured; this one 12, and each query within 4%). The worker does one thing at a time, so
+building a partition and a query's server part wait for each other; a partition counts from its
+acknowledgement, which comes back over the link, while the next partition's chunks go on. A query
 runs through the latest acknowledged partition, placed as the planners place it. The link's delay is
 added to every message.
+
+A client whose processor is small pays for its upload in compute (``Contention``): while the upload
+runs, its share of the processor goes to sending (the network stack, the encryption, the messages),
+so its layers take longer than they did alone, and the upload slows while a layer computes. Both are
+measured on the client before the upload (``UploadExperiment.measure_contention``); a client with
+cores to spare measures neither.
 """
 
 import math
@@ -20,6 +29,23 @@ from harness.partition.upload.timeline import Query, Timeline
 
 ACK_BYTES = 64
 """About what an acknowledgement costs on the wire."""
+
+
+@dataclass(frozen=True)
+class Contention:
+    """What the upload costs the client's compute, as measured: ``client_scale``, its layers' time
+    while the upload runs over their profiled time; ``upload_share``, the share of the link's rate the
+    upload reaches while the client computes."""
+
+    client_scale: float = 1.0
+    upload_share: float = 1.0
+
+    def __post_init__(self):
+        if not (self.client_scale > 0 and 0 < self.upload_share <= 1):
+            raise ValueError(f"contention {self}: expected client_scale > 0 and upload_share in (0, 1]")
+
+
+NO_CONTENTION = Contention()
 
 
 @dataclass(frozen=True)
@@ -38,7 +64,12 @@ class Simulated:
 
 
 def simulate(
-    chain: UploadChain, timeline: Timeline, chunk_bytes: int, first_query: str = "wait", after: int = 5
+    chain: UploadChain,
+    timeline: Timeline,
+    chunk_bytes: int,
+    first_query: str = "wait",
+    after: int = 5,
+    contention: Contention = NO_CONTENTION,
 ) -> Simulated:
     """Replay ``timeline``'s plan on ``chain``: chunks of at most ``chunk_bytes``, queries back to back
     until ``after`` more have started once the last partition is acknowledged."""
@@ -56,16 +87,20 @@ def simulate(
         yield from link.carry(nbytes)
         yield env.timeout(chain.delay_ms)
 
-    out = {"busy": False, "back": env.event()}
-    """Whether a query's request is crossing, and the event of its arrival."""
+    out = {"busy": False, "back": env.event(), "computing": False, "uploading": bool(timeline.stages)}
+    """Whether a query's request is crossing, the event of its arrival, whether the client computes a
+    layer, and whether the upload still runs."""
 
     def upload():
         for stage in timeline.stages:
             for size in _chunks(stage.param_bytes, chunk_bytes):
                 while out["busy"]:
                     yield out["back"]
+                slow = 1 / contention.upload_share if out["computing"] else 1.0
                 yield from send(uplink, size)
+                yield env.timeout(size / chain.rate * (slow - 1))
             env.process(commit(stage))
+        out["uploading"] = False
 
     def commit(stage):
         with worker.request() as turn:
@@ -99,7 +134,9 @@ def simulate(
                     yield turn
                     yield env.timeout(unit.server_ms)
             else:
-                yield env.timeout(unit.client_ms)
+                out["computing"] = True
+                yield env.timeout(unit.client_ms * (contention.client_scale if out["uploading"] else 1.0))
+                out["computing"] = False
         if where:
             yield from send(downlink, chain.boundary_bytes[-1])
 
