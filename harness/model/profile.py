@@ -139,6 +139,9 @@ class LayerTiming:
     side: str
     median_ms: float
     p95_ms: float
+    mean_ms: float
+    """Over the runs, stalls included: what back-to-back inferences take on average, where a CPU
+    quota or a busy processor stalls a few runs of a layer (which its median leaves out)."""
 
 
 @dataclass
@@ -188,6 +191,7 @@ def profile(
                 side="edge" if position <= index else "cloud",
                 median_ms=float(np.median(runs)) / 1e6,
                 p95_ms=float(np.percentile(runs, 95)) / 1e6,
+                mean_ms=float(np.mean(runs)) / 1e6,
             )
         )
     return ProfileReport(

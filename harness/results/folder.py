@@ -6,6 +6,7 @@ finished sweep wrote is ever overwritten by the next one.
 
 import json
 import re
+import secrets
 from datetime import datetime
 from pathlib import Path
 
@@ -49,6 +50,15 @@ class ResultsFolder:
 
     def __repr__(self) -> str:
         return f"ResultsFolder({str(self.path)!r})"
+
+    @property
+    def sweep_id(self) -> str:
+        """The sweep's own name for its spools on the edge hosts, kept in the folder (``sweep.id``) so
+        that ``--resume`` finds them: made on first asking."""
+        kept = self.path / "sweep.id"
+        if not kept.is_file():
+            kept.write_text(secrets.token_hex(8) + "\n", encoding="utf-8")
+        return kept.read_text(encoding="utf-8").strip()
 
     @property
     def manifest(self) -> Path:

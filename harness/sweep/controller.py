@@ -126,6 +126,8 @@ def playbook_variables(loaded: LoadedManifest, observer: str = "", results: Path
         "harness_results": str(results.resolve()) if results else "",
         "harness_weights": shipped.files,
     }
+    if results is not None:
+        variables["harness_sweep_id"] = ResultsFolder.open(results).sweep_id
     variables |= lock_variables(manifest.name, results)
     return variables
 

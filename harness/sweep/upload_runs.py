@@ -29,6 +29,9 @@ class UploadContext:
     endpoint: str
     keys: ClientKeys | None
     timeout_s: float
+    profile_repeats: int
+    profile_warmup: int
+    """How the run's model was profiled, which the edge repeats beside an upload."""
 
 
 def profiles_of(messages: list[LayersMessage]) -> tuple[list[float], list[float]]:
@@ -54,7 +57,14 @@ def upload_repeats(
     edge_ns, cloud_ns = profiles_of(profiles)
     chain = upload_chain(split, edge_ns, cloud_ns, link.rate, link.delay_ns / 1e9, upload.units)
     planned = plan_upload(plan.name, chain, **plan.planner_options)
-    settings = UploadSettings(upload.chunk_bytes, upload.first_query, upload.after, context.timeout_s)
+    settings = UploadSettings(
+        upload.chunk_bytes,
+        upload.first_query,
+        upload.after,
+        context.timeout_s,
+        context.profile_repeats,
+        context.profile_warmup,
+    )
     experiment = UploadExperiment(
         context.endpoint,
         context.keys,

@@ -43,6 +43,7 @@ from torch.utils import _pytree as pytree
 from harness.errors import ExperimentFailed
 from harness.model import SplitGraph
 from harness.model.analysis import attribute
+from harness.model.profile import profile
 from harness.partition.upload import PlannedUpload, UploadChain
 from harness.partition.upload.chain import runs
 from harness.partition.upload.simulate import NO_CONTENTION, Contention, simulate
@@ -71,10 +72,8 @@ from harness.worker.client import WorkerClient, WorkerError, WorkerSilent
 
 WINDOW = 4
 """Chunks the upload may have in flight, unacknowledged."""
-CONTENTION_S = 2.0
 CONTENTION_WARMUP_S = 0.2
-"""How long the client computes beside a throwaway upload to learn what uploading costs it, after
-letting that upload reach its pace."""
+"""How long a throwaway upload runs alone before the client profiles itself beside it."""
 POLL_MS = 1
 SPIN_NS = 200_000
 """The last stretch of a hold is spun, not slept: sleeps overshoot by tens of microseconds."""
@@ -148,6 +147,9 @@ class UploadSettings:
     first_query: str = "wait"
     after: int = 5
     timeout_s: float = 60.0
+    profile_repeats: int = 10
+    profile_warmup: int = 3
+    """How the sweep profiled the model, which the profile beside an upload repeats."""
 
 
 @dataclass(frozen=True)
@@ -315,7 +317,7 @@ class UploadExperiment:
 
     def run(self, repeat: int, inputs: Sequence[torch.Tensor]) -> UploadOutcome:
         if self.contention is None:
-            self.contention = self.measure_contention(inputs[0]) if self.partitions else NO_CONTENTION
+            self.contention = self.measure_contention() if self.partitions else NO_CONTENTION
             settings, timeline = self.settings, self.planned.timeline
             self.simulated_queries = simulate(
                 self.chain, timeline, settings.chunk_bytes, settings.first_query, settings.after, self.contention
@@ -347,26 +349,23 @@ class UploadExperiment:
                     close = Close(id=queries.next_id(), session=session)
                     queries.exchange(encode(close), close.id, timeout)
 
-    def measure_contention(self, sample: torch.Tensor) -> Contention:
-        """What uploading costs this client: the whole model run here back to back beside an upload of
-        its weights to a throwaway session (for ``CONTENTION_S``, after ``CONTENTION_WARMUP_S`` for the
-        upload to reach its pace), its mean time over the profiled time; and the share of the link's
-        rate the upload reached meanwhile. An upload that ends before the window leaves the share at 1."""
-        profiled_ms = sum(unit.client_ms for unit in self.chain.units)
+    def measure_contention(self) -> Contention:
+        """What uploading costs this client: its profile taken again (as the sweep took it, layer by
+        layer) beside an upload of its weights to a throwaway session, once the upload has had
+        ``CONTENTION_WARMUP_S`` to reach its pace, each unit's time the mean of its runs (the stalls
+        that sharing the processor brings hit a few runs of a layer, which a median leaves out); and
+        the share of the link's rate the upload reached meanwhile. An upload that ends first leaves the
+        share at 1."""
         every = {name: tensor_bytes(attribute(self.split.graph_module, name)) for name in self.split.tensor_names}
-        last = len(self.split.layers)
+        settings = self.settings
         with self._session() as (session, _, upload):
             link = SharedLink(self.emulated.rate, self.emulated.delay_ns) if self.emulated is not None else None
-            uploader = _Uploader(upload, session, [list(every)], every, self.settings, link, RequestGate())
+            uploader = _Uploader(upload, session, [list(every)], every, settings, link, RequestGate())
             uploader.start()
             try:
                 uploader.finished.wait(CONTENTION_WARMUP_S)
-                took: list[int] = []
                 stored, began = uploader.stored_bytes, time.monotonic_ns()
-                while len(took) < 3 or time.monotonic_ns() - began < CONTENTION_S * 1e9:
-                    start = time.monotonic_ns()
-                    self._local(0, last, (sample,))
-                    took.append(time.monotonic_ns() - start)
+                layers = profile(self.split, None, settings.profile_repeats, settings.profile_warmup).layers
                 window_s = (time.monotonic_ns() - began) / 1e9
                 uploading = not uploader.finished.is_set()
                 stored = uploader.stored_bytes - stored
@@ -376,7 +375,16 @@ class UploadExperiment:
         if uploader.error is not None:
             raise uploader.error
         share = min(1.0, stored / window_s / self.rate) if uploading and not math.isinf(self.rate) else 1.0
-        return Contention(client_scale=sum(took) / len(took) / 1e6 / profiled_ms, upload_share=max(share, 1e-3))
+        units = self.chain.units
+        client_ms = tuple(sum(layer.mean_ms for layer in layers[unit.first : unit.last + 1]) for unit in units)
+        return Contention(client_ms=client_ms, upload_share=max(share, 1e-3))
+
+    @property
+    def client_scale(self) -> float:
+        """The client's time for the whole model while uploading over its profiled time."""
+        profiled = sum(unit.client_ms for unit in self.chain.units)
+        uploading = sum(self.contention.client_ms) if self.contention and self.contention.client_ms else profiled
+        return uploading / profiled if profiled else 1.0
 
     def _run(self, repeat, inputs, session, queries: WorkerClient, upload: WorkerClient) -> UploadOutcome:
         link = SharedLink(self.emulated.rate, self.emulated.delay_ns) if self.emulated is not None else None
@@ -510,7 +518,7 @@ class UploadExperiment:
                 predicted_latency_ns=round(stage.latency_ms * 1e6),
                 predicted_queries=self.predicted_queries,
                 simulated_queries=self.simulated_queries,
-                client_scale=self.contention.client_scale,
+                client_scale=self.client_scale,
                 upload_share=self.contention.upload_share,
                 decision_ns=self.planned.decision_ns,
             )

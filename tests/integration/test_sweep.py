@@ -320,7 +320,7 @@ def test_full_disk_on_the_controller_keeps_the_spools_for_resume(hosts_dir, tmp_
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True)
     try:
         filler = disk / "filler"
-        filler.write_bytes(b"\0" * (1024 * 1024 - 8 * 1024))
+        filler.write_bytes(b"\0" * (1024 * 1024 - 12 * 1024))
         out = disk / "r"
         manifest = [*FAULT_SWEEP, "--set", f"port={free_port()}"]
         sweep = _sweep_as_given(hosts_dir, *manifest, "--out", str(out))
@@ -330,8 +330,16 @@ def test_full_disk_on_the_controller_keeps_the_spools_for_resume(hosts_dir, tmp_
         assert f"`harness sweep ... --resume {out}` collects them" in last
         written = _csv_rows(out / "records.csv")
         assert 0 < len(written) < FAULT_ROWS
-        spools = list(hosts_dir.glob(f"{HOSTS_SUBDIR}/*/records.jsonl"))
-        assert len(spools) == 1 and len(spools[0].read_text().splitlines()) > len(written)
+        sweep_id = (out / "sweep.id").read_text().strip()
+        spools = list(hosts_dir.glob(f"{HOSTS_SUBDIR}/*/spool-*/records.jsonl"))
+        assert [spool.parent.name for spool in spools] == [f"spool-{sweep_id}"]
+        kept = spools[0].read_text()
+        assert len(kept.splitlines()) > len(written)
+        fresh = harness(hosts_dir, "sweep", "manifests/alexnet.yml", *SHORT, "--out", str(tmp_path / "fresh"))
+        assert fresh.returncode == 0, fresh.stderr[-3000:]
+        others = pd.read_parquet(tmp_path / "fresh" / "records.parquet")
+        assert len(others) == 15 and set(others["run"]) == {"alexnet-module-4MBps-none"}, "none of the kept spool"
+        assert spools[0].read_text() == kept, "a new sweep leaves another's kept spool alone"
         filler.unlink()
         resumed = _resume(hosts_dir, manifest, out)
         assert resumed.returncode == 0, resumed.stderr[-3000:]

@@ -65,8 +65,11 @@ def test_a_link_cut_by_tc_mid_run_is_found_by_the_probes_and_planned_around(tmp_
         log = tmp_path / "sweep.log"
         with log.open("w") as output:
             sweep = subprocess.Popen([*command, "--out", str(out)], cwd=REPO, env=env, stdout=output, stderr=output)
-            spool = state_dir / "hosts" / "rpi1" / "root" / "records.jsonl"
             deadline = time.monotonic() + 400
+            while not (out / "sweep.id").is_file() and sweep.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            sweep_id = (out / "sweep.id").read_text().strip()
+            spool = state_dir / "hosts" / "rpi1" / "root" / f"spool-{sweep_id}" / "records.jsonl"
             while _spooled(spool) < BEFORE and sweep.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert sweep.poll() is None, log.read_text()[-3000:]

@@ -223,7 +223,7 @@ def test_a_client_that_pays_for_its_upload_in_compute_is_replayed_slower():
         pytest.approx((20, 23, 1)),
     ]
     assert alone.queries_before_end() == 1
-    contended = simulate(chain, planned, 100, "local", 1, Contention(client_scale=2.0, upload_share=0.5))
+    contended = simulate(chain, planned, 100, "local", 1, Contention(client_ms=(20.0,), upload_share=0.5))
     assert contended.acked_ms == pytest.approx((19.64,))
     assert [(query.start_ms, query.end_ms, query.stage) for query in contended.queries] == [
         pytest.approx((0, 20, 0)),
@@ -232,7 +232,14 @@ def test_a_client_that_pays_for_its_upload_in_compute_is_replayed_slower():
     assert contended.queries_before_end() == 0
 
 
-@pytest.mark.parametrize("scale, share", [(0.0, 1.0), (1.0, 0.0), (1.0, 1.5)])
-def test_a_contention_out_of_range_is_refused(scale, share):
-    with pytest.raises(ValueError, match="expected client_scale > 0 and upload_share in"):
-        Contention(client_scale=scale, upload_share=share)
+@pytest.mark.parametrize("client_ms, share", [((-1.0,), 1.0), ((1.0,), 0.0), ((1.0,), 1.5)])
+def test_a_contention_out_of_range_is_refused(client_ms, share):
+    with pytest.raises(ValueError, match=r"expected client times >= 0 and upload_share in \(0, 1\]"):
+        Contention(client_ms=client_ms, upload_share=share)
+
+
+def test_a_contention_for_another_chain_is_refused():
+    chain = UploadChain("contended", (Unit("weights", 10, 1, 1_000),), (100, 100), rate=100.0)
+    planned = timeline(chain, UploadPlan("by-hand", ((0,),)))
+    with pytest.raises(ValueError, match="contention has 2 client times; expected 1 units"):
+        simulate(chain, planned, 100, contention=Contention(client_ms=(1.0, 2.0)))

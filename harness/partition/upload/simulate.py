@@ -15,8 +15,8 @@ added to every message.
 A client whose processor is small pays for its upload in compute (``Contention``): while the upload
 runs, its share of the processor goes to sending (the network stack, the encryption, the messages),
 so its layers take longer than they did alone, and the upload slows while a layer computes. Both are
-measured on the client before the upload (``UploadExperiment.measure_contention``); a client with
-cores to spare measures neither.
+measured on the client before the upload (``UploadExperiment.measure_contention``: its profile taken
+again beside an upload); a client with cores to spare measures neither.
 """
 
 import math
@@ -33,16 +33,16 @@ ACK_BYTES = 64
 
 @dataclass(frozen=True)
 class Contention:
-    """What the upload costs the client's compute, as measured: ``client_scale``, its layers' time
-    while the upload runs over their profiled time; ``upload_share``, the share of the link's rate the
-    upload reaches while the client computes."""
+    """What the upload costs the client's compute, as measured: ``client_ms``, each unit's time on the
+    client while the upload runs (empty: as profiled); ``upload_share``, the share of the link's rate
+    the upload reaches while the client computes."""
 
-    client_scale: float = 1.0
+    client_ms: tuple[float, ...] = ()
     upload_share: float = 1.0
 
     def __post_init__(self):
-        if not (self.client_scale > 0 and 0 < self.upload_share <= 1):
-            raise ValueError(f"contention {self}: expected client_scale > 0 and upload_share in (0, 1]")
+        if not (all(ms >= 0 for ms in self.client_ms) and 0 < self.upload_share <= 1):
+            raise ValueError(f"contention {self}: expected client times >= 0 and upload_share in (0, 1]")
 
 
 NO_CONTENTION = Contention()
@@ -73,6 +73,9 @@ def simulate(
 ) -> Simulated:
     """Replay ``timeline``'s plan on ``chain``: chunks of at most ``chunk_bytes``, queries back to back
     until ``after`` more have started once the last partition is acknowledged."""
+    if contention.client_ms and len(contention.client_ms) != len(chain):
+        raise ValueError(f"contention has {len(contention.client_ms)} client times; expected {len(chain)} units")
+    uploading_ms = contention.client_ms or tuple(unit.client_ms for unit in chain.units)
     env = simpy.Environment()
     uplink, downlink, worker = _FairLink(env, chain.rate), _FairLink(env, chain.rate), simpy.Resource(env)
     acked: list[float] = []
@@ -135,7 +138,7 @@ def simulate(
                     yield env.timeout(unit.server_ms)
             else:
                 out["computing"] = True
-                yield env.timeout(unit.client_ms * (contention.client_scale if out["uploading"] else 1.0))
+                yield env.timeout(uploading_ms[index] if out["uploading"] else unit.client_ms)
                 out["computing"] = False
         if where:
             yield from send(downlink, chain.boundary_bytes[-1])
