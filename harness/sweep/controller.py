@@ -126,8 +126,6 @@ def playbook_variables(loaded: LoadedManifest, observer: str = "", results: Path
         "harness_results": str(results.resolve()) if results else "",
         "harness_weights": shipped.files,
     }
-    if results is not None:
-        variables["harness_sweep_id"] = ResultsFolder.open(results).sweep_id
     variables |= lock_variables(manifest.name, results)
     return variables
 
@@ -342,6 +340,7 @@ def _sweep(
     cloud_host = places.cloud_host
     receiver = RecordReceiver(places.observer_endpoint, worker_keys(keys, OBSERVER) if keys else None)
     variables = playbook_variables(loaded, receiver.endpoint, folder.path) | secure_variables(places, keys)
+    variables["harness_sweep_id"] = folder.sweep_id
     variables |= {name: value for name, value in extra.items() if name != "plan"}
     variables["harness_plan"] |= extra.get("plan", {})
     if resuming:
