@@ -67,8 +67,28 @@ def train_backbone(
             lambda chosen: loss_of(_main_logits(module(inputs[chosen])), labels[chosen]),
             _Schedule(len(labels), epochs, batch, seed, on_epoch, smallest=2),
         )
+        _settle_batch_norm(module, inputs, batch)
     module.eval()
     return losses
+
+
+def _settle_batch_norm(module: nn.Module, inputs: torch.Tensor, batch: int) -> None:
+    """Batch normalisation's running statistics recomputed over the training inputs with the trained
+    weights, each batch counted alike. Those kept while training trail weights that kept changing:
+    a digits ResNet-18 whose training loss ended at 0.04 to 0.08 scored 0.83 to 0.95 in eval mode from
+    one run to the next (its threads sum in a different order each time)."""
+    norms = [child for child in module.modules() if isinstance(child, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+    with torch.no_grad():
+        for start in range(0, len(inputs) - 1, batch):
+            module(inputs[start : start + batch])
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
 
 
 AUXILIARY = ("AuxLogits", "aux1", "aux2")
