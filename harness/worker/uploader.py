@@ -349,6 +349,10 @@ class UploadExperiment:
                     close = Close(id=queries.next_id(), session=session)
                     queries.exchange(encode(close), close.id, timeout)
 
+    def _shared_link(self) -> SharedLink | None:
+        """The budget the upload and the queries share under an emulated link (None under tc)."""
+        return SharedLink(self.emulated.rate, self.emulated.delay_ns) if self.emulated is not None else None
+
     def measure_contention(self) -> Contention:
         """What uploading costs this client: its profile taken again (as the sweep took it, layer by
         layer) beside an upload of its weights to a throwaway session, once the upload has had
@@ -359,7 +363,7 @@ class UploadExperiment:
         every = {name: tensor_bytes(attribute(self.split.graph_module, name)) for name in self.split.tensor_names}
         settings = self.settings
         with self._session() as (session, _, upload):
-            link = SharedLink(self.emulated.rate, self.emulated.delay_ns) if self.emulated is not None else None
+            link = self._shared_link()
             uploader = _Uploader(upload, session, [list(every)], every, settings, link, RequestGate())
             uploader.start()
             try:
@@ -387,7 +391,7 @@ class UploadExperiment:
         return uploading / profiled if profiled else 1.0
 
     def _run(self, repeat, inputs, session, queries: WorkerClient, upload: WorkerClient) -> UploadOutcome:
-        link = SharedLink(self.emulated.rate, self.emulated.delay_ns) if self.emulated is not None else None
+        link = self._shared_link()
         uploader = _Uploader(upload, session, self.partitions, self.tensors, self.settings, link, self._gate)
         expected = [self.reference(sample) for sample in inputs]
         uploader.start()
