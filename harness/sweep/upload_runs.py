@@ -30,8 +30,7 @@ class UploadContext:
     keys: ClientKeys | None
     timeout_s: float
     profile_repeats: int
-    profile_warmup: int
-    """How the run's model was profiled, which the edge repeats beside an upload."""
+    """How many runs the run's model was profiled over, which the edge repeats beside an upload."""
 
 
 def profiles_of(messages: list[LayersMessage]) -> tuple[list[float], list[float]]:
@@ -63,7 +62,6 @@ def upload_repeats(
         upload.after,
         context.timeout_s,
         context.profile_repeats,
-        context.profile_warmup,
     )
     experiment = UploadExperiment(
         context.endpoint,

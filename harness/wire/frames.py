@@ -244,6 +244,11 @@ class Chunk(_Tagged, tag="chunk"):
     v: Version = PROTOCOL
 
 
+UPLOAD_WINDOW = 4
+"""How many chunks an edge keeps unacknowledged: enough to keep a link with a short round trip busy,
+few enough that a query's request finds little of the upload ahead of it where the link queues."""
+
+
 class Commit(_Tagged, tag="commit"):
     """Partition ``stage`` is complete: its ``params`` (each fully received) may be served from now."""
 

@@ -4,9 +4,9 @@ through the partitions acknowledged when it starts.
 
 The upload has a socket of its own (a second flow on the link, as IONN's client has) and a thread of
 its own; the queries run on the caller's thread. Each chunk is one parameter's bytes from an offset,
-sent as they lie in the edge's own tensor (no copy), at most ``chunk_bytes`` long; at most ``WINDOW``
-chunks are unacknowledged, so a link shaped by tc holds the rest back in this process, not in its
-queue. After a partition's last chunk comes its commit; the worker's acknowledgement of it is when
+sent as they lie in the edge's own tensor (no copy), at most ``chunk_bytes`` long; at most
+``UPLOAD_WINDOW`` chunks are unacknowledged, so a link shaped by tc holds the rest back in this
+process, not in its queue. After a partition's last chunk comes its commit; the worker's acknowledgement of it is when
 queries may use it.
 
 The upload yields to a query's request: from when a query sends one until it would have crossed the
@@ -46,10 +46,11 @@ from harness.model.analysis import attribute
 from harness.model.profile import profile
 from harness.partition.upload import PlannedUpload, UploadChain
 from harness.partition.upload.chain import runs
-from harness.partition.upload.simulate import NO_CONTENTION, Contention, simulate
+from harness.partition.upload.simulate import EMULATED_QUEUE, NO_CONTENTION, TC_QUEUE, Contention, simulate
 from harness.results.uploads import PartitionRecord, QueryRecord
 from harness.wire.compression import Compression
 from harness.wire.frames import (
+    UPLOAD_WINDOW,
     Chunk,
     Close,
     Commit,
@@ -70,8 +71,6 @@ from harness.wire.link import EmulatedLink, hold_until
 from harness.wire.tensors import pack, unpack
 from harness.worker.client import WorkerClient, WorkerError, WorkerSilent
 
-WINDOW = 4
-"""Chunks the upload may have in flight, unacknowledged."""
 CONTENTION_WARMUP_S = 0.2
 """How long a throwaway upload runs alone before the client profiles itself beside it."""
 POLL_MS = 1
@@ -148,8 +147,7 @@ class UploadSettings:
     after: int = 5
     timeout_s: float = 60.0
     profile_repeats: int = 10
-    profile_warmup: int = 3
-    """How the sweep profiled the model, which the profile beside an upload repeats."""
+    """How many runs the sweep profiled the model over: the most the profile beside an upload takes."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +229,7 @@ class _Uploader(threading.Thread):
             self.first_ack.set()
 
     def _send(self, frames: list, request_id: int, kind: str) -> None:
-        while sum(1 for pending in self._pending.values() if pending == "chunk") >= WINDOW:
+        while sum(1 for pending in self._pending.values() if pending == "chunk") >= UPLOAD_WINDOW:
             self._receive(None)
         while not self.gate.is_open():
             self._read_for(POLL_MS / 1e3)
@@ -319,8 +317,9 @@ class UploadExperiment:
         if self.contention is None:
             self.contention = self.measure_contention() if self.partitions else NO_CONTENTION
             settings, timeline = self.settings, self.planned.timeline
+            queue = EMULATED_QUEUE if self.emulated is not None else TC_QUEUE
             self.simulated_queries = simulate(
-                self.chain, timeline, settings.chunk_bytes, settings.first_query, settings.after, self.contention
+                self.chain, timeline, settings.chunk_bytes, settings.first_query, settings.after, self.contention, queue
             ).queries_before_end()
         with self._session() as (session, queries, upload):
             return self._run(repeat, inputs, session, queries, upload)
@@ -356,10 +355,12 @@ class UploadExperiment:
     def measure_contention(self) -> Contention:
         """What uploading costs this client: its profile taken again (as the sweep took it, layer by
         layer) beside an upload of its weights to a throwaway session, once the upload has had
-        ``CONTENTION_WARMUP_S`` to reach its pace, each unit's time the mean of its runs (the stalls
-        that sharing the processor brings hit a few runs of a layer, which a median leaves out); and
-        the share of the link's rate the upload reached meanwhile. An upload that ends first leaves the
-        share at 1."""
+        ``CONTENTION_WARMUP_S`` and one run of the model to reach its pace; and the share of the link's
+        rate the upload reached meanwhile. Each unit's time is the mean of its runs: the stalls that
+        sharing the processor brings hit a few runs of a layer, which a median leaves out. Only runs
+        that end before the upload does count (a small model's upload is over within a few runs on a
+        small client, and runs after it measured the client alone); an upload shorter than one run
+        leaves the profile as it was."""
         every = {name: tensor_bytes(attribute(self.split.graph_module, name)) for name in self.split.tensor_names}
         settings = self.settings
         with self._session() as (session, _, upload):
@@ -368,19 +369,28 @@ class UploadExperiment:
             uploader.start()
             try:
                 uploader.finished.wait(CONTENTION_WARMUP_S)
+                profile(self.split, None, 1, 0)
                 stored, began = uploader.stored_bytes, time.monotonic_ns()
-                layers = profile(self.split, None, settings.profile_repeats, settings.profile_warmup).layers
-                window_s = (time.monotonic_ns() - began) / 1e9
-                uploading = not uploader.finished.is_set()
-                stored = uploader.stored_bytes - stored
+                timed, window_ns = [], 0
+                while len(timed) < settings.profile_repeats:
+                    layers = profile(self.split, None, 1, 0).layers
+                    if uploader.finished.is_set():
+                        break
+                    timed.append(layers)
+                    window_ns, uploaded = time.monotonic_ns() - began, uploader.stored_bytes - stored
             finally:
                 uploader.stop.set()
                 uploader.join()
         if uploader.error is not None:
             raise uploader.error
-        share = min(1.0, stored / window_s / self.rate) if uploading and not math.isinf(self.rate) else 1.0
+        if not timed:
+            return NO_CONTENTION
+        share = 1.0 if math.isinf(self.rate) else min(1.0, uploaded / (window_ns / 1e9) / self.rate)
         units = self.chain.units
-        client_ms = tuple(sum(layer.mean_ms for layer in layers[unit.first : unit.last + 1]) for unit in units)
+        client_ms = tuple(
+            sum(run[index].mean_ms for run in timed for index in range(unit.first, unit.last + 1)) / len(timed)
+            for unit in units
+        )
         return Contention(client_ms=client_ms, upload_share=max(share, 1e-3))
 
     @property

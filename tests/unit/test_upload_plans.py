@@ -12,9 +12,10 @@ from harness.partition.upload import UploadChain, plan_upload, planner_names
 from harness.partition.upload.chain import Unit
 from harness.partition.upload.efficiency import efficiency_of
 from harness.partition.upload.published import published_chain
-from harness.partition.upload.simulate import Contention, simulate
+from harness.partition.upload.simulate import TC_QUEUE, Contention, UploadQueue, simulate
 from harness.partition.upload.timeline import UploadPlan, timeline
 from harness.registry import UPLOAD_PLANNERS
+from harness.wire.frames import UPLOAD_WINDOW
 
 PUBLISHED = Path(__file__).resolve().parents[3] / "shared" / "data" / "ionn" / "alexnet-caffe.csv"
 EIGHTY_MBPS_AS_COUNTED = 80 * 1024 * 1024 / 8000
@@ -243,3 +244,50 @@ def test_a_contention_for_another_chain_is_refused():
     planned = timeline(chain, UploadPlan("by-hand", ((0,),)))
     with pytest.raises(ValueError, match="contention has 2 client times; expected 1 units"):
         simulate(chain, planned, 100, contention=Contention(client_ms=(1.0, 2.0)))
+
+
+def _two_layer_range():
+    """Layers a and b (100 bytes of weights each, 10 ms each on the worker) uploaded first, then c's
+    1,000 bytes, at 100 bytes/ms in chunks of 100: the first query runs a..b on the worker as one range."""
+    units = (Unit("a", 50, 10, 100), Unit("b", 50, 10, 100), Unit("c", 1, 1, 1_000))
+    chain = UploadChain("range", units, (100, 100, 100, 10), rate=100.0)
+    return chain, timeline(chain, UploadPlan("by-hand", ((0, 1), (2,))))
+
+
+def test_the_worker_runs_a_range_whole_while_the_upload_waits_for_its_acknowledgements():
+    """Under the emulated link. a and b are acknowledged at 2.64 ms; the first query's request shares
+    the link with c's first chunk (to 3.36) and crosses at 4; the worker runs a..b from 4 to 24 in
+    one piece, so the four chunks that land meanwhile (4 to 8) fill the window and the upload stands
+    still until 24, not until a's end at 14. The reply (24 to 25) and c here end the query at 26; the
+    second query's request crosses alone (26 to 27), its range runs to 47, and the commit, which came
+    at 30, waits for it: its acknowledgement shares the way back with the reply, to 48.28."""
+    chain, planned = _two_layer_range()
+    replay = simulate(chain, planned, 100, after=1)
+    assert replay.acked_ms == pytest.approx((2.64, 48.28))
+    assert [(query.start_ms, query.end_ms, query.stage) for query in replay.queries] == [
+        pytest.approx((2.64, 26.0, 1)),
+        pytest.approx((26.0, 49.64, 1)),
+        pytest.approx((49.64, 71.74, 2)),
+    ]
+
+
+def test_under_tc_a_request_crosses_beside_the_window_and_acknowledgements_queue_behind_replies():
+    """The same plan under tc, whose kernel holds the upload's window of four chunks: the first
+    request shares the link with the window for its whole way (2.64 to 4.64, not to 4), and the
+    upload pauses only for its time alone (1 ms). The chunks that land during the range are
+    acknowledged only after the reply (24.64 to 25.64) that left before them, and so is the last
+    commit (reply 48.64 to 49.64, acknowledgement to 50.28)."""
+    chain, planned = _two_layer_range()
+    replay = simulate(chain, planned, 100, after=1, queue=TC_QUEUE)
+    assert replay.acked_ms == pytest.approx((2.64, 50.28))
+    assert [(query.start_ms, query.end_ms, query.stage) for query in replay.queries] == [
+        pytest.approx((2.64, 26.64, 1)),
+        pytest.approx((26.64, 50.64, 1)),
+        pytest.approx((50.64, 72.74, 2)),
+    ]
+
+
+@pytest.mark.parametrize("held", [0, 5])
+def test_an_upload_queue_holds_one_to_a_window_of_chunks(held):
+    with pytest.raises(ValueError, match=f"expected 1 to {UPLOAD_WINDOW} chunks held"):
+        UploadQueue(held)
