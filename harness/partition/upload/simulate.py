@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import simpy
 
 from harness.partition.upload.chain import UploadChain
-from harness.partition.upload.timeline import Query, Timeline
+from harness.partition.upload.timeline import Query, Stage, Timeline
 from harness.wire.frames import UPLOAD_WINDOW
 
 ACK_BYTES = 64
@@ -152,14 +152,14 @@ def simulate(
         its partition's last chunk."""
         for _ in range(sum(len(list(_chunks(stage.param_bytes, chunk_bytes))) + 1 for stage in timeline.stages)):
             item = yield sent.get()
-            if isinstance(item, tuple):
+            if isinstance(item, Stage):
+                env.process(commit(item))
+            else:
                 size, slow = item
                 yield from uplink.carry(size)
                 yield env.timeout(size / chain.rate * (slow - 1))
                 held.put(1)
                 env.process(store())
-            else:
-                env.process(commit(item))
         yield env.timeout(chain.delay_ms)
         out["uploading"] = False
 
