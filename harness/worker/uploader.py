@@ -6,8 +6,8 @@ The upload has a socket of its own (a second flow on the link, as IONN's client 
 its own; the queries run on the caller's thread. Each chunk is one parameter's bytes from an offset,
 sent as they lie in the edge's own tensor (no copy), at most ``chunk_bytes`` long; at most
 ``UPLOAD_WINDOW`` chunks are unacknowledged, so a link shaped by tc holds the rest back in this
-process, not in its queue. After a partition's last chunk comes its commit; the worker's acknowledgement of it is when
-queries may use it.
+process, not in its queue. After a partition's last chunk comes its commit; the worker's
+acknowledgement of it is when queries may use it.
 
 The upload yields to a query's request: from when a query sends one until it would have crossed the
 link alone, no chunk is sent, so the request shares the link only with the chunks already in flight.

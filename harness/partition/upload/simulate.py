@@ -131,7 +131,8 @@ def simulate(
     unacknowledged = simpy.Container(env, capacity=UPLOAD_WINDOW, init=UPLOAD_WINDOW)
     held = simpy.Container(env, capacity=queue.held, init=queue.held)
     sent = simpy.Store(env)
-    """The chunks the upload has given the link, and each partition's commit after its last chunk."""
+    """The chunks the upload has given the link, each partition's commit after its last chunk, and
+    None once every partition is given."""
 
     def upload():
         """Hands the link each chunk once the window has room and no request is crossing; the upload
@@ -146,12 +147,15 @@ def simulate(
                     yield out["back"]
                 sent.put((size, 1 / contention.upload_share if out["computing"] else 1.0))
             sent.put(stage)
+        sent.put(None)
 
     def flow():
         """The upload's flow on the link: its chunks cross one after another, and each commit follows
         its partition's last chunk."""
-        for _ in range(sum(len(list(_chunks(stage.param_bytes, chunk_bytes))) + 1 for stage in timeline.stages)):
+        while True:
             item = yield sent.get()
+            if item is None:
+                break
             if isinstance(item, Stage):
                 env.process(commit(item))
             else:
