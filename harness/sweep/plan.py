@@ -260,7 +260,7 @@ class _Uploads:
                 self.sender.layers(message)
         done = {repeat for _, repeat in self.plan.done.get(run.id, ())}
         self.sender.started(run.id, len(set(range(run.upload.repeats)) - done))
-        where = UploadContext(self.context.worker, self.context.keys, settings.retry.timeout_s, PROFILE_REPEATS)
+        where = UploadContext(self.context.worker, self.context.keys, settings.retry.timeout_s)
         return upload_repeats(run, split, spec, profiles, settings.link, where, inputs, done, self._emit)
 
     def _emit(self, row: dict) -> None:

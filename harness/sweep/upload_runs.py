@@ -29,8 +29,6 @@ class UploadContext:
     endpoint: str
     keys: ClientKeys | None
     timeout_s: float
-    profile_repeats: int
-    """How many runs the run's model was profiled over, which the edge repeats beside an upload."""
 
 
 def profiles_of(messages: list[LayersMessage]) -> tuple[list[float], list[float]]:
@@ -61,7 +59,6 @@ def upload_repeats(
         upload.first_query,
         upload.after,
         context.timeout_s,
-        context.profile_repeats,
     )
     experiment = UploadExperiment(
         context.endpoint,

@@ -24,7 +24,7 @@ result), or too small to matter (acknowledgements).
 A query is placed as the planner placed it for its stage: the units the plan's fastest query runs on
 the server go there (one round trip per range), the rest run here.
 
-Before the first repeat, the edge measures what uploading costs its compute (``measure_contention``),
+Before the first repeat, the edge measures what uploading costs its queries (``measure_contention``),
 beside an upload to a throwaway session, so that the replay of the plan can expect it: on a small
 client the upload takes a large share of the processor.
 """
@@ -32,6 +32,7 @@ client the upload takes a large share of the processor.
 import contextlib
 import math
 import secrets
+import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,10 +44,16 @@ from torch.utils import _pytree as pytree
 from harness.errors import ExperimentFailed
 from harness.model import SplitGraph
 from harness.model.analysis import attribute
-from harness.model.profile import profile
 from harness.partition.upload import PlannedUpload, UploadChain
 from harness.partition.upload.chain import runs
-from harness.partition.upload.simulate import EMULATED_QUEUE, NO_CONTENTION, TC_QUEUE, Contention, simulate
+from harness.partition.upload.simulate import (
+    EMULATED_QUEUE,
+    NO_CONTENTION,
+    TC_QUEUE,
+    Contention,
+    StageCost,
+    simulate,
+)
 from harness.results.uploads import PartitionRecord, QueryRecord
 from harness.wire.compression import Compression
 from harness.wire.frames import (
@@ -72,7 +79,11 @@ from harness.wire.tensors import pack, unpack
 from harness.worker.client import WorkerClient, WorkerError, WorkerSilent
 
 CONTENTION_WARMUP_S = 0.2
-"""How long a throwaway upload runs alone before the client profiles itself beside it."""
+"""How long a throwaway upload runs alone before the client times itself beside it."""
+CONTENTION_QUERIES = 6
+"""How many queries at each stage (the client alone included) the measure beside an upload times."""
+CONTENTION_UPLOADS = 4
+"""The most throwaway uploads one measure makes."""
 POLL_MS = 1
 SPIN_NS = 200_000
 """The last stretch of a hold is spun, not slept: sleeps overshoot by tens of microseconds."""
@@ -146,8 +157,6 @@ class UploadSettings:
     first_query: str = "wait"
     after: int = 5
     timeout_s: float = 60.0
-    profile_repeats: int = 10
-    """How many runs the sweep profiled the model over: the most the profile beside an upload takes."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +192,9 @@ class _Uploader(threading.Thread):
         self.stop = threading.Event()
         """Set to end the upload after the chunk in hand (a measurement's throwaway upload)."""
         self.stored_bytes = 0
+        self.computing_ns = self.computing_bytes = 0
+        """How long queries computed on the client beside this upload, and the bytes acknowledged
+        meanwhile (noted by the queries of a measurement)."""
         self._pending: dict[int, str] = {}
         self._sizes: dict[int, int] = {}
         self._heard_ns = 0
@@ -298,13 +310,18 @@ class UploadExperiment:
         self.predicted_queries = timeline.queries_before_end(settings.first_query)
         self.contention: Contention | None = None
         """What uploading costs this client, measured before the first repeat."""
+        self.client_scale = 1.0
+        """The client's compute beside an upload over its profile, as the contention measure found it."""
         self.simulated_queries = 0
         units = chain.units
+        self.server_units = [
+            chain.state(planned.plan.uploaded_after(stage, len(chain))).server_units()
+            for stage in range(len(timeline.stages) + 1)
+        ]
+        """The units each stage's query runs on the worker, as the planner placed them."""
         self.placements = [
-            [(units[first].first, units[end - 1].last + 1) for first, end in runs(chain.state(uploaded).server_units())]
-            for uploaded in (
-                planned.plan.uploaded_after(stage, len(chain)) for stage in range(len(timeline.stages) + 1)
-            )
+            [(units[first].first, units[end - 1].last + 1) for first, end in runs(server)]
+            for server in self.server_units
         ]
         self.partitions = self._partition_params()
         self.tensors = {
@@ -315,7 +332,7 @@ class UploadExperiment:
 
     def run(self, repeat: int, inputs: Sequence[torch.Tensor]) -> UploadOutcome:
         if self.contention is None:
-            self.contention = self.measure_contention() if self.partitions else NO_CONTENTION
+            self.contention = self.measure_contention(inputs[0]) if self.partitions else NO_CONTENTION
             settings, timeline = self.settings, self.planned.timeline
             queue = EMULATED_QUEUE if self.emulated is not None else TC_QUEUE
             self.simulated_queries = simulate(
@@ -352,53 +369,98 @@ class UploadExperiment:
         """The budget the upload and the queries share under an emulated link (None under tc)."""
         return SharedLink(self.emulated.rate, self.emulated.delay_ns) if self.emulated is not None else None
 
-    def measure_contention(self) -> Contention:
-        """What uploading costs this client: its profile taken again (as the sweep took it, layer by
-        layer) beside an upload of its weights to a throwaway session, once the upload has had
-        ``CONTENTION_WARMUP_S`` and one run of the model to reach its pace; and the share of the link's
-        rate the upload reached meanwhile. Each unit's time is the mean of its runs: the stalls that
-        sharing the processor brings hit a few runs of a layer, which a median leaves out. Only runs
-        that end before the upload does count (a small model's upload is over within a few runs on a
-        small client, and runs after it measured the client alone); an upload shorter than one run
-        leaves the profile as it was."""
-        every = {name: tensor_bytes(attribute(self.split.graph_module, name)) for name in self.split.tensor_names}
-        settings = self.settings
-        with self._session() as (session, _, upload):
-            link = self._shared_link()
-            uploader = _Uploader(upload, session, [list(every)], every, settings, link, RequestGate())
-            uploader.start()
-            try:
-                uploader.finished.wait(CONTENTION_WARMUP_S)
-                profile(self.split, None, 1, 0)
-                stored, began = uploader.stored_bytes, time.monotonic_ns()
-                timed, window_ns = [], 0
-                while len(timed) < settings.profile_repeats:
-                    layers = profile(self.split, None, 1, 0).layers
-                    if uploader.finished.is_set():
-                        break
-                    timed.append(layers)
-                    window_ns, uploaded = time.monotonic_ns() - began, uploader.stored_bytes - stored
-            finally:
-                uploader.stop.set()
-                uploader.join()
-        if uploader.error is not None:
-            raise uploader.error
-        if not timed:
-            return NO_CONTENTION
-        share = 1.0 if math.isinf(self.rate) else min(1.0, uploaded / (window_ns / 1e9) / self.rate)
-        units = self.chain.units
-        client_ms = tuple(
-            sum(run[index].mean_ms for run in timed for index in range(unit.first, unit.last + 1)) / len(timed)
-            for unit in units
-        )
-        return Contention(client_ms=client_ms, upload_share=max(share, 1e-3))
+    def measure_contention(self, sample: torch.Tensor) -> Contention:
+        """What uploading costs this client's queries, measured beside uploads of its weights to
+        throwaway sessions, each once it has had ``CONTENTION_WARMUP_S`` to reach its pace:
+        ``CONTENTION_QUERIES`` queries back to back, as a run's queries follow each other, at each
+        stage a query may use while the upload lasts (the client alone only where the first query
+        does not wait; never the last stage), placed as the plan places them, through the worker's
+        own copy of the model (the throwaway session has no weights to run); and the share of the
+        link's rate the upload reached while they computed here. Each stage's queries follow one
+        untimed: queries that took the stages in turn came out 6 to 10% slower than the run's in a
+        lab run compared stage by stage. Each stage's query also runs once before any upload:
+        building its segments is not what a query pays. Only what ends before its upload does
+        counts, and a new throwaway upload takes over until everything is timed or
+        ``CONTENTION_UPLOADS`` have run (a small model's upload is over within a few runs on a
+        small client).
 
-    @property
-    def client_scale(self) -> float:
-        """The client's time for the whole model while uploading over its profiled time."""
-        profiled = sum(unit.client_ms for unit in self.chain.units)
-        uploading = sum(self.contention.client_ms) if self.contention and self.contention.client_ms else profiled
-        return uploading / profiled if profiled else 1.0
+        Each figure is the mean of its runs: the stalls that sharing the processor brings hit a few
+        of them, which a median leaves out. A stage's query gives its client and worker compute over
+        their profiles, and the time its messages took: on a small client they wait for the
+        processor the upload holds, and on a lab's shared host the worker's compute slows too. A
+        profile taken layer by layer beside the upload, as this measure once was, saw the client's
+        compute alone: in the lab a query's messages took half again what the link gives them while
+        the upload ran, and the worker's ranges a third longer, which it missed."""
+        every = {name: tensor_bytes(attribute(self.split.graph_module, name)) for name in self.split.tensor_names}
+        stages = range(len(self.planned.timeline.stages) + 1)
+        during = stages[0 if self.settings.first_query == "local" else 1 : -1]
+        turns = [stage for stage in during for _ in range(CONTENTION_QUERIES)]
+        answers: dict[int, list[tuple]] = {stage: [] for stage in stages}
+        uploaded = window_ns = 0
+        for attempt in range(CONTENTION_UPLOADS):
+            if not turns:
+                break
+            with self._session() as (session, queries, upload):
+                if attempt == 0:
+                    for stage in during:
+                        self.query(sample, stage, None, queries, None, None)
+                link = self._shared_link()
+                uploader = _Uploader(upload, session, [list(every)], every, self.settings, link, self._gate)
+                uploader.start()
+                try:
+                    uploader.finished.wait(CONTENTION_WARMUP_S)
+                    warm = None
+                    while turns and not uploader.finished.is_set():
+                        if turns[0] != warm:
+                            self.query(sample, turns[0], None, queries, link, None)
+                            warm = turns[0]
+                            continue
+                        computed = uploader.computing_ns, uploader.computing_bytes
+                        answer = self.query(sample, turns[0], None, queries, link, None, uploader)
+                        if uploader.finished.is_set():
+                            break
+                        window_ns += uploader.computing_ns - computed[0]
+                        uploaded += uploader.computing_bytes - computed[1]
+                        answers[turns.pop(0)].append(answer)
+                finally:
+                    uploader.stop.set()
+                    uploader.join()
+            if uploader.error is not None:
+                raise uploader.error
+        if not any(answers.values()):
+            return NO_CONTENTION
+        share = 1.0 if math.isinf(self.rate) or not window_ns else min(1.0, uploaded / (window_ns / 1e9) / self.rate)
+        self.client_scale = self._client_scale(answers)
+        costs = tuple(self._stage_cost(stage, answers[stage]) for stage in stages)
+        return Contention(stages=costs, upload_share=max(share, 1e-3))
+
+    def _stage_cost(self, stage: int, answers: list[tuple]) -> StageCost:
+        """A stage's cost from its queries beside an upload (none timed: as profiled)."""
+        if not answers:
+            return StageCost()
+        client_ms, server_ms = self._profiled_ms(stage)
+        edge = statistics.fmean(answer[5] for answer in answers) / 1e6
+        cloud = statistics.fmean(answer[6] for answer in answers) / 1e6
+        total = statistics.fmean(answer[1] - answer[0] for answer in answers) / 1e6
+        return StageCost(
+            client_scale=edge / client_ms if client_ms > 0 and edge > 0 else 1.0,
+            server_scale=cloud / server_ms if server_ms > 0 and cloud > 0 else 1.0,
+            messages_ms=max(0.0, total - edge - cloud),
+        )
+
+    def _profiled_ms(self, stage: int) -> tuple[float, float]:
+        """A query's compute at ``stage`` by the profiles: on the client, on the worker."""
+        remote = set(self.server_units[stage])
+        units = self.chain.units
+        client_ms = sum(unit.client_ms for index, unit in enumerate(units) if index not in remote)
+        return client_ms, sum(units[index].server_ms for index in remote)
+
+    def _client_scale(self, answers: dict[int, list[tuple]]) -> float:
+        """The client's compute beside the upload over its profile, over every query the measure
+        timed (1 where it timed none)."""
+        edge_ms = sum(answer[5] for timed in answers.values() for answer in timed) / 1e6
+        profiled = sum(self._profiled_ms(stage)[0] * len(timed) for stage, timed in answers.items())
+        return edge_ms / profiled if profiled > 0 and edge_ms > 0 else 1.0
 
     def _run(self, repeat, inputs, session, queries: WorkerClient, upload: WorkerClient) -> UploadOutcome:
         link = self._shared_link()
@@ -427,27 +489,45 @@ class UploadExperiment:
             )
         return self._outcome(repeat, uploader, records)
 
-    def query(self, inputs, stage: int, session: str, client: WorkerClient, link: SharedLink | None, expected):
+    def query(
+        self,
+        inputs,
+        stage: int,
+        session: str | None,
+        client: WorkerClient,
+        link: SharedLink | None,
+        expected,
+        beside: "_Uploader | None" = None,
+    ):
         """One query through the partitions of ``stage``: (start, end, round trips, bytes up and
-        down, edge and worker compute, whether its output equals ``expected``)."""
+        down, edge and worker compute, whether its output equals ``expected``, if given). The bytes
+        that ``beside`` got acknowledged while this query computed here are added to its tally."""
         start = time.monotonic_ns()
         values: tuple = (inputs,)
         edge = cloud = up = down = 0
         position, last = 0, len(self.split.layers)
+
+        def local(values: tuple, first: int, end: int) -> tuple:
+            nonlocal edge
+            began, stored = time.monotonic_ns(), beside.stored_bytes if beside is not None else 0
+            values = self._local(first, end, values)
+            took = time.monotonic_ns() - began
+            edge += took
+            if beside is not None:
+                beside.computing_ns += took
+                beside.computing_bytes += beside.stored_bytes - stored
+            return values
+
         for first, end in self.placements[stage]:
             if first > position:
-                began = time.monotonic_ns()
-                values = self._local(position, first, values)
-                edge += time.monotonic_ns() - began
+                values = local(values, position, first)
             values, sent, received, compute = self._remote(first, end, values, session, client, link)
             up, down, cloud, position = up + sent, down + received, cloud + compute, end
         if position < last:
-            began = time.monotonic_ns()
-            values = self._local(position, last, values)
-            edge += time.monotonic_ns() - began
+            values = local(values, position, last)
         ended = time.monotonic_ns()
         trips = len(self.placements[stage])
-        return start, ended, trips, up, down, edge, cloud, _equal(values, expected)
+        return start, ended, trips, up, down, edge, cloud, expected is None or _equal(values, expected)
 
     def _local(self, start: int, end: int, values: tuple):
         """Layers ``start`` to ``end`` here: the live values at ``end`` (the model's output at the last)."""

@@ -21,14 +21,12 @@ RATE = 80 * 2**20 / 8
 """80 Mbit a second as IONN's code counts a megabit, in bytes."""
 REPLAY_BOUND = 0.35
 """How far from the replay of its plan (the run's own profiles, tc's queues as the kernel keeps them,
-the worker one request at a time, and what uploading costs the edge's compute, measured before the
-upload) the queries finished before an upload ends may fall. Over tc, alone, recursive efficiency
-finished 29, 26, 27, 25 and 27 queries where the replay expected 24, 26, 25, 22 and 26. Compared
-query by query, one run's stages came within 4% of their replayed times, and another's a quarter
-faster than the edge's measured slowdown said (the measure is a few runs long). The rest is the
-lab's own doing: edge and worker share this machine's two cores, so the worker's ranges take a third
-longer while the upload arrives than in its profile, and the acknowledgements they hold up come
-later; beside the rest of the suite, more so.
+the worker one request at a time, and what each stage's queries cost beside a throwaway upload,
+measured before the upload) the queries finished before an upload ends may fall. Over tc, alone,
+recursive efficiency finished 13, 10 and 14 queries where the replay expected 11, 10 and 11, and
+AlexNet's default sweep came within 4% for both plans; but the quarter-core edge's compute changed
+by up to a third between the measure and the run (30 finished where 22 were expected, with an
+earlier form of the measure), and beside the rest of the suite more so.
 """
 
 

@@ -12,7 +12,7 @@ from harness.partition.upload import UploadChain, plan_upload, planner_names
 from harness.partition.upload.chain import Unit
 from harness.partition.upload.efficiency import efficiency_of
 from harness.partition.upload.published import published_chain
-from harness.partition.upload.simulate import TC_QUEUE, Contention, UploadQueue, simulate
+from harness.partition.upload.simulate import TC_QUEUE, Contention, StageCost, UploadQueue, simulate
 from harness.partition.upload.timeline import UploadPlan, timeline
 from harness.registry import UPLOAD_PLANNERS
 from harness.wire.frames import UPLOAD_WINDOW
@@ -224,7 +224,8 @@ def test_a_client_that_pays_for_its_upload_in_compute_is_replayed_slower():
         pytest.approx((20, 23, 1)),
     ]
     assert alone.queries_before_end() == 1
-    contended = simulate(chain, planned, 100, "local", 1, Contention(client_ms=(20.0,), upload_share=0.5))
+    paid = Contention(stages=(StageCost(client_scale=2.0), StageCost()), upload_share=0.5)
+    contended = simulate(chain, planned, 100, "local", 1, paid)
     assert contended.acked_ms == pytest.approx((19.64,))
     assert [(query.start_ms, query.end_ms, query.stage) for query in contended.queries] == [
         pytest.approx((0, 20, 0)),
@@ -233,17 +234,41 @@ def test_a_client_that_pays_for_its_upload_in_compute_is_replayed_slower():
     assert contended.queries_before_end() == 0
 
 
-@pytest.mark.parametrize("client_ms, share", [((-1.0,), 1.0), ((1.0,), 0.0), ((1.0,), 1.5)])
-def test_a_contention_out_of_range_is_refused(client_ms, share):
-    with pytest.raises(ValueError, match=r"expected client times >= 0 and upload_share in \(0, 1\]"):
-        Contention(client_ms=client_ms, upload_share=share)
+def test_a_stage_costs_what_its_queries_cost_beside_the_measured_upload():
+    """The shared-link instance with stage 1's queries measured at 1.2 times the client's profile,
+    3 times the worker's, and 40 ms of messages. The first query's request crosses as before (to 30
+    ms), the worker runs free and small in 6 ms, the reply takes 1 (messages so far 20.36 ms), large
+    runs here in 60 (to 97), and the query waits out the messages' other 19.64 ms: it ends at 116.64.
+    Without the second request of before, the upload's chunks fill the link from 30 on, the last
+    one due at 120; the next query's request halves its last 336 bytes, so it lands at 123.36, which
+    ends the upload, and is acknowledged at 124. That query's request crosses alone from then (to
+    130), and the rest of it runs as profiled: the worker to 132, the reply to 133, large to 183.
+    The last query runs after the upload (14 ms); stage 2's cost is never paid."""
+    units = (Unit("free", 10, 1, 0), Unit("small", 100, 1, 1_000), Unit("large", 50, 1, 10_000))
+    chain = UploadChain("shared-link", units, (1_000, 1_000, 100, 100), rate=100.0)
+    planned = timeline(chain, UploadPlan("by-hand", ((1,), (2,))))
+    costs = (StageCost(), StageCost(client_scale=1.2, server_scale=3.0, messages_ms=40.0), StageCost(5.0, 5.0, 100.0))
+    replay = simulate(chain, planned, chunk_bytes=1_000, after=1, contention=Contention(stages=costs))
+    assert replay.acked_ms == pytest.approx((10.64, 124.0))
+    assert [(query.start_ms, query.end_ms, query.stage) for query in replay.queries] == [
+        pytest.approx((10.64, 116.64, 1)),
+        pytest.approx((116.64, 183.0, 1)),
+        pytest.approx((183.0, 197.0, 2)),
+    ]
+    with pytest.raises(ValueError, match="contention has 2 stage costs; expected 3"):
+        simulate(chain, planned, 1_000, contention=Contention(stages=costs[:2]))
 
 
-def test_a_contention_for_another_chain_is_refused():
-    chain = UploadChain("contended", (Unit("weights", 10, 1, 1_000),), (100, 100), rate=100.0)
-    planned = timeline(chain, UploadPlan("by-hand", ((0,),)))
-    with pytest.raises(ValueError, match="contention has 2 client times; expected 1 units"):
-        simulate(chain, planned, 100, contention=Contention(client_ms=(1.0, 2.0)))
+@pytest.mark.parametrize("cost", [(0.0, 1.0, 0.0), (1.0, -1.0, 0.0), (1.0, 1.0, -0.5)])
+def test_a_stage_cost_out_of_range_is_refused(cost):
+    with pytest.raises(ValueError, match="expected scales > 0 and messages_ms >= 0"):
+        StageCost(*cost)
+
+
+@pytest.mark.parametrize("share", [0.0, 1.5])
+def test_a_contention_out_of_range_is_refused(share):
+    with pytest.raises(ValueError, match=r"expected upload_share in \(0, 1\]"):
+        Contention(upload_share=share)
 
 
 def _two_layer_range():

@@ -21,11 +21,13 @@ chunks between a range's layers, acknowledged the last partition 15 to 25% befor
 seven runs; this one 2 to 11% before, with each stage's queries within 4% of the measured time (260
 and 196 ms replayed, 259 and 203 measured).
 
-A client whose processor is small pays for its upload in compute (``Contention``): while the upload
-runs, its share of the processor goes to sending (the network stack, the encryption, the messages),
-so its layers take longer than they did alone, and the upload slows while a layer computes. Both are
-measured on the client before the upload (``UploadExperiment.measure_contention``: its profile taken
-again beside an upload); a client with cores to spare measures neither.
+A client whose processor is small pays for its upload (``Contention``): while the upload runs, its
+share of the processor goes to sending (the network stack, the encryption, the messages), so its
+layers take longer than they did alone, its own messages wait for the processor beyond what their
+bytes take on the link, and the upload slows while a layer computes; where the worker shares a host
+with it (a lab on one machine) the worker's ranges slow too. Each stage's cost and the upload's
+share are measured before the upload (``UploadExperiment.measure_contention``: queries at every
+stage beside a throwaway upload); a client with cores to spare measures next to nothing.
 """
 
 import itertools
@@ -43,19 +45,37 @@ ACK_BYTES = 64
 
 
 @dataclass(frozen=True)
-class Contention:
-    """What the upload costs the client's compute, as measured: ``client_ms``, each unit's time on the
-    client while the upload runs (empty: as profiled); ``upload_share``, the share of the link's rate
-    the upload reaches while the client computes."""
+class StageCost:
+    """A query's cost at one stage while the upload runs, as measured beside one: its compute on the
+    client and on the worker over their profiles (a worker that shares its host with a busy client
+    slows too), and the least its messages take (a small client's messaging waits for the
+    processor its upload holds, beyond what the bytes take on the link)."""
 
-    client_ms: tuple[float, ...] = ()
+    client_scale: float = 1.0
+    server_scale: float = 1.0
+    messages_ms: float = 0.0
+
+    def __post_init__(self):
+        if not (self.client_scale > 0 and self.server_scale > 0 and self.messages_ms >= 0):
+            raise ValueError(f"stage cost {self}: expected scales > 0 and messages_ms >= 0")
+
+
+@dataclass(frozen=True)
+class Contention:
+    """What the upload costs the queries, as measured: ``stages``, what a query at each stage pays
+    while the upload lasts, stage 0 (the client alone) first (empty: as profiled, its messages as the
+    link carries them); ``upload_share``, the share of the link's rate the upload reaches while the
+    client computes."""
+
+    stages: tuple[StageCost, ...] = ()
     upload_share: float = 1.0
 
     def __post_init__(self):
-        if not (all(ms >= 0 for ms in self.client_ms) and 0 < self.upload_share <= 1):
-            raise ValueError(f"contention {self}: expected client times >= 0 and upload_share in (0, 1]")
+        if not 0 < self.upload_share <= 1:
+            raise ValueError(f"contention {self}: expected upload_share in (0, 1]")
 
 
+AS_PROFILED = StageCost()
 NO_CONTENTION = Contention()
 
 
@@ -107,9 +127,8 @@ def simulate(
 ) -> Simulated:
     """Replay ``timeline``'s plan on ``chain``: chunks of at most ``chunk_bytes``, queries back to back
     until ``after`` more have started once the last partition is acknowledged."""
-    if contention.client_ms and len(contention.client_ms) != len(chain):
-        raise ValueError(f"contention has {len(contention.client_ms)} client times; expected {len(chain)} units")
-    uploading_ms = contention.client_ms or tuple(unit.client_ms for unit in chain.units)
+    if contention.stages and len(contention.stages) != len(timeline.stages) + 1:
+        raise ValueError(f"contention has {len(contention.stages)} stage costs; expected {len(timeline.stages) + 1}")
     env = simpy.Environment()
     uplink, downlink, worker = _FairLink(env, chain.rate), _FairLink(env, chain.rate), simpy.Resource(env)
     acked: list[float] = []
@@ -201,13 +220,19 @@ def simulate(
 
     def query(stage: int):
         """One query: each range the worker runs is one request, whole, as the edge sends it; a chunk
-        that lands meanwhile waits for the range's end."""
+        that lands meanwhile waits for the range's end. While the upload lasts, it pays its stage's
+        cost: its compute scaled, its messages taking at least what they took beside the measured
+        upload."""
+
+        def paid() -> StageCost:
+            return contention.stages[stage] if contention.stages and out["uploading"] else AS_PROFILED
+
         on_server = set(placements[stage])
-        where = False
+        where, messaging = False, 0.0
         for remote, group in itertools.groupby(range(len(chain)), key=on_server.__contains__):
             indices = list(group)
             if remote != where:
-                crossing = chain.boundary_bytes[indices[0]]
+                crossing, sending = chain.boundary_bytes[indices[0]], env.now
                 if remote:
                     away(True)
                     if queue.kernel_queues:
@@ -215,18 +240,23 @@ def simulate(
                 yield from send(uplink if remote else downlink, crossing)
                 if remote and not queue.kernel_queues:
                     away(False)
-                where = remote
+                where, messaging = remote, messaging + env.now - sending
             if remote:
                 with worker.request() as turn:
                     yield turn
-                    yield env.timeout(sum(chain.units[index].server_ms for index in indices))
+                    server_ms = sum(chain.units[index].server_ms for index in indices)
+                    yield env.timeout(server_ms * paid().server_scale)
             else:
                 for index in indices:
                     out["computing"] = True
-                    yield env.timeout(uploading_ms[index] if out["uploading"] else chain.units[index].client_ms)
+                    yield env.timeout(chain.units[index].client_ms * paid().client_scale)
                     out["computing"] = False
         if where:
+            sending = env.now
             yield from send(downlink, chain.boundary_bytes[-1])
+            messaging += env.now - sending
+        if paid().messages_ms > messaging:
+            yield env.timeout(paid().messages_ms - messaging)
 
     def client():
         if first_query == "wait" and timeline.stages:
