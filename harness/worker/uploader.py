@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch.utils import _pytree as pytree
@@ -47,6 +48,7 @@ from harness.model.analysis import attribute
 from harness.partition.upload import PlannedUpload, UploadChain
 from harness.partition.upload.chain import runs
 from harness.partition.upload.simulate import (
+    AS_PROFILED,
     EMULATED_QUEUE,
     NO_CONTENTION,
     TC_QUEUE,
@@ -81,7 +83,7 @@ from harness.worker.client import WorkerClient, WorkerError, WorkerSilent
 CONTENTION_WARMUP_S = 0.2
 """How long a throwaway upload runs alone before the client times itself beside it."""
 CONTENTION_QUERIES = 6
-"""How many queries at each stage (the client alone included) the measure beside an upload times."""
+"""How many queries at each stage the measure beside an upload times."""
 CONTENTION_UPLOADS = 4
 """The most throwaway uploads one measure makes."""
 POLL_MS = 1
@@ -157,6 +159,19 @@ class UploadSettings:
     first_query: str = "wait"
     after: int = 5
     timeout_s: float = 60.0
+
+
+class QueryFigures(NamedTuple):
+    """One query as the edge timed it, nanoseconds on its clock."""
+
+    start_ns: int
+    end_ns: int
+    round_trips: int
+    bytes_up: int
+    bytes_down: int
+    edge_ns: int
+    cloud_ns: int
+    agrees: bool
 
 
 @dataclass(frozen=True)
@@ -395,7 +410,7 @@ class UploadExperiment:
         stages = range(len(self.planned.timeline.stages) + 1)
         during = stages[0 if self.settings.first_query == "local" else 1 : -1]
         turns = [stage for stage in during for _ in range(CONTENTION_QUERIES)]
-        answers: dict[int, list[tuple]] = {stage: [] for stage in stages}
+        answers: dict[int, list[QueryFigures]] = {stage: [] for stage in stages}
         uploaded = window_ns = 0
         for attempt in range(CONTENTION_UPLOADS):
             if not turns:
@@ -434,14 +449,14 @@ class UploadExperiment:
         costs = tuple(self._stage_cost(stage, answers[stage]) for stage in stages)
         return Contention(stages=costs, upload_share=max(share, 1e-3))
 
-    def _stage_cost(self, stage: int, answers: list[tuple]) -> StageCost:
+    def _stage_cost(self, stage: int, answers: list[QueryFigures]) -> StageCost:
         """A stage's cost from its queries beside an upload (none timed: as profiled)."""
         if not answers:
-            return StageCost()
+            return AS_PROFILED
         client_ms, server_ms = self._profiled_ms(stage)
-        edge = statistics.fmean(answer[5] for answer in answers) / 1e6
-        cloud = statistics.fmean(answer[6] for answer in answers) / 1e6
-        total = statistics.fmean(answer[1] - answer[0] for answer in answers) / 1e6
+        edge = statistics.fmean(answer.edge_ns for answer in answers) / 1e6
+        cloud = statistics.fmean(answer.cloud_ns for answer in answers) / 1e6
+        total = statistics.fmean(answer.end_ns - answer.start_ns for answer in answers) / 1e6
         return StageCost(
             client_scale=edge / client_ms if client_ms > 0 and edge > 0 else 1.0,
             server_scale=cloud / server_ms if server_ms > 0 and cloud > 0 else 1.0,
@@ -455,10 +470,10 @@ class UploadExperiment:
         client_ms = sum(unit.client_ms for index, unit in enumerate(units) if index not in remote)
         return client_ms, sum(units[index].server_ms for index in remote)
 
-    def _client_scale(self, answers: dict[int, list[tuple]]) -> float:
+    def _client_scale(self, answers: dict[int, list[QueryFigures]]) -> float:
         """The client's compute beside the upload over its profile, over every query the measure
         timed (1 where it timed none)."""
-        edge_ms = sum(answer[5] for timed in answers.values() for answer in timed) / 1e6
+        edge_ms = sum(answer.edge_ns for timed in answers.values() for answer in timed) / 1e6
         profiled = sum(self._profiled_ms(stage)[0] * len(timed) for stage, timed in answers.items())
         return edge_ms / profiled if profiled > 0 and edge_ms > 0 else 1.0
 
@@ -498,10 +513,10 @@ class UploadExperiment:
         link: SharedLink | None,
         expected,
         beside: "_Uploader | None" = None,
-    ):
-        """One query through the partitions of ``stage``: (start, end, round trips, bytes up and
-        down, edge and worker compute, whether its output equals ``expected``, if given). The bytes
-        that ``beside`` got acknowledged while this query computed here are added to its tally."""
+    ) -> QueryFigures:
+        """One query through the partitions of ``stage``, and whether its output equals ``expected``
+        (if given). The bytes that ``beside`` got acknowledged while this query computed here are
+        added to its tally."""
         start = time.monotonic_ns()
         values: tuple = (inputs,)
         edge = cloud = up = down = 0
@@ -526,8 +541,8 @@ class UploadExperiment:
         if position < last:
             values = local(values, position, last)
         ended = time.monotonic_ns()
-        trips = len(self.placements[stage])
-        return start, ended, trips, up, down, edge, cloud, expected is None or _equal(values, expected)
+        agrees = expected is None or _equal(values, expected)
+        return QueryFigures(start, ended, len(self.placements[stage]), up, down, edge, cloud, agrees)
 
     def _local(self, start: int, end: int, values: tuple):
         """Layers ``start`` to ``end`` here: the live values at ``end`` (the model's output at the last)."""
