@@ -1,10 +1,11 @@
 """Joules per layer: each stretch of the model between two cuts run again and again, alone, until
 the energy it takes rises well above what the sensor can tell.
 
-A power sensor cannot see one layer's run: RAPL's counters move about once a millisecond and a
-meter is sampled a few hundred times a second. So each segment between consecutive cuts (one layer
-where every layer boundary is a cut) is repeated until ``min_window_s`` has passed and it ran at
-least ``min_runs`` times, and its joules per run are the window's over the runs. Where a segment
+A power sensor cannot see one layer's run: RAPL's counters move about once a millisecond, NVML's
+every 20 to 100 ms, and a meter is sampled a few hundred times a second. So each segment between
+consecutive cuts (one layer where every layer boundary is a cut) is repeated until its window is
+``min_window_s`` long and ``RESOLUTIONS_PER_WINDOW`` times the sensor's resolution, and it ran at
+least ``min_runs`` times; its joules per run are the window's over the runs. Where a segment
 holds several layers (a boundary where no cut is allowed), its joules are shared among them by
 their profiled latency. The energy is the host's (RAPL counts the package, idle power included):
 profile on a quiet host.
@@ -19,6 +20,10 @@ import torch
 from harness.energy.meter import EnergyMeter
 from harness.model.graph import SplitGraph
 from harness.model.profile import ProfileReport
+
+RESOLUTIONS_PER_WINDOW = 10
+"""A window's ends are each off by at most about one resolution's energy (a step's, where the sensor
+steps): over ten of them, a tenth at worst, and far less where the power is steady."""
 
 
 @dataclass(frozen=True)
@@ -43,13 +48,14 @@ def energy_per_layer(
     device = device or torch.device("cpu")
     latency = {layer.index: layer.median_ms for layer in timings.layers}
     example = torch.randn(split.input_shape, generator=torch.Generator().manual_seed(0)).to(device)
+    window_s = max(min_window_s, RESOLUTIONS_PER_WINDOW * meter.resolution_s)
     boundaries = [cut.index for cut in split.cuts]
     last = len(split.layers)
     found = []
     for start, end in itertools.pairwise(boundaries):
         segment = split.segment(start, end if end < last else None).to(device)
         inputs = _live(split, start, example, device)
-        joules, runs = _measure(segment, inputs, meter, min_window_s, min_runs, device)
+        joules, runs = _measure(segment, inputs, meter, window_s, min_runs, device)
         positions = range(start + 1, end + 1)
         total_ms = sum(latency.get(position, 0.0) for position in positions)
         for position in positions:
@@ -68,14 +74,14 @@ def _live(split: SplitGraph, cut: int, example: torch.Tensor, device: torch.devi
         return tuple(head(example.clone()))
 
 
-def _measure(segment, inputs: tuple, meter: EnergyMeter, min_window_s: float, min_runs: int, device) -> tuple:
+def _measure(segment, inputs: tuple, meter: EnergyMeter, window_s: float, min_runs: int, device) -> tuple:
     """Joules per run of ``segment`` on ``inputs``, and the runs it took."""
     with torch.no_grad():
         segment(*inputs)
         _synchronise(device)
         start = meter.mark()
         runs = 0
-        deadline = time.monotonic() + min_window_s
+        deadline = time.monotonic() + window_s
         while runs < min_runs or time.monotonic() < deadline:
             segment(*inputs)
             runs += 1

@@ -1,11 +1,16 @@
 """Joules over windows of this host's monotonic clock, from whichever source it has.
 
 A window is two marks. With a counter a mark holds its reading, and the window's joules are the
-counter's rise. With a meter a thread samples the watts at ``rate_hz`` and keeps the running
-integral (trapezoids between samples); a window's joules are that integral, interpolated at its two
-ends, so a window shorter than a sampling period is still charged its share. An end past the last
-sample is charged at the last sample's watts rather than waited for: a worker asks as it replies,
-and must not hold the reply for a sample.
+counter's rise. Otherwise a thread samples the source at ``rate_hz`` and keeps the running integral
+of the host's energy as points in time, and a window's joules are that integral interpolated at its
+two ends, so a window shorter than a sampling period or a step is still charged its share:
+
+- a meter's watts are integrated by trapezoids between samples;
+- a stepped counter's points are its steps, each placed halfway between the sample that saw it
+  and the one before, so a window within a step is charged that step's mean power.
+
+An end past the last point is charged at the last sample's (or step's) watts rather than waited for:
+a worker asks as it replies, and must not hold the reply for a sample.
 """
 
 import bisect
@@ -15,9 +20,14 @@ from collections import deque
 from dataclasses import dataclass
 
 from harness.energy.sources import Counter, Source
+from harness.errors import BadInput
 
 HISTORY_S = 600
-"""How far back a meter's integral is kept: longer than any inference's window by far."""
+"""How far back the integral is kept: longer than any inference's window by far."""
+
+STEP_WAIT_S = 2.0
+"""How long a stepped counter may take to step twice as the meter opens, which gives its first
+step's power (NVML steps at least ten times a second; a GPU draws tens of watts even idle)."""
 
 
 @dataclass(frozen=True)
@@ -30,20 +40,37 @@ class EnergyMeter:
     def __init__(self, source: Source, rate_hz: float = 500.0):
         self.source = source
         self.counter = hasattr(source, "read")
+        self._stepped = hasattr(source, "total_joules")
         self._period_s = 1.0 / rate_hz
         self._times: deque[int] = deque(maxlen=int(HISTORY_S * rate_hz))
         self._joules: deque[float] = deque(maxlen=int(HISTORY_S * rate_hz))
+        self._last_watts = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
-        if not self.counter:
+        if self.counter:
+            return
+        if self._stepped:
+            self._open_steps()
+        else:
             self._sample()
-            self._thread = threading.Thread(target=self._run, name=f"energy-{source.name}", daemon=True)
-            self._thread.start()
+        self._thread = threading.Thread(target=self._run, name=f"energy-{source.name}", daemon=True)
+        self._thread.start()
 
     @property
     def name(self) -> str:
         return self.source.name
+
+    @property
+    def resolution_s(self) -> float:
+        """The shortest stretch the source tells apart: a counter's update, a step (the mean of
+        those seen), a sampling period."""
+        if self.counter:
+            return self.source.resolution_s
+        if self._stepped:
+            with self._lock:
+                return (self._times[-1] - self._times[0]) / (len(self._times) - 1) / 1e9
+        return self._period_s
 
     def mark(self) -> Mark:
         """Now, and a counter's reading: timed as the reading returns, which is when its value was
@@ -66,23 +93,54 @@ class EnergyMeter:
             self._thread.join()
 
     def _run(self) -> None:
+        sample = self._sample_steps if self._stepped else self._sample
         while not self._stop.wait(self._period_s):
-            self._sample()
+            sample()
 
     def _sample(self) -> None:
         watts = self.source.watts()
         now = time.monotonic_ns()
         with self._lock:
-            if self._times:
-                self._joules.append(self._joules[-1] + (self._last_watts + watts) / 2 * (now - self._times[-1]) / 1e9)
-            else:
-                self._joules.append(0.0)
-            self._times.append(now)
-            self._last_watts = watts
+            if not self._times:
+                self._add(now, 0.0, watts)
+                return
+            self._add(now, self._joules[-1] + (self._last_watts + watts) / 2 * (now - self._times[-1]) / 1e9, watts)
+
+    def _open_steps(self) -> None:
+        """Sample until the counter has stepped twice, so that every window has a power to go by."""
+        self._total = self.source.total_joules()
+        self._sampled_ns = time.monotonic_ns()
+        deadline = self._sampled_ns + STEP_WAIT_S * 1e9
+        while len(self._times) < 2:
+            if time.monotonic_ns() > deadline:
+                raise BadInput(f"energy source '{self.source.name}': its counter did not move in {STEP_WAIT_S:g} s")
+            time.sleep(self._period_s)
+            self._sample_steps()
+
+    def _sample_steps(self) -> None:
+        total = self.source.total_joules()
+        now = time.monotonic_ns()
+        seen_since, self._sampled_ns = self._sampled_ns, now
+        if total == self._total:
+            return
+        self._total = total
+        at = (seen_since + now) // 2
+        with self._lock:
+            if not self._times:
+                self._base = total
+                self._add(at, 0.0, 0.0)
+                return
+            joules = total - self._base
+            self._add(at, joules, (joules - self._joules[-1]) / (at - self._times[-1]) * 1e9)
+
+    def _add(self, at_ns: int, joules: float, watts: float) -> None:
+        self._times.append(at_ns)
+        self._joules.append(joules)
+        self._last_watts = watts
 
     def _integral(self, at_ns: int) -> float:
-        """The integral up to ``at_ns``: linear between the samples around it, at the last sample's
-        watts after it, nothing before the first."""
+        """The integral up to ``at_ns``: linear between the points around it, at the last watts
+        after the last, nothing before the first."""
         times, joules = self._times, self._joules
         after = bisect.bisect_left(times, at_ns)
         if after == 0:

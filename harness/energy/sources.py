@@ -1,12 +1,15 @@
 """The power sources a host may have, found from what it exposes.
 
-Two kinds. A counter gives the energy used since some moment: RAPL's ``energy_uj`` under powercap
-(x86 packages), NVML's total energy (NVIDIA GPUs since Volta). The joules of a window are the
-difference of two readings taken at its ends, each zone's wrap undone; reading at the ends rather
-than sampling loses nothing between samples. A meter gives power now: the INA3221 rails a Jetson
-exposes in sysfs, or an external meter as a user's ``package.module:function`` returning watts
-(a Raspberry Pi has no sensor of its own). A meter is sampled at a set rate on a thread of its own
-and integrated (``meter.py``).
+Three kinds. A counter gives the energy used since some moment and moves finely: RAPL's
+``energy_uj`` under powercap (x86 packages) moves about once a millisecond. The joules of a window
+are the difference of two readings taken at its ends, each zone's wrap undone; reading at the ends
+rather than sampling loses nothing between samples. A stepped counter also gives energy used, but
+moves in steps longer than most windows: NVML's total energy (NVIDIA GPUs since Volta) is updated
+every 20 to 100 ms, so a GPU inference of a few milliseconds read at its ends would be charged
+nothing, or a whole step. It is sampled on a thread and interpolated between its steps
+(``meter.py``). A meter gives power now: the INA3221 rails a Jetson exposes in sysfs, or an
+external meter as a user's ``package.module:function`` returning watts (a Raspberry Pi has no
+sensor of its own). A meter is sampled at a set rate on a thread of its own and integrated.
 
 ``auto`` takes NVML for a worker on a CUDA device, else RAPL, else the Jetson rails, else none; a
 host without a source records empty energy, never zero. Naming a source the host lacks is an error
@@ -29,10 +32,17 @@ _PACKAGE_ZONE = re.compile(r"^intel-rapl:\d+$")
 
 class Counter(Protocol):
     name: str
+    resolution_s: float
 
     def read(self) -> tuple[int, ...]: ...
 
     def joules(self, before: tuple[int, ...], after: tuple[int, ...]) -> float: ...
+
+
+class SteppedCounter(Protocol):
+    name: str
+
+    def total_joules(self) -> float: ...
 
 
 class Meter(Protocol):
@@ -41,7 +51,7 @@ class Meter(Protocol):
     def watts(self) -> float: ...
 
 
-Source = Counter | Meter
+Source = Counter | SteppedCounter | Meter
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,7 @@ class Rapl:
     uncore, are inside them and not added again), in microjoules."""
 
     name = "rapl"
+    resolution_s = 1e-3
 
     def __init__(self, root: Path = POWERCAP):
         zones = []
@@ -81,7 +92,7 @@ class Rapl:
 
 
 class Nvml:
-    """An NVIDIA GPU's total energy since the driver loaded, in millijoules (nvidia-ml-py)."""
+    """An NVIDIA GPU's total energy since the driver loaded (nvidia-ml-py), a stepped counter."""
 
     name = "nvml"
 
@@ -98,11 +109,9 @@ class Nvml:
             raise BadInput(f"energy source 'nvml': GPU {index} gives no energy counter ({error})") from None
         self._read = pynvml.nvmlDeviceGetTotalEnergyConsumption
 
-    def read(self) -> tuple[int, ...]:
-        return (int(self._read(self._handle)),)
-
-    def joules(self, before: tuple[int, ...], after: tuple[int, ...]) -> float:
-        return (after[0] - before[0]) / 1e3
+    def total_joules(self) -> float:
+        """The counter, kept by the driver in millijoules."""
+        return self._read(self._handle) / 1e3
 
 
 class JetsonRails:

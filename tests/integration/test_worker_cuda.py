@@ -96,3 +96,27 @@ def test_a_pipeline_from_a_cpu_worker_to_a_cuda_worker_matches_the_unsplit_model
     assert all(hop.compute_ns > 0 and hop.busy_ns >= hop.compute_ns for hop in hops)
     assert record.cloud_ns == sum(hop.compute_ns for hop in hops)
     assert middle.stop() == 0 and last.stop() == 0
+
+
+def test_a_cuda_worker_charges_each_inference_the_gpus_nvml_energy(start_worker, alexnet_split):
+    """NVML's counter steps every 20 to 100 ms, far longer than one inference on the GPU: each record
+    is still charged (the step's power over its window), never zero, at a GPU's power."""
+    worker = start_worker("--device", "cuda", "--energy", "nvml")
+    example = synthetic_inputs(alexnet_split.input_shape, 1, seed=3)[0]
+    cut = alexnet_split.cuts[1].index
+    with WorkerClient(worker.endpoint) as client:
+        driver = EdgeDriver(client, alexnet_split, _spec(alexnet_split), link=LinkSettings("none"))
+        driver.prepare(cut)
+        records = [driver.infer(cut, example, repeat)[1] for repeat in range(200)]
+    watts = []
+    for record in records:
+        busy_s = (record.cloud_decode_ns + record.cloud_ns + record.cloud_encode_ns) / 1e9
+        assert record.cloud_joules is not None and record.cloud_joules > 0, record
+        watts.append(record.cloud_joules / busy_s)
+    watts.sort()
+    median = watts[len(watts) // 2]
+    mean_joules = sum(record.cloud_joules for record in records) / len(records)
+    print(f"\nNVML, {len(records)} inferences: {watts[0]:.0f} / {median:.0f} / {watts[-1]:.0f} W (min / median / max)")
+    print(f"joules per inference {mean_joules:.4f}")
+    assert 20 <= median <= 1500, "a data-centre GPU draws tens to hundreds of watts"
+    assert worker.stop() == 0

@@ -1,8 +1,11 @@
 """Power sources and joules over windows: a powercap tree this test writes, whose counters advance
-at a known power and wrap; Jetson rails; a user's meter; a host with no source."""
+at a known power and wrap; an NVML stand-in whose counter moves in steps, as NVML's does; Jetson
+rails; a user's meter; a host with no source."""
 
 import json
+import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -82,6 +85,79 @@ def test_a_meter_is_sampled_and_integrated_and_charges_a_window_shorter_than_a_s
     short_end = meter.mark()
     assert meter.joules(short_start, short_end) == pytest.approx(5.0 * (short_end.at_ns - short_start.at_ns) / 1e9)
     meter.close()
+
+
+GPU_WATTS = 300.0
+
+
+class SteppedGpu:
+    """A stand-in for pynvml: one GPU drawing ``GPU_WATTS`` whose total energy, in millijoules,
+    moves only once every ``step_s``, as NVML's does (every 20 to 100 ms, by GPU and driver)."""
+
+    def __init__(self, step_s: float):
+        self.started_ns = time.monotonic_ns()
+        self.step_ns = int(step_s * 1e9)
+        self.moving = True
+
+    def module(self) -> types.ModuleType:
+        module = types.ModuleType("pynvml")
+        module.nvmlInit = lambda: None
+        module.nvmlDeviceGetHandleByIndex = lambda index: index
+        module.nvmlDeviceGetTotalEnergyConsumption = self.millijoules
+        return module
+
+    def millijoules(self, _handle) -> int:
+        if not self.moving:
+            return 5_000
+        steps = (time.monotonic_ns() - self.started_ns) // self.step_ns
+        return int(GPU_WATTS * steps * self.step_ns / 1e6)
+
+
+def _stepped_gpu(monkeypatch, step_s: float) -> SteppedGpu:
+    gpu = SteppedGpu(step_s)
+    monkeypatch.setitem(sys.modules, "pynvml", gpu.module())
+    return gpu
+
+
+def test_nvml_is_interpolated_between_its_steps_so_a_window_within_one_is_charged_its_share(monkeypatch):
+    _stepped_gpu(monkeypatch, 0.1)
+    meter = EnergyMeter(open_source("auto", device="cuda:0"), rate_hz=1000)
+    assert meter.name == "nvml", "auto takes NVML for a worker on a CUDA device"
+    for seconds in (0.004, 0.02, 0.004, 0.35, 0.004):
+        start = meter.mark()
+        time.sleep(seconds)
+        end = meter.mark()
+        expected = GPU_WATTS * (end.at_ns - start.at_ns) / 1e9
+        assert meter.joules(start, end) == pytest.approx(expected, rel=0.05), seconds
+    assert meter.resolution_s == pytest.approx(0.1, rel=0.05)
+    meter.close()
+
+
+def test_an_nvml_counter_that_never_moves_is_refused(monkeypatch):
+    _stepped_gpu(monkeypatch, 0.1).moving = False
+    monkeypatch.setattr("harness.energy.meter.STEP_WAIT_S", 0.05)
+    with pytest.raises(BadInput, match=r"^energy source 'nvml': its counter did not move in 0.05 s$"):
+        EnergyMeter(open_source("nvml", device="cuda"))
+
+
+def test_energy_per_layer_runs_each_stretch_for_ten_of_the_sensors_steps(monkeypatch):
+    from torch import nn
+
+    from harness.energy.layers import energy_per_layer
+    from harness.model import Granularity, build_split_graph
+    from harness.model.profile import profile
+    from harness.model.sources import LoadedModel
+
+    _stepped_gpu(monkeypatch, 0.03)
+    meter = EnergyMeter(open_source("nvml"), rate_hz=1000)
+    model = LoadedModel("conv_relu", nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), (1, 3, 16, 16))
+    split = build_split_graph(model, Granularity.MODULE)
+    layers = energy_per_layer(split, meter, profile(split, repeats=3, warmup=1), min_window_s=0.01)
+    meter.close()
+    assert [layer.name for layer in layers] == ["0", "1"]
+    for layer in layers:
+        window_s = layer.joules * layer.runs / GPU_WATTS
+        assert 0.3 * 0.95 <= window_s <= 0.4, (layer, window_s)
 
 
 def test_jetson_rails_add_their_channels(tmp_path):
