@@ -718,7 +718,8 @@ def _uploads_html(summary: pd.DataFrame, chart: Path) -> str:
         "architecture only and the edge uploads the weights in the plan's partitions while queries run back to "
         "back, each through the partitions acknowledged when it starts. Queries before end: finished before the "
         "last partition was acknowledged (mean ± spread); predicted: the plan's own model; simulated: the plan "
-        "replayed with the link and the worker shared. Agree: queries whose output equals the whole model's.</p>"
+        "replayed with the link and the worker shared. Agree: queries whose output equals the whole model's "
+        "(within 1e-2 relative error where the worker computes on a GPU).</p>"
         + _table(header, rows, set(range(1, 13)))
         + _figure_html(chart, "query latency and queries finished during the upload, per plan", chart.name)
     )

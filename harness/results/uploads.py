@@ -73,7 +73,8 @@ class QueryRecord:
     before_end: bool
     """It finished before the last partition was acknowledged."""
     agrees: bool
-    """Its output equals the whole model's, run on the edge alone."""
+    """Its output equals the whole model's, run on the edge alone (``harness/worker/agreement.py``:
+    within a tolerance where the worker computes on a GPU)."""
 
 
 def as_rows(records) -> list[dict]:

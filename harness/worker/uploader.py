@@ -78,6 +78,7 @@ from harness.wire.frames import (
 from harness.wire.keys import ClientKeys
 from harness.wire.link import EmulatedLink, hold_until
 from harness.wire.tensors import pack, unpack
+from harness.worker.agreement import agrees
 from harness.worker.client import WorkerClient, WorkerError, WorkerSilent
 
 CONTENTION_WARMUP_S = 0.2
@@ -344,6 +345,9 @@ class UploadExperiment:
         }
         self._segments: dict[tuple[int | None, int | None], torch.nn.Module] = {}
         self._gate = RequestGate()
+        self.worker_device = "cpu"
+        """Where the worker computes, as it says when a session opens: a GPU's answers agree within
+        a tolerance, a CPU's exactly (``agreement.py``)."""
 
     def run(self, repeat: int, inputs: Sequence[torch.Tensor]) -> UploadOutcome:
         if self.contention is None:
@@ -373,6 +377,7 @@ class UploadExperiment:
                     f"worker at {self.endpoint} builds {self.spec.name} with {opened.param_bytes:,} bytes of weights, "
                     f"this edge with {here:,}: give both hosts the same harness and torch"
                 )
+            self.worker_device = queries.ping(timeout).device
             try:
                 yield session, queries, upload
             finally:
@@ -541,8 +546,8 @@ class UploadExperiment:
         if position < last:
             values = local(values, position, last)
         ended = time.monotonic_ns()
-        agrees = expected is None or _equal(values, expected)
-        return QueryFigures(start, ended, len(self.placements[stage]), up, down, edge, cloud, agrees)
+        agreed = expected is None or agrees(values, expected, self.worker_device)
+        return QueryFigures(start, ended, len(self.placements[stage]), up, down, edge, cloud, agreed)
 
     def _local(self, start: int, end: int, values: tuple):
         """Layers ``start`` to ``end`` here: the live values at ``end`` (the model's output at the last)."""
@@ -662,10 +667,3 @@ def tensor_bytes(tensor: torch.Tensor) -> tuple[str, tuple[int, ...], memoryview
     """What a chunk says of a tensor (dtype, shape) and its bytes as they lie in memory."""
     flat = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
     return str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape), memoryview(flat.numpy())
-
-
-def _equal(produced, expected) -> bool:
-    left, right = pytree.tree_leaves(produced), pytree.tree_leaves(expected)
-    return len(left) == len(right) and all(
-        torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b for a, b in zip(left, right, strict=True)
-    )

@@ -9,18 +9,10 @@ import torch
 
 from harness.wire import ModelSpec
 from harness.worker import EdgeDriver, LinkSettings, WorkerClient, synthetic_inputs
+from harness.worker.agreement import GPU_TOLERANCE, relative_error
 from tests.integration.conftest import pipeline_clients
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device for worker.device: cuda")
-
-TOLERANCE = 1e-2
-"""Largest relative error (norm of the difference over the reference's norm) of a CUDA output. cuDNN's
-convolutions sum in another order than the CPU's and, by PyTorch's default, in TF32 (10 bits of
-mantissa), which alone gives about 1e-3: close, never equal."""
-
-
-def _relative_error(output: torch.Tensor, reference: torch.Tensor) -> float:
-    return float((output - reference).norm() / reference.norm())
 
 
 def _spec(split) -> ModelSpec:
@@ -44,9 +36,9 @@ def test_every_alexnet_cut_on_a_cuda_worker_matches_the_cpu_model_and_is_fully_r
                 tries = [driver.infer(cut.index, example) for _ in range(3)]
                 for output, _ in tries:
                     assert output.device.type == "cpu" and output.dtype == reference.dtype
-                    assert _relative_error(output, reference) < TOLERANCE, (name, cut.index)
+                    assert relative_error(output, reference) < GPU_TOLERANCE, (name, cut.index)
                 if name == "cuda":
-                    errors.append(max(_relative_error(output, reference) for output, _ in tries))
+                    errors.append(max(relative_error(output, reference) for output, _ in tries))
                 ours.append(min((record for _, record in tries), key=lambda record: record.cloud_ns))
             state = client.ping()
             # The sweep's per-layer profile, asked for after the segments are on the device.
@@ -90,7 +82,7 @@ def test_a_pipeline_from_a_cpu_worker_to_a_cuda_worker_matches_the_unsplit_model
         results = [driver.run_pipeline(cuts, example, 0, number) for number, example in enumerate(inputs)]
     with torch.no_grad():
         for example, (output, _, _) in zip(inputs, results, strict=True):
-            assert _relative_error(output, split.graph_module(example)) < TOLERANCE
+            assert relative_error(output, split.graph_module(example)) < GPU_TOLERANCE
     _, record, hops = results[-1]
     assert [(hop.start_cut, hop.end_cut) for hop in hops] == [(cuts[0], cuts[1]), (cuts[1], -1)]
     assert all(hop.compute_ns > 0 and hop.busy_ns >= hop.compute_ns for hop in hops)
@@ -120,3 +112,49 @@ def test_a_cuda_worker_charges_each_inference_the_gpus_nvml_energy(start_worker,
     print(f"joules per inference {mean_joules:.4f}")
     assert 20 <= median <= 1500, "a data-centre GPU draws tens to hundreds of watts"
     assert worker.stop() == 0
+
+
+def test_an_upload_to_a_cuda_worker_answers_as_the_whole_model_at_every_stage(start_worker):
+    """Incremental upload to a GPU server: each partition's weights go to the device as they are
+    committed, and every query, at every stage, agrees with the whole model run on the edge (within
+    the GPU's tolerance, which the experiment takes from the worker's own ping)."""
+    from tests.integration.test_upload_worker import _experiment
+
+    worker = start_worker("--device", "cuda")
+    experiment = _experiment(worker, "alexnet", (1, 3, 224, 224), "layerwise", first_query="local", after=2)
+    outcome = experiment.run(0, synthetic_inputs((1, 3, 224, 224), 2, seed=4))
+    assert experiment.worker_device.startswith("cuda")
+    assert outcome.digest == experiment.split.weights_digest
+    assert outcome.queries and all(query.agrees for query in outcome.queries)
+    stages = [query.stage for query in outcome.queries]
+    assert stages == sorted(stages) and stages[-1] == len(outcome.partitions)
+    print(f"\nupload to cuda: {len(outcome.partitions)} partitions, {len(outcome.queries)} queries, all agree")
+    assert worker.stop() == 0
+
+
+def test_every_cut_codec_is_undone_on_the_gpu_as_on_the_cpu(start_worker, alexnet_split):
+    """The worker moves a codec's payload to its device before decoding it, so each built-in codec's
+    decoding runs on the GPU: its answer is the CPU worker's (given the same payload) within the
+    GPU's tolerance, its bytes the same, and its decoding timed."""
+    from harness.wire.codecs import CutCodec
+
+    gpu, cpu = start_worker("--device", "cuda"), start_worker()
+    example = synthetic_inputs(alexnet_split.input_shape, 1, seed=6)[0]
+    pool1 = next(cut.index for cut in alexnet_split.cuts if cut.after == "features.2")
+    print("\ncodec          cuda decode us  cpu decode us  relative error")
+    for name in ("fp16", "bf16", "int8", "int8-channel", "int4-channel", "topk:0.25"):
+        answers = {}
+        for device, worker in (("cuda", gpu), ("cpu", cpu)):
+            with WorkerClient(worker.endpoint) as client:
+                codec = CutCodec.parse(name)
+                driver = EdgeDriver(client, alexnet_split, _spec(alexnet_split), codec=codec)
+                driver.prepare(pool1)
+                answers[device] = [driver.infer(pool1, example, repeat) for repeat in range(3)]
+        (on_gpu, gpu_record), (on_cpu, cpu_record) = answers["cuda"][-1], answers["cpu"][-1]
+        error = relative_error(on_gpu, on_cpu)
+        assert error < GPU_TOLERANCE, name
+        assert gpu_record.bytes_wire == cpu_record.bytes_wire and gpu_record.codec == cpu_record.codec
+        assert all(record.cloud_codec_ns > 0 for _, record in answers["cuda"]), name
+        decode_us = [record.cloud_codec_ns / 1e3 for record in (gpu_record, cpu_record)]
+        print(f"{name:<14} {decode_us[0]:>14.1f} {decode_us[1]:>14.1f} {error:>15.2e}")
+    assert gpu.stop() == 0 and cpu.stop() == 0
