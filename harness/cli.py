@@ -60,14 +60,6 @@ _POWERCAP_OPTION = click.option(
 )
 
 
-def _energy_meter(spec: str, powercap_root: Path, device: str = "cpu"):
-    """This host's energy meter (None where it has no source)."""
-    from harness.energy import EnergyMeter, open_source
-
-    source = open_source(spec, device, powercap_root)
-    return EnergyMeter(source) if source is not None else None
-
-
 def _model_options(function):
     """Options shared by every command that builds a split graph."""
     for option in reversed(
@@ -260,6 +252,7 @@ def profile(
 ):
     """Per-layer latency (median, p95) from forward hooks on the executed segments; with --energy,
     joules per layer, each layer run alone until its energy is well above the sensor's resolution."""
+    from harness.energy import open_meter
     from harness.model.present import profile_record, profile_table
     from harness.model.profile import profile as profile_layers
     from harness.worker.hostinfo import compute_device
@@ -269,7 +262,7 @@ def profile(
     _set_threads(threads)
     _, split = _split(model, granularity, input_shape, weights)
     chosen = compute_device(device)
-    meter = _energy_meter(energy_source, powercap_root, str(chosen)) if with_energy else None
+    meter = open_meter(energy_source, str(chosen), powercap_root) if with_energy else None
     if with_energy and meter is None:
         raise BadInput(f"--energy: this host has no power source ({energy_source}); name a meter, like a.b:watts")
     report = profile_layers(split, cut, repeats, warmup, chosen)
@@ -609,6 +602,7 @@ def edge(
     next (each must list the next with --peer), the last replies here."""
     from rich.progress import Progress
 
+    from harness.energy import open_meter
     from harness.partition import cyclic
     from harness.wire import Compression, CutCodec, ModelSpec, parse_delay, parse_rate
     from harness.worker import EdgeDriver, LinkSettings, sweep, synthetic_inputs
@@ -637,7 +631,7 @@ def edge(
         progress = stack.enter_context(Progress(console=stderr_console(), transient=True))
         plans = [tuple(chosen)] if pipeline else chosen
         task = progress.add_task(f"{model} via {' then '.join(endpoints)}", total=len(plans) * repeats)
-        meter = _energy_meter(energy, powercap_root)
+        meter = open_meter(energy, powercap=powercap_root)
         if meter is not None:
             stack.callback(meter.close)
         driver = EdgeDriver(clients, split, spec, codec, link, codec=cut_coding, energy=meter)
@@ -1225,6 +1219,7 @@ def run_plan_command(
     """The edge host's part of a sweep (run by the sweep playbook, once per link under tc)."""
     import socket
 
+    from harness.energy import open_meter
     from harness.sweep.plan import EdgeContext, PidFile, read_plan, run_plan
     from harness.wire import client_keys
     from harness.wire.keys import OBSERVER
@@ -1238,7 +1233,7 @@ def run_plan_command(
         plan = plan.model_copy(update={"runs": [run for run in plan.runs if run.id in run_ids]})
     host = host_name or socket.gethostname()
     stream_keys = client_keys(keys, "edge", OBSERVER) if keys and not is_loopback(observer) else None
-    meter = _energy_meter(energy, powercap_root)
+    meter = open_meter(energy, powercap=powercap_root)
     context = EdgeContext(endpoint, observer, host, shaping, _client_keys(keys, "edge"), spool, stream_keys, meter)
     try:
         with PidFile(pidfile):

@@ -18,8 +18,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 
-from harness.energy.sources import Counter, Source
+from harness.energy.sources import I2C_DRIVERS, POWERCAP, Counter, Source, auto_order, open_source
 from harness.errors import BadInput
 
 HISTORY_S = 600
@@ -149,3 +150,18 @@ class EnergyMeter:
             return joules[-1] + self._last_watts * (at_ns - times[-1]) / 1e9
         share = (at_ns - times[after - 1]) / (times[after] - times[after - 1])
         return joules[after - 1] + share * (joules[after] - joules[after - 1])
+
+
+def open_meter(
+    spec: str, device: str = "cpu", powercap: Path = POWERCAP, i2c: Path = I2C_DRIVERS, rate_hz: float = 500.0
+) -> EnergyMeter | None:
+    """This host's meter for ``spec`` on ``device`` (None for ``none``, or ``auto`` where nothing
+    works); a named source that fails stops here with what was looked for."""
+    for name in auto_order(device) if spec == "auto" else [spec]:
+        try:
+            source = open_source(name, device, powercap, i2c)
+            return EnergyMeter(source, rate_hz) if source is not None else None
+        except BadInput:
+            if spec != "auto":
+                raise
+    return None

@@ -11,8 +11,9 @@ nothing, or a whole step. It is sampled on a thread and interpolated between its
 external meter as a user's ``package.module:function`` returning watts (a Raspberry Pi has no
 sensor of its own). A meter is sampled at a set rate on a thread of its own and integrated.
 
-``auto`` takes NVML for a worker on a CUDA device, else RAPL, else the Jetson rails, else none; a
-host without a source records empty energy, never zero. Naming a source the host lacks is an error
+``auto`` takes NVML for a worker on a CUDA device, else RAPL, else the Jetson rails, else none (the
+first that gives a working meter: an NVML counter that never moves is passed over); a host without
+a source records empty energy, never zero. Naming a source the host lacks is an error
 that says what was looked for.
 """
 
@@ -157,23 +158,23 @@ def check_source_name(spec: str) -> str:
     return spec
 
 
+def auto_order(device: str) -> list[str]:
+    """The sensors ``auto`` tries, in order: NVML first for a worker on a CUDA device."""
+    return (["nvml"] if device.startswith("cuda") else []) + ["rapl", "jetson"]
+
+
 def open_source(spec: str, device: str = "cpu", powercap: Path = POWERCAP, i2c: Path = I2C_DRIVERS) -> Source | None:
-    """The source ``spec`` names on this host (None for ``none``, or ``auto`` where there is none)."""
+    """The source ``spec`` names on this host (None for ``none``). ``auto`` names none of its own:
+    ``open_meter`` tries each of ``auto_order`` until one gives a working meter."""
     check_source_name(spec)
+    if spec == "auto":
+        raise ValueError("open_source takes a source's name; open_meter resolves auto")
     if spec == "none":
         return None
     if ":" in spec:
         return UserMeter(spec)
     builders = {"rapl": lambda: Rapl(powercap), "nvml": lambda: Nvml(_gpu(device)), "jetson": lambda: JetsonRails(i2c)}
-    if spec in builders:
-        return builders[spec]()
-    order = (["nvml"] if device.startswith("cuda") else []) + ["rapl", "jetson"]
-    for name in order:
-        try:
-            return builders[name]()
-        except BadInput:
-            continue
-    return None
+    return builders[spec]()
 
 
 def available(powercap: Path = POWERCAP, i2c: Path = I2C_DRIVERS) -> list[str]:

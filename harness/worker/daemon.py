@@ -27,7 +27,7 @@ import torch
 import zmq
 from torch.utils import _pytree as pytree
 
-from harness.energy import EnergyMeter, Mark, open_source
+from harness.energy import Mark, open_meter
 from harness.energy.sources import POWERCAP
 from harness.errors import BadInput
 from harness.model.profile import profile
@@ -129,8 +129,7 @@ class Worker:
         self._peers: dict[str, zmq.Socket] = {}
         self._probers: dict[str, WorkerClient] = {}
         self._stopping = False
-        source = open_source(config.energy, str(self.device), config.powercap)
-        self.energy = EnergyMeter(source) if source is not None else None
+        self.energy = open_meter(config.energy, str(self.device), config.powercap)
         self._window: Mark | None = None
 
     def stop(self, *_signal_args) -> None:

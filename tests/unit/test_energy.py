@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.energy import EnergyMeter, available, open_source
+from harness.energy import EnergyMeter, available, open_meter, open_source
 from harness.errors import BadInput
 
 WATTS = 12.0
@@ -121,7 +121,7 @@ def _stepped_gpu(monkeypatch, step_s: float) -> SteppedGpu:
 
 def test_nvml_is_interpolated_between_its_steps_so_a_window_within_one_is_charged_its_share(monkeypatch):
     _stepped_gpu(monkeypatch, 0.1)
-    meter = EnergyMeter(open_source("auto", device="cuda:0"), rate_hz=1000)
+    meter = open_meter("auto", device="cuda:0", rate_hz=1000)
     assert meter.name == "nvml", "auto takes NVML for a worker on a CUDA device"
     for seconds in (0.004, 0.02, 0.004, 0.35, 0.004):
         start = meter.mark()
@@ -133,11 +133,14 @@ def test_nvml_is_interpolated_between_its_steps_so_a_window_within_one_is_charge
     meter.close()
 
 
-def test_an_nvml_counter_that_never_moves_is_refused(monkeypatch):
+def test_an_nvml_counter_that_never_moves_is_refused_by_name_and_passed_over_by_auto(monkeypatch, tmp_path):
     _stepped_gpu(monkeypatch, 0.1).moving = False
     monkeypatch.setattr("harness.energy.meter.STEP_WAIT_S", 0.05)
     with pytest.raises(BadInput, match=r"^energy source 'nvml': its counter did not move in 0.05 s$"):
-        EnergyMeter(open_source("nvml", device="cuda"))
+        open_meter("nvml", device="cuda")
+    tree = PowercapTree(tmp_path / "powercap")
+    assert open_meter("auto", device="cuda", powercap=tree.root).name == "rapl"
+    assert open_meter("auto", device="cuda", powercap=tmp_path / "none", i2c=tmp_path) is None
 
 
 def test_energy_per_layer_runs_each_stretch_for_ten_of_the_sensors_steps(monkeypatch):
@@ -149,7 +152,7 @@ def test_energy_per_layer_runs_each_stretch_for_ten_of_the_sensors_steps(monkeyp
     from harness.model.sources import LoadedModel
 
     _stepped_gpu(monkeypatch, 0.03)
-    meter = EnergyMeter(open_source("nvml"), rate_hz=1000)
+    meter = open_meter("nvml", rate_hz=1000)
     model = LoadedModel("conv_relu", nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), (1, 3, 16, 16))
     split = build_split_graph(model, Granularity.MODULE)
     layers = energy_per_layer(split, meter, profile(split, repeats=3, warmup=1), min_window_s=0.01)
@@ -174,8 +177,8 @@ def test_jetson_rails_add_their_channels(tmp_path):
 
 
 def test_a_host_without_a_source_has_none_and_naming_one_it_lacks_says_what_was_looked_for(tmp_path):
-    assert open_source("auto", powercap=tmp_path, i2c=tmp_path) is None
-    assert open_source("none") is None
+    assert open_meter("auto", powercap=tmp_path, i2c=tmp_path) is None
+    assert open_meter("none") is None
     assert available(powercap=tmp_path, i2c=tmp_path) in ([], ["nvml"])
     with pytest.raises(BadInput, match=rf"energy source 'rapl': no readable intel-rapl:N/energy_uj under {tmp_path}"):
         open_source("rapl", powercap=tmp_path)
