@@ -180,9 +180,9 @@ def open_source(spec: str, device: str = "cpu", powercap: Path = POWERCAP, i2c: 
 def available(powercap: Path = POWERCAP, i2c: Path = I2C_DRIVERS) -> list[str]:
     """The sources this host has, for ``harness host-info`` and the doctor."""
     found = []
-    for name, build in (("rapl", lambda: Rapl(powercap)), ("nvml", Nvml), ("jetson", lambda: JetsonRails(i2c))):
+    for name in ("rapl", "nvml", "jetson"):
         try:
-            build()
+            open_source(name, powercap=powercap, i2c=i2c)
         except BadInput:
             continue
         found.append(name)

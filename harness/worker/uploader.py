@@ -345,9 +345,10 @@ class UploadExperiment:
         }
         self._segments: dict[tuple[int | None, int | None], torch.nn.Module] = {}
         self._gate = RequestGate()
-        self.worker_device = "cpu"
-        """Where the worker computes, as it says when a session opens: a GPU's answers agree within
-        a tolerance, a CPU's exactly (``agreement.py``)."""
+        self.worker_device: str | None = None
+        """Where the worker computes, as it says when the first session opens: a GPU's answers agree
+        within a tolerance, a CPU's exactly (``agreement.py``); a query before any session is judged
+        as a CPU's."""
 
     def run(self, repeat: int, inputs: Sequence[torch.Tensor]) -> UploadOutcome:
         if self.contention is None:
@@ -377,7 +378,8 @@ class UploadExperiment:
                     f"worker at {self.endpoint} builds {self.spec.name} with {opened.param_bytes:,} bytes of weights, "
                     f"this edge with {here:,}: give both hosts the same harness and torch"
                 )
-            self.worker_device = queries.ping(timeout).device
+            if self.worker_device is None:
+                self.worker_device = queries.ping(timeout).device
             try:
                 yield session, queries, upload
             finally:
@@ -546,7 +548,7 @@ class UploadExperiment:
         if position < last:
             values = local(values, position, last)
         ended = time.monotonic_ns()
-        agreed = expected is None or agrees(values, expected, self.worker_device)
+        agreed = expected is None or agrees(values, expected, self.worker_device or "cpu")
         return QueryFigures(start, ended, len(self.placements[stage]), up, down, edge, cloud, agreed)
 
     def _local(self, start: int, end: int, values: tuple):
