@@ -43,7 +43,10 @@ LEVELS = {"int8": 255, "int8-channel": 255, "int4-channel": 15}
 USER_PATTERN = r"[A-Za-z_][A-Za-z0-9_.]{0,200}:[A-Za-z_][A-Za-z0-9_]{0,100}"
 WIRE_PATTERN = rf"^(fp16|bf16|int8|int8-channel|int4-channel|topk|{USER_PATTERN})$"
 """What a frame header may name: a built-in codec, or a user codec the receiver then polices."""
-EXPECTED = "none, fp16, bf16, int8, int8-channel, int4-channel, topk:FRACTION or package.module:function"
+EXPECTED = (
+    "none, fp16, bf16, int8, int8-channel, int4-channel, topk:FRACTION with FRACTION in (0, 1] "
+    "or package.module:function"
+)
 
 UserPair = tuple[Callable, Callable]
 

@@ -196,7 +196,12 @@ def test_a_codec_name_that_means_nothing_is_refused(text, message):
     ("sets", "field", "expected"),
     [
         (["codec=zip"], "codec", "expected none, fp16, bf16, int8, int8-channel, int4-channel, topk:FRACTION"),
-        (["codec=topk:2"], "codec", "expected none, fp16, bf16, int8"),
+        (
+            ["codec=topk:2"],
+            "codec",
+            "expected none, fp16, bf16, int8, int8-channel, int4-channel, topk:FRACTION with FRACTION in (0, 1] "
+            "or package.module:function (got 'topk:2')",
+        ),
     ],
 )
 def test_a_bad_codec_in_a_manifest_names_file_line_and_field_and_starts_nothing(sets, field, expected):
