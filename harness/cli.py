@@ -253,6 +253,7 @@ def profile(
     """Per-layer latency (median, p95) from forward hooks on the executed segments; with --energy,
     joules per layer, each layer run alone until its energy is well above the sensor's resolution."""
     from harness.energy import open_meter
+    from harness.energy.sources import auto_order
     from harness.model.present import profile_record, profile_table
     from harness.model.profile import profile as profile_layers
     from harness.worker.hostinfo import compute_device
@@ -264,7 +265,11 @@ def profile(
     chosen = compute_device(device)
     meter = open_meter(energy_source, str(chosen), powercap_root) if with_energy else None
     if with_energy and meter is None:
-        raise BadInput(f"--energy: this host has no power source ({energy_source}); name a meter, like a.b:watts")
+        tried = f"auto tried {', '.join(auto_order(str(chosen)))}" if energy_source == "auto" else energy_source
+        raise BadInput(
+            f"--energy: this host has no power source ({tried}); name a meter with --energy-source "
+            "package.module:function returning watts, like experiments.meters:watts_file"
+        )
     report = profile_layers(split, cut, repeats, warmup, chosen)
     energy = None
     if meter is not None:

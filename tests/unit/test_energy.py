@@ -207,6 +207,12 @@ def test_profile_energy_gives_every_layer_its_joules_and_refuses_a_host_without_
     assert missing.exit_code == 2 and missing.stdout == ""
     expected = f"energy source 'rapl': no readable intel-rapl:N/energy_uj under {tmp_path}"
     assert missing.stderr == f"harness: error: {expected}\n"
+    nothing = CliRunner().invoke(cli, [*command, "--energy", "--powercap-root", str(tmp_path)])
+    assert nothing.exit_code == 2 and nothing.stdout == ""
+    assert nothing.stderr == (
+        "harness: error: --energy: this host has no power source (auto tried rapl, jetson); name a meter with "
+        "--energy-source package.module:function returning watts, like experiments.meters:watts_file\n"
+    )
 
 
 def test_a_manifest_names_each_roles_source_and_a_name_that_means_nothing_stops_at_its_line(tmp_path):
