@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
 
 from harness.results.summary import RunInfo
@@ -463,49 +464,74 @@ def exits_front(table: pd.DataFrame, path: Path) -> Path:
         return _save(figure, path)
 
 
+CODEC_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h")
+"""One marker per codec in the rate and accuracy chart, the same at every cut."""
+
+
+def accuracy_limits(percents: pd.Series) -> tuple[float, float]:
+    """The accuracy axis of the rate and accuracy chart: the measured range with a margin, within
+    0 to 100. Codecs that keep accuracy differ by fractions of a point, invisible on a 0 to 100 axis;
+    a codec that loses it (the scrambled control) widens the range to show how far it fell."""
+    low, high = float(percents.min()), float(percents.max())
+    margin = max(1.0, 0.15 * (high - low))
+    return max(0.0, low - margin), min(100.0, high + margin)
+
+
+def rate_accuracy_front(group: pd.DataFrame) -> pd.DataFrame:
+    """The rows of one cut that no other beats on both fewer bytes and higher accuracy, by bytes."""
+    ordered = group.sort_values(["bytes_wire", "accuracy"], ascending=[True, False])
+    cheaper_best = ordered["accuracy"].cummax().shift(fill_value=float("-inf"))
+    return ordered[ordered["accuracy"] > cheaper_best]
+
+
 def rate_accuracy(table: pd.DataFrame, path: Path) -> Path:
-    """Cut codecs: top-1 accuracy against bytes on the wire per inference (log scale), one curve per
-    cut through its codecs (each point labelled with its codec), the uncompressed model's accuracy
-    dashed. One panel per model; ``table`` is ``codecs.csv``, with accuracies."""
+    """Cut codecs: top-1 accuracy against bytes on the wire per inference (log scale), a colour per
+    cut and a marker per codec, the uncompressed model's accuracy dashed. Each cut's curve is a step:
+    the best accuracy the cut gives within a byte budget, up to its largest codec's bytes (its rate
+    and accuracy front). One panel per model; ``table`` is ``codecs.csv``, with accuracies. Markers, not text
+    labels: codecs at one cut often land within a few bytes and a point of each other."""
     models = list(dict.fromkeys(table["model"]))
+    markers = dict(zip(dict.fromkeys(table["codec"]), itertools.cycle(CODEC_MARKERS), strict=False))
     with mpl.rc_context(STYLE):
         figure, panels = _model_panels(len(models))
         for model, axes in zip(models, panels, strict=True):
             rows = table[table["model"] == model]
-            groups = rows.groupby("cut", sort=True)
-            for number, ((cut, group), colour) in enumerate(zip(groups, itertools.cycle(PALETTE), strict=False)):
-                group = group.sort_values("bytes_wire")
-                axes.plot(
-                    group["bytes_wire"],
-                    100 * group["accuracy"],
-                    marker="o",
-                    markersize=8,
-                    color=colour,
-                    label=f"cut {cut} {group['layer'].iloc[0]}",
-                )
+            handles: list = []
+            for (cut, group), colour in zip(rows.groupby("cut", sort=True), itertools.cycle(PALETTE), strict=False):
+                front = rate_accuracy_front(group)
+                steps_x = [*front["bytes_wire"], group["bytes_wire"].max()]
+                steps_y = [*(100 * front["accuracy"]), 100 * front["accuracy"].iloc[-1]]
+                label = f"cut {cut} {group['layer'].iloc[0]}"
+                handles += axes.plot(steps_x, steps_y, drawstyle="steps-post", color=colour, label=label)
                 for row in group.itertuples(index=False):
-                    axes.annotate(
-                        row.codec,
-                        (row.bytes_wire, 100 * row.accuracy),
-                        textcoords="offset points",
-                        xytext=(6, 6 + 13 * (number % 3)),
-                        fontsize=10,
+                    axes.scatter(
+                        row.bytes_wire,
+                        100 * row.accuracy,
+                        marker=markers[row.codec],
+                        s=90,
                         color=colour,
+                        edgecolors="black",
+                        linewidths=0.6,
+                        alpha=0.85,
+                        zorder=3,
                     )
             uncompressed = rows["uncompressed_accuracy"].dropna()
             if not uncompressed.empty:
-                axes.axhline(
-                    100 * uncompressed.iloc[0], color="black", linestyle="--", linewidth=1.2, label="uncompressed"
+                level = 100 * uncompressed.iloc[0]
+                handles.append(axes.axhline(level, color="black", linestyle="--", linewidth=1.2, label="uncompressed"))
+            for codec in dict.fromkeys(rows["codec"]):
+                handles.append(
+                    Line2D([], [], linestyle="", marker=markers[codec], markersize=9, color="#999999", label=codec)
                 )
             axes.set_xscale("log")
-            axes.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+            axes.xaxis.set_major_locator(LogLocator(subs=(1, 2, 3, 5, 7)))
             axes.xaxis.set_major_formatter(EngFormatter(unit="B", places=0))
             axes.xaxis.set_minor_formatter(NullFormatter())
             axes.set_xlabel("bytes on the wire per inference (median, log scale)")
-            axes.set_ylim(-2, 110)
+            axes.set_ylim(*accuracy_limits(100 * pd.concat([rows["accuracy"], uncompressed]).dropna()))
             axes.set_ylabel("top-1 accuracy (%)")
-            axes.set_title(f"{model} · one curve per cut, points labelled with the codec", loc="left")
-            axes.legend(loc="lower right")
+            axes.set_title(f"{model} · a colour per cut, a marker per codec", loc="left")
+            axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         figure.suptitle(
             "Cut codecs: bytes on the wire against accuracy", fontsize=19, fontweight="bold", x=0.01, ha="left"
         )

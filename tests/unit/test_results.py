@@ -381,3 +381,26 @@ def test_environment_json_must_be_an_object(tmp_path):
     folder.environment.write_text(json.dumps([1, 2]))
     with pytest.raises(BadInput, match=r"environment.json: holds a list; expected a JSON object"):
         build_report(folder.path)
+
+
+def test_a_cuts_rate_and_accuracy_front_keeps_the_codecs_that_nothing_cheaper_beats():
+    from harness.results.charts import rate_accuracy_front
+
+    cut = pd.DataFrame(
+        {
+            "codec": ["none", "fp16", "bf16", "int8", "int4-channel", "topk:0.25"],
+            "bytes_wire": [16_862, 8_692, 8_692, 4_634, 3_077, 8_704],
+            "accuracy": [0.972, 0.972, 0.970, 0.972, 0.961, 0.978],
+        }
+    )
+    assert list(rate_accuracy_front(cut)["codec"]) == ["int4-channel", "int8", "topk:0.25"]
+
+
+@pytest.mark.parametrize(
+    ("percents", "limits"),
+    [([96.7, 97.2], (95.7, 98.2)), ([97.2, 97.2], (96.2, 98.2)), ([8.0, 97.0], (0.0, 100.0)), ([99.9], (98.9, 100.0))],
+)
+def test_the_accuracy_axis_shows_a_fraction_of_a_point_and_widens_to_a_codec_that_lost_accuracy(percents, limits):
+    from harness.results.charts import accuracy_limits
+
+    assert accuracy_limits(pd.Series(percents)) == pytest.approx(limits)
