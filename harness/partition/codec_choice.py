@@ -15,6 +15,7 @@ import pandas as pd
 from harness.manifest.matrix import Run
 from harness.partition import Situation, decide
 from harness.results.codecs import UNCOMPRESSED
+from harness.wire.compression import Compression
 
 CHOICE_COLUMNS = (
     "group",
@@ -46,9 +47,16 @@ def codec_groups(runs: list[Run]) -> dict[str, list[Run]]:
     return named
 
 
-def allowed_cuts(codecs: pd.DataFrame, model: str, codec: str, max_drop: float) -> set[int]:
-    """The cuts where ``codec`` keeps ``model``'s accuracy within ``max_drop`` of the uncompressed."""
-    rows = codecs[(codecs["model"] == model) & (codecs["codec"] == codec)].dropna(subset=["accuracy"])
+def group_rows(codecs: pd.DataFrame, run: Run) -> pd.DataFrame:
+    """The rows of ``codecs.csv`` for ``run``'s group: its model and its blosc2 compression."""
+    compression = str(Compression.parse(run.compression))
+    return codecs[(codecs["model"] == run.model.name) & (codecs["compression"] == compression)]
+
+
+def allowed_cuts(rows: pd.DataFrame, codec: str, max_drop: float) -> set[int]:
+    """The cuts where ``codec`` keeps accuracy within ``max_drop`` of the uncompressed model's, in
+    ``rows`` of one group."""
+    rows = rows[rows["codec"] == codec].dropna(subset=["accuracy"])
     kept = rows[rows["accuracy"] >= rows["uncompressed_accuracy"] - max_drop - 1e-12]
     return {int(cut) for cut in kept["cut"]}
 
@@ -62,12 +70,13 @@ def choose(
     max_drop: float,
 ) -> list[dict]:
     """One row per partitioner: its (codec, cut) within the floor, against the measured best."""
+    rows = group_rows(codecs, members[0])
     options: dict[str, tuple[Situation, set[int]]] = {}
     for run in members:
         situation = situations.get(run.id)
         if situation is None:
             continue
-        allowed = allowed_cuts(codecs, run.model.name, run.codec, max_drop) & set(situation.cuts)
+        allowed = allowed_cuts(rows, run.codec, max_drop) & set(situation.cuts)
         if allowed:
             options[run.codec] = (situation, allowed)
     measured = {
@@ -77,8 +86,8 @@ def choose(
         if cut in situation.measured_ms
     }
     best = min(measured, key=lambda pair: (measured[pair], pair)) if measured else None
-    accuracy = codecs[codecs["model"] == members[0].model.name].set_index(["codec", "cut"])["accuracy"]
-    rows = []
+    accuracy = rows.set_index(["codec", "cut"])["accuracy"]
+    choices = []
     for spec in partitioners:
         settings = {key: value for key, value in spec.items() if key != "name"}
         picks = {}
@@ -89,7 +98,7 @@ def choose(
         codec = min(picks, key=lambda name: (picks[name][1], name))
         cut, predicted = picks[codec]
         picked_ms = measured.get((codec, cut))
-        rows.append(
+        choices.append(
             {
                 "group": group,
                 "partitioner": " ".join([spec["name"], *(f"{key}={value}" for key, value in settings.items())]),
@@ -106,4 +115,4 @@ def choose(
                 "max_accuracy_drop": max_drop,
             }
         )
-    return rows
+    return choices

@@ -488,8 +488,16 @@ def rate_accuracy(table: pd.DataFrame, path: Path) -> Path:
     """Cut codecs: top-1 accuracy against bytes on the wire per inference (log scale), a colour per
     cut and a marker per codec, the uncompressed model's accuracy dashed. Each cut's curve is a step:
     the best accuracy the cut gives within a byte budget, up to its largest codec's bytes (its rate
-    and accuracy front). One panel per model; ``table`` is ``codecs.csv``, with accuracies. Markers, not text
-    labels: codecs at one cut often land within a few bytes and a point of each other."""
+    and accuracy front). One panel per model; ``table`` is ``codecs.csv``, with accuracies. Markers, not
+    text labels: codecs at one cut often land within a few bytes and a point of each other. Where
+    blosc2 compression was swept too, a marker stands for a codec and compression pair."""
+    swept = table["compression"].nunique() > 1
+    table = table.assign(
+        codec=[
+            f"{codec} + {blosc}" if swept and blosc != "none" else codec
+            for codec, blosc in zip(table["codec"], table["compression"], strict=True)
+        ]
+    )
     models = list(dict.fromkeys(table["model"]))
     markers = dict(zip(dict.fromkeys(table["codec"]), itertools.cycle(CODEC_MARKERS), strict=False))
     with mpl.rc_context(STYLE):
@@ -530,7 +538,8 @@ def rate_accuracy(table: pd.DataFrame, path: Path) -> Path:
             axes.set_xlabel("bytes on the wire per inference (median, log scale)")
             axes.set_ylim(*accuracy_limits(100 * pd.concat([rows["accuracy"], uncompressed]).dropna()))
             axes.set_ylabel("top-1 accuracy (%)")
-            axes.set_title(f"{model} · a colour per cut, a marker per codec", loc="left")
+            pairs = " and compression" if swept else ""
+            axes.set_title(f"{model} · a colour per cut, a marker per codec{pairs}", loc="left")
             axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         figure.suptitle(
             "Cut codecs: bytes on the wire against accuracy", fontsize=19, fontweight="bold", x=0.01, ha="left"

@@ -1,4 +1,7 @@
-"""What each cut codec costs and saves: one row per model, cut and codec (``codecs.csv``).
+"""What each cut codec costs and saves: one row per model, blosc2 compression, cut and codec
+(``codecs.csv``). Compression is a key because it is swept as a matrix with the codec and changes
+the bytes on the wire; runs that differ only in their link share a row (the link changes neither
+the bytes nor the answers).
 
 A codec is lossy, so its bytes mean nothing without what it does to the answers. With a labelled
 dataset every record holds the predicted and true class, and a row gives the codec's top-1
@@ -14,6 +17,7 @@ from harness.errors import BadInput
 
 COLUMNS = (
     "model",
+    "compression",
     "cut",
     "layer",
     "codec",
@@ -28,7 +32,7 @@ COLUMNS = (
     "agreement",
 )
 UNCOMPRESSED = "none"
-_KEYS = ["model", "cut"]
+_KEYS = ["model", "compression", "cut"]
 
 
 def codec_table(records: pd.DataFrame) -> pd.DataFrame | None:
@@ -36,7 +40,7 @@ def codec_table(records: pd.DataFrame) -> pd.DataFrame | None:
     sent as it was (no codec column, or only ``none``)."""
     if "codec" not in records.columns or records["codec"].eq(UNCOMPRESSED).all():
         return None
-    missing = [column for column in ("model", "cut", "layer", "bytes_raw", "bytes_wire") if column not in records]
+    missing = [column for column in (*_KEYS, "layer", "bytes_raw", "bytes_wire") if column not in records]
     if missing:
         raise BadInput(f"records lack {', '.join(missing)}; expected the InferenceRecord fields")
     sent = records[records["bytes_wire"] > 0]

@@ -509,12 +509,13 @@ def _exits_html(table: pd.DataFrame, chart: Path) -> str:
 
 
 def _codecs_html(table: pd.DataFrame, chart: Path | None) -> str:
-    """Per model and cut, each codec's bytes, its own time on each host and what it did to the answers."""
-    header = ["model", "cut", "layer", "codec", "n", "raw B", "wire B", "ratio", "encode ms", "decode ms"]
-    header += ["accuracy", "uncompressed", "agreement"]
+    """Per model, compression and cut, each codec's bytes, its own time on each host and what it did to the answers."""
+    header = ["model", "compression", "cut", "layer", "codec", "n", "raw B", "wire B", "ratio", "encode ms"]
+    header += ["decode ms", "accuracy", "uncompressed", "agreement"]
     rows = [
         [
             row.model.rpartition(":")[2],
+            row.compression,
             str(row.cut),
             row.layer,
             row.codec,
@@ -531,11 +532,12 @@ def _codecs_html(table: pd.DataFrame, chart: Path | None) -> str:
         for row in table.itertuples(index=False)
     ]
     return (
-        "<h2>Cut codecs</h2><p class='meta'>per model, cut and codec: bytes per inference before the codec (raw) "
+        "<h2>Cut codecs</h2><p class='meta'>per model, blosc2 compression, cut and codec: bytes per inference "
+        "before the codec (raw) "
         "and on the wire, medians; the codec's own encode time on the edge and decode time on the worker; top-1 "
         "accuracy on the labelled inputs beside the uncompressed model's at the same cut, and agreement: the "
         "share of inputs answered as the uncompressed model answers them.</p>"
-        + _table(header, rows, set(range(4, 13)))
+        + _table(header, rows, set(range(5, 14)))
         + (_figure_html(chart, "accuracy against bytes on the wire per cut and codec", chart.name) if chart else "")
     )
 
