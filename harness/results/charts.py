@@ -547,6 +547,47 @@ def rate_accuracy(table: pd.DataFrame, path: Path) -> Path:
         return _save(figure, path)
 
 
+def codec_time_by_cut(table: pd.DataFrame, path: Path) -> Path:
+    """Cut codecs: the median end-to-end time per cut, a line and marker per codec, one panel per
+    group of runs alike but for their codec (``codec_times``); each codec's fastest cut ringed. The
+    seed's total inference time by split layer with the codecs side by side."""
+    groups = list(dict.fromkeys(table["group"]))
+    markers = dict(zip(dict.fromkeys(table["codec"]), itertools.cycle(CODEC_MARKERS), strict=False))
+    with mpl.rc_context(STYLE):
+        figure, panels = _model_panels(len(groups))
+        for group, axes in zip(groups, panels, strict=True):
+            rows = table[table["group"] == group]
+            cuts = rows[["cut", "layer"]].drop_duplicates("cut").sort_values("cut").reset_index(drop=True)
+            position = {cut: index for index, cut in enumerate(cuts["cut"])}
+            for (codec, series), colour in zip(
+                rows.groupby("codec", sort=False), itertools.cycle(PALETTE), strict=False
+            ):
+                places = series["cut"].map(position)
+                axes.plot(
+                    places, series["total_ms_median"], marker=markers[codec], markersize=8, color=colour, label=codec
+                )
+                fastest = series["total_ms_median"].idxmin()
+                axes.scatter(
+                    places[fastest],
+                    series.at[fastest, "total_ms_median"],
+                    s=260,
+                    facecolors="none",
+                    edgecolors=colour,
+                    linewidths=2,
+                    zorder=4,
+                )
+            _cut_axis(axes, cuts)
+            axes.set_ylim(bottom=0)
+            axes.set_ylabel("median end-to-end time (ms)")
+            axes.yaxis.set_major_formatter("{x:,.1f}")
+            axes.set_title(f"{group} · a line per codec, its fastest cut ringed", loc="left")
+            axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="codec")
+        figure.suptitle(
+            "Cut codecs: total inference time by split layer", fontsize=19, fontweight="bold", x=0.01, ha="left"
+        )
+        return _save(figure, path)
+
+
 def upload_queries(partitions: pd.DataFrame, queries: pd.DataFrame, path: Path, repeat: int = 0) -> Path:
     """The seed's Figure 7 for one repeat: each plan's query latency against the time it started
     (seconds from the upload's start), a dotted line where each of its partitions was acknowledged;

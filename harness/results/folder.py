@@ -168,6 +168,10 @@ class ResultsFolder:
         return self.path / "rate_accuracy.png"
 
     @property
+    def codec_time_chart(self) -> Path:
+        return self.path / "time_by_cut_codecs.png"
+
+    @property
     def report(self) -> Path:
         return self.path / "report.html"
 

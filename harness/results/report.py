@@ -18,6 +18,7 @@ from harness.console import make_table
 from harness.errors import BadInput
 from harness.results.charts import (
     bytes_by_cut,
+    codec_time_by_cut,
     exits_front,
     latency_over_time,
     predicted_vs_measured,
@@ -26,7 +27,7 @@ from harness.results.charts import (
     time_by_pipeline,
     upload_queries,
 )
-from harness.results.codecs import codec_table
+from harness.results.codecs import codec_table, codec_times
 from harness.results.decisions import read_decisions, read_predictions
 from harness.results.folder import ResultsFolder
 from harness.results.placements import read_placements, read_replans
@@ -508,7 +509,7 @@ def _exits_html(table: pd.DataFrame, chart: Path) -> str:
     )
 
 
-def _codecs_html(table: pd.DataFrame, chart: Path | None) -> str:
+def _codecs_html(table: pd.DataFrame, chart: Path | None, time_chart: Path | None) -> str:
     """Per model, compression and cut, each codec's bytes, its own time on each host and what it did to the answers."""
     header = ["model", "compression", "cut", "layer", "codec", "n", "raw B", "wire B", "ratio", "encode ms"]
     header += ["decode ms", "accuracy", "uncompressed", "agreement"]
@@ -539,6 +540,7 @@ def _codecs_html(table: pd.DataFrame, chart: Path | None) -> str:
         "share of inputs answered as the uncompressed model answers them.</p>"
         + _table(header, rows, set(range(5, 14)))
         + (_figure_html(chart, "accuracy against bytes on the wire per cut and codec", chart.name) if chart else "")
+        + (_figure_html(time_chart, "end-to-end time by split layer per codec", time_chart.name) if time_chart else "")
     )
 
 
@@ -651,9 +653,12 @@ def _record_sections(folder: ResultsFolder, records: pd.DataFrame):
         codecs.to_csv(folder.codecs, index=False, float_format="%.6g")
         written.append(folder.codecs)
         chart = rate_accuracy(codecs, folder.rate_accuracy_chart) if codecs["accuracy"].notna().any() else None
-        written += [chart] if chart else []
+        times = codec_times(records, summary)
+        time_chart = codec_time_by_cut(times, folder.codec_time_chart) if times is not None else None
+        written += [path for path in (chart, time_chart) if path]
         choices = pd.read_csv(folder.codec_choices) if folder.codec_choices.is_file() else None
-        sections.append(_codecs_html(codecs, chart) + (_choices_html(choices) if choices is not None else ""))
+        section = _codecs_html(codecs, chart, time_chart)
+        sections.append(section + (_choices_html(choices) if choices is not None else ""))
     exit_runs: set[str] = set()
     if exits is not None:
         exits.to_csv(folder.exits, index=False)

@@ -116,4 +116,5 @@ def test_a_sweep_measures_each_codecs_accuracy_and_a_partitioner_chooses_the_cod
     assert oracle["regret"] == 1.0 and (oracle["codec"], oracle["cut"]) == (oracle["best_codec"], oracle["best_cut"])
     report = (out / "report.html").read_text()
     assert "<h2>Cut codecs</h2>" in report and "rate_accuracy.png" in report
+    assert (out / "time_by_cut_codecs.png").stat().st_size > 20_000 and "time_by_cut_codecs.png" in report
     assert "Partitioners choosing the codec" in report

@@ -8,7 +8,8 @@ import pytest
 
 from harness.manifest import load_manifest
 from harness.partition.codec_choice import allowed_cuts, group_rows
-from harness.results.codecs import codec_table
+from harness.results import summarise
+from harness.results.codecs import codec_table, codec_times
 from tests.fixtures.records import inference
 
 WIRE = {
@@ -75,3 +76,19 @@ def test_a_partitioner_choosing_the_codec_reads_the_rows_of_its_own_compression(
     assert list(zip(rows["codec"], rows["bytes_wire"], strict=True)) == [("int8", 4_665), ("none", 15_128)]
     assert list(group_rows(table, runs["digits_resnet18-module-1MBps-none"])["bytes_wire"]) == [4_636, 16_864]
     assert allowed_cuts(rows, "int8", 0.2) == {4} and allowed_cuts(rows, "int8", 0.1) == set()
+
+
+def test_each_codecs_time_by_cut_stands_beside_the_other_codecs_of_runs_alike_but_for_the_codec():
+    records = _records([3, 1, 4, 1, 5])
+    records.loc[records["codec"] == "int8", "transfer_ns"] = 5_000_000
+    records["e2e_ns"] = records[["edge_ns", "transfer_ns", "cloud_ns"]].sum(axis=1)
+    times = codec_times(records, summarise(records))
+    link = "emulated link 4 MB/s"
+    assert list(zip(times["group"], times["codec"], times["total_ms_median"], strict=True)) == [
+        (f"{MODEL} (module cuts) · {link} · compression lz4:5:byte", "int8", 12.0),
+        (f"{MODEL} (module cuts) · {link} · compression lz4:5:byte", "none", 24.0),
+        (f"{MODEL} (module cuts) · {link} · compression none", "int8", 12.0),
+        (f"{MODEL} (module cuts) · {link} · compression none", "none", 24.0),
+    ]
+    alone = records[records["codec"] == "none"]
+    assert codec_times(alone, summarise(alone)) is None, "no group has two codecs to compare"
