@@ -14,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
 
 from harness.results.summary import RunInfo
@@ -21,6 +22,7 @@ from harness.results.summary import RunInfo
 WIDTH_PX, HEIGHT_PX, DPI = 1600, 900, 100
 COLOURS = {"edge": "#0072B2", "transfer": "#E69F00", "cloud": "#009E73"}
 BYTES_COLOURS = {"bytes_raw": "#0072B2", "bytes_wire": "#E69F00"}
+ENERGY_HOSTS = {"edge_mj_median": "edge", "cloud_mj_median": "cloud"}
 HIGHLIGHT = "#D55E00"
 PALETTE = ("#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#000000")
 """One colour per series where series are many (pipelines); Okabe-Ito, the highlight left out."""
@@ -258,6 +260,49 @@ def bytes_by_cut(rows: pd.DataFrame, info: RunInfo, path: Path) -> Path:
         axes.set_title(_subtitle(info, rows), loc="left", color="#333333")
         figure.suptitle("Bytes crossing the link by split layer", fontsize=19, fontweight="bold", x=0.01, ha="left")
         figure.legend(loc="outside upper right", ncols=2)
+        return _save(figure, path)
+
+
+def energy_by_cut(rows: pd.DataFrame, info: RunInfo, path: Path) -> Path:
+    """Median energy per inference on each host by split layer, the edge's and the cloud's side by
+    side (a host without a power source leaves its bars out and says so); the cut where the edge
+    spends least highlighted, as Neurosurgeon's energy objective would pick it with the radio free."""
+    rows = rows.sort_values("cut").reset_index(drop=True)
+    with mpl.rc_context(STYLE):
+        figure, axes = _figure()
+        width = 0.4
+        handles = []
+        for offset, (column, host) in zip((-width / 2, width / 2), ENERGY_HOSTS.items(), strict=True):
+            measured = rows[column].notna()
+            positions = [index + offset for index in rows.index[measured]]
+            axes.bar(positions, rows.loc[measured, column], width, color=COLOURS[host])
+            label = host if measured.any() else f"{host}: no power source"
+            fill = COLOURS[host] if measured.any() else "white"
+            handles.append(Patch(facecolor=fill, edgecolor=COLOURS[host], label=label))
+        _cut_axis(axes, rows)
+        edge = rows["edge_mj_median"]
+        if edge.notna().any():
+            least = int(edge.idxmin())
+            tick = axes.get_xticklabels()[least]
+            tick.set_color(HIGHLIGHT)
+            tick.set_fontweight("bold")
+            axes.annotate(
+                f"least edge energy: cut {rows.at[least, 'cut']}\n{edge[least]:,.2f} mJ",
+                xy=(least - width / 2, edge[least]),
+                xytext=(0, 36),
+                textcoords="offset points",
+                ha=_inward(least, len(rows)),
+                color=HIGHLIGHT,
+                fontweight="bold",
+                arrowprops={"arrowstyle": "-|>", "color": HIGHLIGHT, "lw": 2},
+            )
+        top = float(rows[list(ENERGY_HOSTS)].max().max())
+        axes.set_ylim(0, top * 1.3 if top > 0 else 1)
+        axes.set_ylabel("median energy per inference (mJ)")
+        axes.yaxis.set_major_formatter("{x:,.1f}")
+        axes.set_title(_subtitle(info, rows), loc="left", color="#333333")
+        figure.suptitle("Energy per inference by split layer", fontsize=19, fontweight="bold", x=0.01, ha="left")
+        figure.legend(handles=handles, loc="outside upper right", ncols=2)
         return _save(figure, path)
 
 

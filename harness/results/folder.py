@@ -178,6 +178,9 @@ class ResultsFolder:
     def time_chart(self, run: str) -> Path:
         return self.path / f"time_by_cut_{safe_name(run)}.png"
 
+    def energy_chart(self, run: str) -> Path:
+        return self.path / f"energy_by_cut_{safe_name(run)}.png"
+
     def bytes_chart(self, run: str) -> Path:
         return self.path / f"bytes_by_cut_{safe_name(run)}.png"
 

@@ -19,6 +19,7 @@ from harness.errors import BadInput
 from harness.results.charts import (
     bytes_by_cut,
     codec_time_by_cut,
+    energy_by_cut,
     exits_front,
     latency_over_time,
     predicted_vs_measured,
@@ -33,6 +34,7 @@ from harness.results.folder import ResultsFolder
 from harness.results.placements import read_placements, read_replans
 from harness.results.progressive import exits_table
 from harness.results.summary import (
+    ENERGY,
     PARTS,
     TIME_COLUMNS,
     RunInfo,
@@ -319,7 +321,10 @@ def _runs_html(infos: list[RunInfo], best: pd.DataFrame) -> str:
 
 
 def _summary_html(rows: pd.DataFrame, best_cut: int) -> str:
+    """A run's medians and p95 per cut, and each host's median energy where either measured any."""
+    energy = [column for column in ENERGY if rows[list(ENERGY)].notna().any().any()]
     header = ["cut", "layer", "n", *(column.replace("_", " ") for column in TIME_COLUMNS), "bytes", "on the wire"]
+    header += [column.replace("_", " ").replace("mj", "mJ") for column in energy]
     body = [
         [
             str(row["cut"]),
@@ -328,6 +333,7 @@ def _summary_html(rows: pd.DataFrame, best_cut: int) -> str:
             *(f"{row[column]:,.2f}" for column in TIME_COLUMNS),
             f"{row['bytes_raw']:,}",
             f"{row['bytes_wire']:,}",
+            *(_fraction(row[column], "{:,.3f}") for column in energy),
         ]
         for row in rows.to_dict("records")
     ]
@@ -687,6 +693,12 @@ def _record_sections(folder: ResultsFolder, records: pd.DataFrame):
             + _figure_html(time_chart, f"total inference time by split layer, run {info.run}", time_chart.name)
             + _figure_html(bytes_chart, f"bytes crossing by split layer, run {info.run}", bytes_chart.name)
         )
+        if rows[list(ENERGY)].notna().any().any():
+            energy_chart = energy_by_cut(rows, info, folder.energy_chart(info.run))
+            written.append(energy_chart)
+            section += _figure_html(
+                energy_chart, f"energy per inference by split layer, run {info.run}", energy_chart.name
+            )
         if judged is not None and not judged.empty:
             section += "<h3>Partitioners</h3>" + _decisions_html(judged)
             run_predictions = predictions[predictions["run"] == info.run] if predictions is not None else None

@@ -24,6 +24,9 @@ RECORD_COLUMNS = ("run", "cut", "layer", *(column for columns in PARTS.values() 
 REQUIRED = (*RECORD_COLUMNS, "bytes_raw", "bytes_wire")
 TIME_COLUMNS = tuple(f"{part}_ms_{stat}" for part in PARTS for stat in ("median", "p95"))
 SUMMARY_COLUMNS = ("run", "cut", "pipeline", "layer", "n", *TIME_COLUMNS, "bytes_raw", "bytes_wire")
+ENERGY = {"edge_mj_median": "edge_joules", "cloud_mj_median": "cloud_joules"}
+"""Median millijoules per inference on each host, from the records' joules: empty where the host had
+no power source (and in summaries written before energy was measured)."""
 _NS_PER_MS = 1e6
 
 
@@ -61,7 +64,12 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
         summary[f"{part}_ms_p95"] = grouped[part].quantile(0.95, interpolation="linear") / _NS_PER_MS
     for column in ("bytes_raw", "bytes_wire"):
         summary[column] = grouped[column].median().round().astype("int64")
-    return summary.reset_index()[list(SUMMARY_COLUMNS)]
+    for column, joules in ENERGY.items():
+        measured = records[joules] if joules in records.columns else pd.Series(float("nan"), index=records.index)
+        summary[column] = (
+            1e3 * measured.astype("float64").groupby([parts["run"], parts["cut"], parts["pipeline"]]).median()
+        )
+    return summary.reset_index()[[*SUMMARY_COLUMNS, *ENERGY]]
 
 
 def layer_label(layer: str, pipeline: str) -> str:
@@ -87,10 +95,12 @@ def write_summary(summary: pd.DataFrame, path: Path) -> Path:
 def read_summary(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise BadInput(f"{path} does not exist; expected the summary.csv that `harness report` writes")
-    summary = pd.read_csv(path, dtype={"run": str, "layer": str, "pipeline": str}, keep_default_na=False)
+    empty = {column: [""] for column in ENERGY}
+    text = {"run": str, "layer": str, "pipeline": str}
+    summary = pd.read_csv(path, dtype=text, keep_default_na=False, na_values=empty)
     summary = with_pipeline(summary)
     _require(summary, SUMMARY_COLUMNS, f"summary rows in {path}")
-    return summary
+    return summary.assign(**{column: float("nan") for column in ENERGY if column not in summary.columns})
 
 
 def _link_label(shaping: str, rate: float, delay_ns: int) -> str:

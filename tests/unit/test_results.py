@@ -25,7 +25,7 @@ from harness.results import (
 )
 from harness.results.charts import STYLE, time_by_cut_figure
 from harness.results.records import FailedInference
-from harness.results.summary import run_info
+from harness.results.summary import read_summary, run_info
 from harness.results.writer import RECORD_SCHEMA, append_failures, convert_records
 from tests.fixtures.records import inference
 
@@ -404,3 +404,34 @@ def test_the_accuracy_axis_shows_a_fraction_of_a_point_and_widens_to_a_codec_tha
     from harness.results.charts import accuracy_limits
 
     assert accuracy_limits(pd.Series(percents)) == pytest.approx(limits)
+
+
+def test_energy_is_summarised_per_cut_and_charted_only_where_a_host_measured_it(tmp_path):
+    folder = ResultsFolder(tmp_path / "sweep")
+    writer = RecordWriter(folder)
+    for item in all_records():
+        writer.append(replace(item, edge_joules=(1, 4, 9)[item.cut] / 1e3 + item.repeat / 1e3))
+    writer.close()
+    written = build_report(folder.path)
+    assert written == [
+        folder.summary,
+        folder.time_chart(RUN),
+        folder.bytes_chart(RUN),
+        folder.energy_chart(RUN),
+        folder.report,
+    ]
+    assert png_size(folder.energy_chart(RUN)) == (1600, 900)
+    summary = read_summary(folder.summary)
+    assert list(summary["edge_mj_median"]) == pytest.approx([2.5, 5.5, 10.5]), "the median of 1-4, 4-7 and 9-12 mJ"
+    assert summary["cloud_mj_median"].isna().all(), "empty where the worker had no source, never zero"
+    rows = _table_after(folder.report.read_text(), f"<h2>Run {RUN}</h2>")
+    assert [row[-2:] for row in rows] == [["2.500", ""], ["5.500", ""], ["10.500", ""]]
+
+
+def test_a_summary_written_before_energy_was_measured_reads_with_empty_energy(tmp_path):
+    folder = write_folder(tmp_path)
+    build_report(folder.path)
+    older = pd.read_csv(folder.summary).drop(columns=["edge_mj_median", "cloud_mj_median"])
+    older.to_csv(folder.summary, index=False)
+    summary = read_summary(folder.summary)
+    assert summary[["edge_mj_median", "cloud_mj_median"]].isna().all().all() and len(summary) == 3
