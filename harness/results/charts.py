@@ -23,6 +23,8 @@ WIDTH_PX, HEIGHT_PX, DPI = 1600, 900, 100
 COLOURS = {"edge": "#0072B2", "transfer": "#E69F00", "cloud": "#009E73"}
 BYTES_COLOURS = {"bytes_raw": "#0072B2", "bytes_wire": "#E69F00"}
 ENERGY_HOSTS = {"edge_mj_median": "edge", "cloud_mj_median": "cloud"}
+RELPOS = {"left": 0.0, "center": 0.5, "right": 1.0}
+"""Where an arrow leaves its label, by the label's alignment: straight down from the aligned end."""
 HIGHLIGHT = "#D55E00"
 PALETTE = ("#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#000000")
 """One colour per series where series are many (pipelines); Okabe-Ito, the highlight left out."""
@@ -283,21 +285,22 @@ def energy_by_cut(rows: pd.DataFrame, info: RunInfo, path: Path) -> Path:
         edge = rows["edge_mj_median"]
         if edge.notna().any():
             least = int(edge.idxmin())
+            align = _inward(least, len(rows))
             tick = axes.get_xticklabels()[least]
             tick.set_color(HIGHLIGHT)
             tick.set_fontweight("bold")
             axes.annotate(
                 f"least edge energy: cut {rows.at[least, 'cut']}\n{edge[least]:,.2f} mJ",
                 xy=(least - width / 2, edge[least]),
-                xytext=(0, 36),
-                textcoords="offset points",
-                ha=_inward(least, len(rows)),
+                xytext=(least - width / 2, 1.1 * float(rows.loc[least, list(ENERGY_HOSTS)].max())),
+                textcoords="data",
+                ha=align,
                 color=HIGHLIGHT,
                 fontweight="bold",
-                arrowprops={"arrowstyle": "-|>", "color": HIGHLIGHT, "lw": 2},
+                arrowprops={"arrowstyle": "-|>", "color": HIGHLIGHT, "lw": 2, "relpos": (RELPOS[align], 0.0)},
             )
         top = float(rows[list(ENERGY_HOSTS)].max().max())
-        axes.set_ylim(0, top * 1.3 if top > 0 else 1)
+        axes.set_ylim(0, top * 1.35 if top > 0 else 1)
         axes.set_ylabel("median energy per inference (mJ)")
         axes.yaxis.set_major_formatter("{x:,.1f}")
         axes.set_title(_subtitle(info, rows), loc="left", color="#333333")

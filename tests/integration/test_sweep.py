@@ -163,6 +163,31 @@ def test_a_power_sensor_the_hosts_lack_stops_the_sweep_at_its_line(hosts_dir, tm
     assert not (hosts_dir / HOSTS_SUBDIR).exists() or _left_behind(hosts_dir) == []
 
 
+def test_a_sweep_charges_each_inference_each_hosts_meter_and_summarises_it_per_cut(hosts_dir, tmp_path, monkeypatch):
+    """A lab's external meter (the example that reads its logger's file) on both roles, through Ansible."""
+    watts = tmp_path / "watts"
+    watts.write_text("5.0\n")
+    monkeypatch.setenv("HARNESS_WATTS_FILE", str(watts))
+    lines = (REPO / "manifests/alexnet.yml").read_text().splitlines()
+    at = lines.index("hosts: {edge: edge, cloud: cloud}")
+    meters = "energy: {edge: experiments.meters:watts_file, cloud: experiments.meters:watts_file}"
+    manifest = tmp_path / "metered.yml"
+    manifest.write_text("\n".join([*lines[:at], meters, *lines[at:]]) + "\n")
+    out = tmp_path / "r"
+    done = harness(hosts_dir, "sweep", str(manifest), *SHORT, "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = pd.read_parquet(out / "records.parquet")
+    edge_s = (records["edge_ns"] + records["encode_ns"]) / 1e9
+    cloud_s = records[["cloud_decode_ns", "cloud_ns", "cloud_encode_ns"]].sum(axis=1) / 1e9
+    assert ((records["edge_joules"] / (5.0 * edge_s) - 1).abs() <= 0.02).all(), records["edge_joules"]
+    assert ((records["cloud_joules"] / (5.0 * cloud_s) - 1).abs() <= 0.02).all(), records["cloud_joules"]
+    summary = pd.read_csv(out / "summary.csv")
+    medians = records.groupby("cut")[["edge_joules", "cloud_joules"]].median() * 1e3
+    assert list(summary["edge_mj_median"]) == pytest.approx(list(medians["edge_joules"]), rel=1e-5)
+    assert list(summary["cloud_mj_median"]) == pytest.approx(list(medians["cloud_joules"]), rel=1e-5)
+    assert (out / "energy_by_cut_alexnet-module-4MBps-none.png").stat().st_size > 20_000
+
+
 def test_provision_is_idempotent(hosts_dir):
     first = harness(hosts_dir, "provision", "-i", "inventory/local")
     assert first.returncode == 0, first.stderr
