@@ -516,6 +516,11 @@ CODEC_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h")
 """One marker per codec in the rate and accuracy chart, the same at every cut."""
 
 
+def _codec_markers(codecs: pd.Series) -> dict[str, str]:
+    """A marker per codec, in the order they first appear."""
+    return dict(zip(dict.fromkeys(codecs), itertools.cycle(CODEC_MARKERS), strict=False))
+
+
 def accuracy_limits(percents: pd.Series) -> tuple[float, float]:
     """The accuracy axis of the rate and accuracy chart: the measured range with a margin, within
     0 to 100. Codecs that keep accuracy differ by fractions of a point, invisible on a 0 to 100 axis;
@@ -547,7 +552,7 @@ def rate_accuracy(table: pd.DataFrame, path: Path) -> Path:
         ]
     )
     models = list(dict.fromkeys(table["model"]))
-    markers = dict(zip(dict.fromkeys(table["codec"]), itertools.cycle(CODEC_MARKERS), strict=False))
+    markers = _codec_markers(table["codec"])
     with mpl.rc_context(STYLE):
         figure, panels = _model_panels(len(models))
         for model, axes in zip(models, panels, strict=True):
@@ -600,7 +605,7 @@ def codec_time_by_cut(table: pd.DataFrame, path: Path) -> Path:
     group of runs alike but for their codec (``codec_times``); each codec's fastest cut ringed. The
     seed's total inference time by split layer with the codecs side by side."""
     groups = list(dict.fromkeys(table["group"]))
-    markers = dict(zip(dict.fromkeys(table["codec"]), itertools.cycle(CODEC_MARKERS), strict=False))
+    markers = _codec_markers(table["codec"])
     with mpl.rc_context(STYLE):
         figure, panels = _model_panels(len(groups))
         for group, axes in zip(groups, panels, strict=True):
