@@ -25,12 +25,15 @@ def _link_ns(record: InferenceRecord) -> float:
 
 
 TRIES = 10
+ROUNDS = 3
 
 
 def test_every_alexnet_cut_is_exact_and_fully_recorded_under_an_emulated_link(start_worker, alexnet_split):
     """Ten inferences per cut, all exact. The emulated link never delivers early; lateness is the
     machine's other work (the rest of the suite runs beside this test), so the fastest of the ten is
-    the one checked against bytes/rate (of five, one cut's fastest once came 2.8 ms late in CI)."""
+    the one checked against bytes/rate (of five, one cut's fastest once came 2.8 ms late in CI). A
+    cut whose fastest is late is tried ten times more, up to three rounds: once in CI all ten at one
+    cut came 12 ms late while a sweep started beside it; a link that is late itself stays late."""
     worker = start_worker()
     spec = ModelSpec(name="alexnet", granularity="module", input_shape=alexnet_split.input_shape)
     example = synthetic_inputs(alexnet_split.input_shape, 1, seed=3)[0]
@@ -38,16 +41,23 @@ def test_every_alexnet_cut_is_exact_and_fully_recorded_under_an_emulated_link(st
         reference = alexnet_split.graph_module(example)
     link = LinkSettings("emulated", RATE)
     records: list[InferenceRecord] = []
+    inferences = 0
     with WorkerClient(worker.endpoint) as client:
         driver = EdgeDriver(client, alexnet_split, spec, Compression(), link)
         for cut in alexnet_split.cuts:
             driver.prepare(cut.index)
-            tries = [driver.infer(cut.index, example) for _ in range(TRIES)]
-            assert all(torch.equal(output, reference) for output, _ in tries), f"cut {cut.index}"
-            timed = [record for _, record in tries]
+            timed: list[InferenceRecord] = []
+            for _ in range(ROUNDS):
+                tries = [driver.infer(cut.index, example) for _ in range(TRIES)]
+                assert all(torch.equal(output, reference) for output, _ in tries), f"cut {cut.index}"
+                timed += [record for _, record in tries]
+                fastest = min(timed, key=lambda record: record.transfer_ns)
+                if fastest.transfer_ns <= latest_emulated_ns(_link_ns(fastest)):
+                    break
             early = [record.transfer_ns for record in timed if record.transfer_ns < 0.99 * _link_ns(record)]
             assert early == [], f"cut {cut.index} arrived before bytes/rate"
-            records.append(min(timed, key=lambda record: record.transfer_ns))
+            records.append(fastest)
+            inferences += len(timed)
         state = client.ping()
     assert [record.cut for record in records] == [cut.index for cut in alexnet_split.cuts]
     for record, cut in zip(records, alexnet_split.cuts, strict=True):
@@ -62,7 +72,7 @@ def test_every_alexnet_cut_is_exact_and_fully_recorded_under_an_emulated_link(st
         assert record.shaping == "emulated" and record.rate == RATE and record.compression == "none"
         assert record.layer == cut.after
     assert records[0].cloud_ns > records[-1].cloud_ns
-    assert state.requests == (1 + TRIES) * len(alexnet_split.cuts) + 1, "a prepare and the tries per cut, a ping"
+    assert state.requests == len(alexnet_split.cuts) + inferences + 1, "a prepare and the tries per cut, a ping"
     assert state.errors == 0
     assert len(state.loaded) == len(alexnet_split.cuts)
     assert worker.stop() == 0
