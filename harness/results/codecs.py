@@ -37,8 +37,8 @@ _KEYS = ["model", "compression", "cut"]
 
 
 def codec_table(records: pd.DataFrame) -> pd.DataFrame | None:
-    """The codecs' rows, ordered by model, cut and bytes on the wire; None where every record was
-    sent as it was (no codec column, or only ``none``)."""
+    """The codecs' rows, ordered by model, compression, cut and bytes on the wire; None where every
+    record was sent as it was (no codec column, or only ``none``)."""
     if "codec" not in records.columns or records["codec"].eq(UNCOMPRESSED).all():
         return None
     missing = [column for column in (*_KEYS, "layer", "bytes_raw", "bytes_wire") if column not in records]
