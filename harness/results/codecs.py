@@ -14,7 +14,7 @@ are empty. Bytes and codec times are medians per inference; ``ratio`` is raw byt
 import pandas as pd
 
 from harness.errors import BadInput
-from harness.results.summary import run_info
+from harness.results.summary import RunInfo
 
 COLUMNS = (
     "model",
@@ -86,13 +86,13 @@ def _answers(records: pd.DataFrame) -> pd.DataFrame:
     return accuracy.merge(baseline, on=_KEYS, how="left").merge(agreement, on=keys, how="left")
 
 
-def codec_times(records: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame | None:
+def codec_times(records: pd.DataFrame, summary: pd.DataFrame, infos: list[RunInfo]) -> pd.DataFrame | None:
     """Each codec's median end-to-end time per cut beside the other codecs of its group (runs alike
     but for their codec: the same model, link and compression, named by ``RunInfo.caption``), the
     comparison the per-run charts leave to the reader; None where no group has two codecs."""
     if "codec" not in records.columns:
         return None
-    captions = {info.run: info.caption() for info in run_info(records)}
+    captions = {info.run: info.caption() for info in infos}
     codecs = records.groupby("run", sort=False)["codec"].first()
     rows = summary[summary["pipeline"] == ""][["run", "cut", "layer", "total_ms_median"]]
     rows = rows.assign(group=rows["run"].map(captions), codec=rows["run"].map(codecs))

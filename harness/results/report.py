@@ -320,9 +320,14 @@ def _runs_html(infos: list[RunInfo], best: pd.DataFrame) -> str:
     return "<h2>Runs</h2>\n" + _table(header, rows, {5, 6, 8})
 
 
+def _measured_energy(rows: pd.DataFrame) -> bool:
+    """Whether either host measured energy at any of a run's cuts."""
+    return bool(rows[list(ENERGY)].notna().any().any())
+
+
 def _summary_html(rows: pd.DataFrame, best_cut: int) -> str:
     """A run's medians and p95 per cut, and each host's median energy where either measured any."""
-    energy = [column for column in ENERGY if rows[list(ENERGY)].notna().any().any()]
+    energy = list(ENERGY) if _measured_energy(rows) else []
     header = ["cut", "layer", "n", *(column.replace("_", " ") for column in TIME_COLUMNS), "bytes", "on the wire"]
     header += [column.replace("_", " ").replace("mj", "mJ") for column in energy]
     body = [
@@ -659,7 +664,7 @@ def _record_sections(folder: ResultsFolder, records: pd.DataFrame):
         codecs.to_csv(folder.codecs, index=False, float_format="%.6g")
         written.append(folder.codecs)
         chart = rate_accuracy(codecs, folder.rate_accuracy_chart) if codecs["accuracy"].notna().any() else None
-        times = codec_times(records, summary)
+        times = codec_times(records, summary, infos)
         time_chart = codec_time_by_cut(times, folder.codec_time_chart) if times is not None else None
         written += [path for path in (chart, time_chart) if path]
         choices = pd.read_csv(folder.codec_choices) if folder.codec_choices.is_file() else None
@@ -693,7 +698,7 @@ def _record_sections(folder: ResultsFolder, records: pd.DataFrame):
             + _figure_html(time_chart, f"total inference time by split layer, run {info.run}", time_chart.name)
             + _figure_html(bytes_chart, f"bytes crossing by split layer, run {info.run}", bytes_chart.name)
         )
-        if rows[list(ENERGY)].notna().any().any():
+        if _measured_energy(rows):
             energy_chart = energy_by_cut(rows, info, folder.energy_chart(info.run))
             written.append(energy_chart)
             section += _figure_html(

@@ -57,6 +57,8 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
     parts = records[["run", "cut", "pipeline", "layer", "bytes_raw", "bytes_wire"]].copy()
     for part, columns in PARTS.items():
         parts[part] = records[list(columns)].astype("int64").sum(axis=1)
+    for column, joules in ENERGY.items():
+        parts[column] = 1e3 * records[joules].astype("float64") if joules in records.columns else float("nan")
     grouped = parts.groupby(["run", "cut", "pipeline"], sort=True)
     summary = grouped.agg(layer=("layer", "first"), n=("total", "size"))
     for part in PARTS:
@@ -64,11 +66,8 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
         summary[f"{part}_ms_p95"] = grouped[part].quantile(0.95, interpolation="linear") / _NS_PER_MS
     for column in ("bytes_raw", "bytes_wire"):
         summary[column] = grouped[column].median().round().astype("int64")
-    for column, joules in ENERGY.items():
-        measured = records[joules] if joules in records.columns else pd.Series(float("nan"), index=records.index)
-        summary[column] = (
-            1e3 * measured.astype("float64").groupby([parts["run"], parts["cut"], parts["pipeline"]]).median()
-        )
+    for column in ENERGY:
+        summary[column] = grouped[column].median()
     return summary.reset_index()[[*SUMMARY_COLUMNS, *ENERGY]]
 
 

@@ -10,6 +10,7 @@ from harness.manifest import load_manifest
 from harness.partition.codec_choice import allowed_cuts, group_rows
 from harness.results import summarise
 from harness.results.codecs import codec_table, codec_times
+from harness.results.summary import run_info
 from tests.fixtures.records import inference
 
 WIRE = {
@@ -82,7 +83,7 @@ def test_each_codecs_time_by_cut_stands_beside_the_other_codecs_of_runs_alike_bu
     records = _records([3, 1, 4, 1, 5])
     records.loc[records["codec"] == "int8", "transfer_ns"] = 5_000_000
     records["e2e_ns"] = records[["edge_ns", "transfer_ns", "cloud_ns"]].sum(axis=1)
-    times = codec_times(records, summarise(records))
+    times = codec_times(records, summarise(records), run_info(records))
     link = "emulated link 4 MB/s"
     assert list(zip(times["group"], times["codec"], times["total_ms_median"], strict=True)) == [
         (f"{MODEL} (module cuts) · {link} · compression lz4:5:byte", "int8", 12.0),
@@ -91,4 +92,4 @@ def test_each_codecs_time_by_cut_stands_beside_the_other_codecs_of_runs_alike_bu
         (f"{MODEL} (module cuts) · {link} · compression none", "none", 24.0),
     ]
     alone = records[records["codec"] == "none"]
-    assert codec_times(alone, summarise(alone)) is None, "no group has two codecs to compare"
+    assert codec_times(alone, summarise(alone), run_info(alone)) is None, "no group has two codecs to compare"
